@@ -1,0 +1,134 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# v6trace build. `make` builds ./v6trace; `make help` lists the targets.
+
+OUTPUT ?= .output
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= cc
+PREFIX ?= /usr/local
+DESTDIR ?=
+VERSION := 0.1.0
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' \
+	-e 's/ppc64le/powerpc/' -e 's/mips.*/mips/' -e 's/riscv64/riscv/')
+
+# -mcpu=v3 (ALU32, JMP32) is understood by every kernel we support (>= 5.1)
+# and pins the instruction set whichever clang builds it.
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-Ivmlinux -Ibpf
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes
+CFLAGS ?= -g -O2
+ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DV6TRACE_VERSION='"$(VERSION)"' \
+	-I$(OUTPUT) -Ibpf -Iuser -MMD -MP
+LDLIBS := -lbpf -lelf -lz -lcap-ng
+ifeq ($(STATIC),1)
+LDFLAGS += -static
+LDLIBS += -lzstd
+endif
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+USER_LIB_SRCS := user/format.c user/classify.c user/summary.c
+USER_SRCS := user/v6trace.c user/loader.c $(USER_LIB_SRCS)
+USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_SRCS))
+LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_LIB_SRCS))
+
+.DELETE_ON_ERROR:
+.PHONY: all clean run test test-unit test-integration test-asan deps install help format \
+	format-check vmlinux
+
+all: v6trace
+
+help:
+	@echo "make               build ./v6trace (STATIC=1 for a static binary, V=1 verbose)"
+	@echo "sudo make run      install missing Debian packages, build, run v6trace"
+	@echo "sudo make test     install missing Debian packages, build, run every test"
+	@echo "make test-unit     unit tests only (no root)"
+	@echo "make install       install to \$$(DESTDIR)\$$(PREFIX)"
+
+$(OUTPUT) $(OUTPUT)/tests:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/v6trace.bpf.o: bpf/v6trace.bpf.c | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp
+	$(Q)rm -f $@.tmp
+
+$(OUTPUT)/v6trace.skel.h: $(OUTPUT)/v6trace.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name v6trace_bpf > $@
+
+$(OUTPUT)/loader.o: $(OUTPUT)/v6trace.skel.h
+
+$(OUTPUT)/%.o: user/%.c | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+v6trace: $(USER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/tests/*.d)
+
+# ---- tests -------------------------------------------------------------
+
+$(OUTPUT)/tests/%.o: tests/%.c | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/tests/unit_tests: $(OUTPUT)/tests/unit_tests.o $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -lcmocka -o $@
+
+# The workload runs in the qemu guests too, so it is always static.
+$(OUTPUT)/tests/workload: $(OUTPUT)/tests/workload.o
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -static $^ -o $@
+
+# Sanitizer build of the unit tests: its own object directory.
+ASAN_OUT := $(OUTPUT)/asan
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+$(ASAN_OUT)/unit_tests: tests/unit_tests.c $(USER_LIB_SRCS) bpf/v6trace.h user/*.h
+	$(call msg,ASAN,$@)
+	$(Q)mkdir -p $(ASAN_OUT)
+	$(Q)$(CC) -g -O1 $(ASAN_FLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Ibpf -Iuser \
+		-DV6TRACE_VERSION='"$(VERSION)"' tests/unit_tests.c $(USER_LIB_SRCS) -lcmocka -o $@
+
+test-unit: $(OUTPUT)/tests/unit_tests
+	$(OUTPUT)/tests/unit_tests
+
+deps:
+	$(Q)tools/install-deps
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory v6trace
+	./v6trace $(ARGS)
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory v6trace $(OUTPUT)/tests/unit_tests $(ASAN_OUT)/unit_tests \
+		$(OUTPUT)/tests/workload
+	$(Q)tests/run
+
+format:
+	clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/*.c
+
+format-check:
+	clang-format --dry-run --Werror bpf/*.c bpf/*.h user/*.c user/*.h tests/*.c
+
+vmlinux:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
+
+install: v6trace
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0755 v6trace $(DESTDIR)$(PREFIX)/sbin/v6trace
+	install -m 0644 doc/v6trace.8 $(DESTDIR)$(PREFIX)/share/man/man8/v6trace.8
+
+clean:
+	rm -rf $(OUTPUT) v6trace

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The event record shared by the BPF programs and the user-space loader.
+ *
+ * It compiles on its own from both sides: the BPF side gets the __u* types from
+ * vmlinux.h, user space from <linux/types.h>. No pointers, fixed-width fields,
+ * explicit padding, so both compilers agree on the layout (checked by the
+ * _Static_assert below and again in the unit tests).
+ *
+ * Byte order: ports are in host byte order; addresses are in network byte order,
+ * as the kernel stores them. An AF_INET address occupies addr[0..3] and the rest
+ * of the 16 bytes is zero.
+ */
+#ifndef V6TRACE_H
+#define V6TRACE_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define V6T_COMM_LEN 16
+
+enum v6t_event_type {
+	V6T_EVENT_BIND = 1,
+	V6T_EVENT_ACCEPT = 2,
+};
+
+/* Which kernel hook produced the event; the user side reports it once. */
+enum v6t_mode {
+	V6T_MODE_FENTRY = 1,
+	V6T_MODE_KPROBE = 2,
+	V6T_MODE_TRACEPOINT = 3,
+};
+
+/* Per-CPU counters kept by the BPF side, read by user space. */
+enum v6t_stat {
+	V6T_STAT_EMITTED = 0, /* events committed to the ring buffer */
+	V6T_STAT_LOST = 1,    /* bpf_ringbuf_reserve() failed: event dropped */
+	V6T_STAT_MAX,
+};
+
+struct v6t_event {
+	__u64 ts_ns;	 /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 cgroup_id; /* bpf_get_current_cgroup_id() (cgroup v2) */
+	__u32 pid;	 /* tgid */
+	__u32 tid;
+	__u32 uid;
+	__u32 netns; /* inode of the socket's network namespace */
+	__s32 ret;   /* bind: 0 or -errno; accept: 0 */
+	__u16 type;  /* enum v6t_event_type */
+	__u16 family; /* AF_INET or AF_INET6 (of the socket) */
+	__u16 protocol; /* IPPROTO_* of the socket */
+	__u16 lport;	/* local port, host order (bind: the bound or requested port) */
+	__u16 rport;	/* peer port, host order (accept only) */
+	__u8 v6only;	/* skc_ipv6only of the socket after the call */
+	__u8 pad;
+	__u8 laddr[16]; /* local address, network order */
+	__u8 raddr[16]; /* peer address, network order (accept only) */
+	char comm[V6T_COMM_LEN];
+};
+
+#ifndef __cplusplus
+_Static_assert(sizeof(struct v6t_event) == 96, "struct v6t_event layout changed");
+#endif
+
+#endif /* V6TRACE_H */

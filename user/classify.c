@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include "classify.h"
+
+static const __u8 mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+bool v6t_addr_is_mapped(const __u8 addr[16])
+{
+	return memcmp(addr, mapped_prefix, sizeof(mapped_prefix)) == 0;
+}
+
+static bool all_zero(const __u8 *p, size_t len)
+{
+	while (len--) {
+		if (*p++)
+			return false;
+	}
+	return true;
+}
+
+bool v6t_addr_is_wildcard(__u16 family, const __u8 addr[16])
+{
+	if (family == AF_INET)
+		return all_zero(addr, 4);
+	if (v6t_addr_is_mapped(addr)) /* ::ffff:0.0.0.0 binds INADDR_ANY */
+		return all_zero(addr + 12, 4);
+	return all_zero(addr, 16);
+}
+
+enum v6t_stack v6t_classify_stack(const struct v6t_event *e)
+{
+	if (e->family != AF_INET6)
+		return V6T_STACK_V4;
+	if (e->type == V6T_EVENT_ACCEPT)
+		return v6t_addr_is_mapped(e->raddr) ? V6T_STACK_V4 : V6T_STACK_V6;
+	if (v6t_addr_is_mapped(e->laddr))
+		return V6T_STACK_V4;
+	if (all_zero(e->laddr, 16) && !e->v6only)
+		return V6T_STACK_DUAL;
+	return V6T_STACK_V6;
+}
+
+const char *v6t_stack_name(enum v6t_stack stack)
+{
+	switch (stack) {
+	case V6T_STACK_V4:
+		return "v4";
+	case V6T_STACK_V6:
+		return "v6";
+	case V6T_STACK_DUAL:
+		return "dual";
+	}
+	return "?";
+}
+
+const char *v6t_family_name(__u16 family)
+{
+	return family == AF_INET6 ? "inet6" : family == AF_INET ? "inet" : "other";
+}
+
+const char *v6t_proto_name(__u16 protocol)
+{
+	switch (protocol) {
+	case IPPROTO_TCP:
+		return "tcp";
+	case IPPROTO_UDP:
+		return "udp";
+	default:
+		return "other";
+	}
+}
+
+const char *v6t_netstat_proto(__u16 family, __u16 protocol)
+{
+	bool v6 = family == AF_INET6;
+
+	switch (protocol) {
+	case IPPROTO_TCP:
+		return v6 ? "tcp6" : "tcp";
+	case IPPROTO_UDP:
+		return v6 ? "udp6" : "udp";
+	default:
+		return v6 ? "raw6" : "raw";
+	}
+}
+
+void v6t_addr_string(__u16 family, const __u8 addr[16], char out[V6T_ADDR_STRLEN])
+{
+	int af = family == AF_INET6 ? AF_INET6 : AF_INET;
+
+	if ((family != AF_INET && family != AF_INET6) ||
+	    !inet_ntop(af, addr, out, V6T_ADDR_STRLEN))
+		strcpy(out, "?");
+}
+
+void v6t_mapped_v4_string(const __u8 addr[16], char out[V6T_ADDR_STRLEN])
+{
+	if (!inet_ntop(AF_INET, addr + 12, out, V6T_ADDR_STRLEN))
+		strcpy(out, "?");
+}
+
+const char *v6t_errno_name(int err, char *buf, size_t len)
+{
+	const char *name = strerrorname_np(err);
+
+	if (name)
+		return name;
+	snprintf(buf, len, "E%d", err);
+	return buf;
+}

@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include "classify.h"
+#include "format.h"
+
+/* ---- string buffer ----------------------------------------------------- */
+
+static void sb_reserve(struct strbuf *sb, size_t more)
+{
+	size_t need = sb->len + more + 1;
+	char *data;
+
+	if (need <= sb->cap)
+		return;
+	if (need < 256)
+		need = 256;
+	if (need < sb->cap * 2)
+		need = sb->cap * 2;
+	data = realloc(sb->data, need);
+	if (!data) {
+		fputs("v6trace: out of memory\n", stderr);
+		exit(1);
+	}
+	sb->data = data;
+	sb->cap = need;
+}
+
+void sb_reset(struct strbuf *sb)
+{
+	sb->len = 0;
+	if (sb->data)
+		sb->data[0] = '\0';
+}
+
+void sb_free(struct strbuf *sb)
+{
+	free(sb->data);
+	sb->data = NULL;
+	sb->len = sb->cap = 0;
+}
+
+void sb_append(struct strbuf *sb, const char *s, size_t len)
+{
+	sb_reserve(sb, len);
+	memcpy(sb->data + sb->len, s, len);
+	sb->len += len;
+	sb->data[sb->len] = '\0';
+}
+
+void sb_puts(struct strbuf *sb, const char *s)
+{
+	sb_append(sb, s, strlen(s));
+}
+
+void sb_printf(struct strbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	sb_reserve(sb, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	sb->len += (size_t)n;
+}
+
+/* ---- escaping ---------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629), or 0 if invalid. */
+static size_t utf8_seq_len(const unsigned char *s, size_t avail)
+{
+	unsigned char c = s[0];
+	size_t n, i;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (n > avail)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0; /* overlong, out of range, or a surrogate */
+	return n;
+}
+
+bool json_escape(struct strbuf *sb, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	bool valid = true;
+	size_t i = 0, n;
+
+	while (i < len) {
+		unsigned char c = p[i];
+
+		switch (c) {
+		case '"':
+			sb_puts(sb, "\\\"");
+			break;
+		case '\\':
+			sb_puts(sb, "\\\\");
+			break;
+		case '\n':
+			sb_puts(sb, "\\n");
+			break;
+		case '\r':
+			sb_puts(sb, "\\r");
+			break;
+		case '\t':
+			sb_puts(sb, "\\t");
+			break;
+		default:
+			if (c < 0x20 || c == 0x7f) {
+				sb_printf(sb, "\\u%04x", c);
+			} else if (c < 0x80) {
+				sb_append(sb, (const char *)&c, 1);
+			} else if ((n = utf8_seq_len(p + i, len - i)) != 0) {
+				sb_append(sb, (const char *)p + i, n);
+				i += n;
+				continue;
+			} else {
+				sb_puts(sb, "\\ufffd");
+				valid = false;
+			}
+		}
+		i++;
+	}
+	return valid;
+}
+
+void text_escape(struct strbuf *sb, const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\\')
+			sb_puts(sb, "\\\\");
+		else if (c >= 0x20 && c < 0x7f)
+			sb_append(sb, (const char *)&c, 1);
+		else
+			sb_printf(sb, "\\x%02x", c);
+	}
+}
+
+static size_t comm_len(const char comm[V6T_COMM_LEN])
+{
+	return strnlen(comm, V6T_COMM_LEN);
+}
+
+void json_comm(struct strbuf *sb, const char *key, const char comm[V6T_COMM_LEN])
+{
+	size_t len = comm_len(comm), i;
+
+	sb_printf(sb, ",\"%s\":\"", key);
+	if (json_escape(sb, comm, len)) {
+		sb_puts(sb, "\"");
+		return;
+	}
+	sb_printf(sb, "\",\"%s_hex\":\"", key);
+	for (i = 0; i < len; i++)
+		sb_printf(sb, "%02x", (unsigned char)comm[i]);
+	sb_puts(sb, "\"");
+}
+
+void text_comm(struct strbuf *sb, const char comm[V6T_COMM_LEN])
+{
+	text_escape(sb, comm, comm_len(comm));
+}
+
+void rfc3339_utc(struct strbuf *sb, int64_t realtime_ns)
+{
+	time_t sec = (time_t)(realtime_ns / 1000000000);
+	long nsec = (long)(realtime_ns % 1000000000);
+	struct tm tm;
+	char date[32];
+
+	if (nsec < 0) {
+		nsec += 1000000000;
+		sec -= 1;
+	}
+	if (!gmtime_r(&sec, &tm) || !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm))
+		strcpy(date, "1970-01-01T00:00:00");
+	sb_printf(sb, "%s.%09ldZ", date, nsec);
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+static int64_t event_realtime(const struct v6t_event *e, const struct format_opts *opts)
+{
+	return (int64_t)e->ts_ns + opts->mono_to_real_ns;
+}
+
+void json_record_head(struct strbuf *sb, int64_t realtime_ns, const char *event)
+{
+	sb_printf(sb, "{\"v\":%d,\"ts\":\"", V6T_JSON_VERSION);
+	rfc3339_utc(sb, realtime_ns);
+	sb_printf(sb, "\",\"event\":\"%s\"", event);
+}
+
+static const char *event_name(__u16 type)
+{
+	return type == V6T_EVENT_BIND ? "bind" : type == V6T_EVENT_ACCEPT ? "accept" : "unknown";
+}
+
+static const char *json_bool(bool b)
+{
+	return b ? "true" : "false";
+}
+
+static void json_process(struct strbuf *sb, const struct v6t_event *e)
+{
+	sb_printf(sb, ",\"pid\":%u,\"tid\":%u,\"uid\":%u", e->pid, e->tid, e->uid);
+	json_comm(sb, "comm", e->comm);
+	sb_printf(sb, ",\"netns\":%u,\"cgroup_id\":%llu,\"family\":\"%s\",\"proto\":\"%s\"",
+		  e->netns, (unsigned long long)e->cgroup_id, v6t_family_name(e->family),
+		  v6t_proto_name(e->protocol));
+}
+
+static void json_bind_fields(struct strbuf *sb, const struct v6t_event *e)
+{
+	char addr[V6T_ADDR_STRLEN], ebuf[16];
+
+	v6t_addr_string(e->family, e->laddr, addr);
+	sb_printf(sb, ",\"addr\":\"%s\",\"port\":%u", addr, e->lport);
+	if (e->family == AF_INET6)
+		sb_printf(sb, ",\"v6only\":%s", json_bool(e->v6only));
+	sb_printf(sb, ",\"wildcard\":%s,\"stack\":\"%s\",\"ret\":%d",
+		  json_bool(v6t_addr_is_wildcard(e->family, e->laddr)),
+		  v6t_stack_name(v6t_classify_stack(e)), e->ret);
+	if (e->ret < 0)
+		sb_printf(sb, ",\"error\":\"%s\"", v6t_errno_name(-e->ret, ebuf, sizeof(ebuf)));
+}
+
+static void json_accept_fields(struct strbuf *sb, const struct v6t_event *e)
+{
+	char local[V6T_ADDR_STRLEN], peer[V6T_ADDR_STRLEN], v4[V6T_ADDR_STRLEN];
+	bool mapped = e->family == AF_INET6 && v6t_addr_is_mapped(e->raddr);
+
+	v6t_addr_string(e->family, e->laddr, local);
+	v6t_addr_string(e->family, e->raddr, peer);
+	sb_printf(sb, ",\"local\":\"%s\",\"local_port\":%u,\"peer\":\"%s\",\"peer_port\":%u",
+		  local, e->lport, peer, e->rport);
+	sb_printf(sb, ",\"mapped\":%s", json_bool(mapped));
+	if (mapped) {
+		v6t_mapped_v4_string(e->raddr, v4);
+		sb_printf(sb, ",\"peer_v4\":\"%s\"", v4);
+	}
+}
+
+void format_event_json(struct strbuf *sb, const struct v6t_event *e,
+		       const struct format_opts *opts)
+{
+	json_record_head(sb, event_realtime(e, opts), event_name(e->type));
+	json_process(sb, e);
+	if (e->type == V6T_EVENT_BIND)
+		json_bind_fields(sb, e);
+	else if (e->type == V6T_EVENT_ACCEPT)
+		json_accept_fields(sb, e);
+	sb_puts(sb, "}\n");
+}
+
+void format_start_json(struct strbuf *sb, const struct start_info *info)
+{
+	json_record_head(sb, info->realtime_ns, "start");
+	sb_puts(sb, ",\"version\":\"");
+	json_escape(sb, info->version, strlen(info->version));
+	sb_printf(sb, "\",\"mode\":\"%s\",\"kernel\":\"", info->mode);
+	json_escape(sb, info->kernel, strlen(info->kernel));
+	sb_puts(sb, "\",\"bindv6only\":");
+	if (info->bindv6only < 0)
+		sb_puts(sb, "null");
+	else
+		sb_printf(sb, "%d", info->bindv6only);
+	sb_puts(sb, "}\n");
+}
+
+void format_lost_json(struct strbuf *sb, int64_t realtime_ns, uint64_t count)
+{
+	json_record_head(sb, realtime_ns, "lost");
+	sb_printf(sb, ",\"count\":%llu}\n", (unsigned long long)count);
+}
+
+/* ---- text ---------------------------------------------------------------- */
+
+/* PID COMM EVENT PROTO LOCAL PEER STACK RESULT; COMM is written separately (escaped) */
+#define TEXT_PID  "%-7s "
+#define TEXT_COMM 16
+#define TEXT_REST " %-6s %-5s %-30s %-22s %-5s %s\n"
+
+void format_text_header(struct strbuf *sb, const struct format_opts *opts)
+{
+	if (opts->timestamps)
+		sb_printf(sb, "%-15s ", "TIME");
+	sb_printf(sb, TEXT_PID "%-16s" TEXT_REST, "PID", "COMM", "EVENT", "PROTO", "LOCAL",
+		  "PEER", "STACK", "RESULT");
+}
+
+/* 0.0.0.0:80 or [::]:80 */
+static void endpoint_string(char *out, size_t len, __u16 family, const __u8 addr[16], __u16 port)
+{
+	char a[V6T_ADDR_STRLEN];
+
+	v6t_addr_string(family, addr, a);
+	snprintf(out, len, family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, port);
+}
+
+static void text_time(struct strbuf *sb, int64_t realtime_ns)
+{
+	time_t sec = (time_t)(realtime_ns / 1000000000);
+	struct tm tm;
+	char hms[16];
+
+	if (!localtime_r(&sec, &tm) || !strftime(hms, sizeof(hms), "%H:%M:%S", &tm))
+		strcpy(hms, "??:??:??");
+	sb_printf(sb, "%s.%06ld ", hms, (long)(realtime_ns % 1000000000) / 1000);
+}
+
+/* The escaped comm, padded to its column (a longer escape widens the row). */
+static void text_comm_column(struct strbuf *sb, const char comm[V6T_COMM_LEN])
+{
+	size_t start = sb->len;
+
+	text_comm(sb, comm);
+	while (sb->len - start < TEXT_COMM)
+		sb_append(sb, " ", 1);
+}
+
+void format_event_text(struct strbuf *sb, const struct v6t_event *e,
+		       const struct format_opts *opts)
+{
+	char pid[16], local[64], peer[64] = "-", result[32] = "ok", v4[V6T_ADDR_STRLEN];
+	char ebuf[16];
+
+	if (opts->timestamps)
+		text_time(sb, event_realtime(e, opts));
+	snprintf(pid, sizeof(pid), "%u", e->pid);
+	endpoint_string(local, sizeof(local), e->family, e->laddr, e->lport);
+	if (e->type == V6T_EVENT_ACCEPT) {
+		if (e->family == AF_INET6 && v6t_addr_is_mapped(e->raddr)) {
+			v6t_mapped_v4_string(e->raddr, v4);
+			snprintf(peer, sizeof(peer), "%s:%u", v4, e->rport);
+			strcpy(result, "mapped");
+		} else {
+			endpoint_string(peer, sizeof(peer), e->family, e->raddr, e->rport);
+		}
+	} else if (e->ret < 0) {
+		snprintf(result, sizeof(result), "%s",
+			 v6t_errno_name(-e->ret, ebuf, sizeof(ebuf)));
+	}
+	sb_printf(sb, TEXT_PID, pid);
+	text_comm_column(sb, e->comm);
+	sb_printf(sb, TEXT_REST, event_name(e->type), v6t_netstat_proto(e->family, e->protocol),
+		  local, peer, v6t_stack_name(v6t_classify_stack(e)), result);
+}

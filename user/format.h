@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Text and JSON Lines formatting of v6trace records. Every function appends
+ * one whole record (with its newline) to a string buffer; the caller writes
+ * the buffer out, so a record is never half-formatted.
+ */
+#ifndef V6TRACE_FORMAT_H
+#define V6TRACE_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "v6trace.h"
+
+#define V6T_JSON_VERSION 1
+
+struct strbuf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+void sb_reset(struct strbuf *sb);
+void sb_free(struct strbuf *sb);
+void sb_append(struct strbuf *sb, const char *s, size_t len);
+void sb_puts(struct strbuf *sb, const char *s);
+void sb_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * JSON string body for arbitrary bytes: quotes, backslashes and control
+ * characters escaped; valid UTF-8 kept; each byte of an invalid sequence
+ * replaced by U+FFFD. Returns false when a replacement was needed (the caller
+ * then also emits the raw bytes in hex).
+ */
+bool json_escape(struct strbuf *sb, const char *s, size_t len);
+/* Text: printable ASCII kept, backslash doubled, every other byte as \xHH. */
+void text_escape(struct strbuf *sb, const char *s, size_t len);
+/* "2026-11-23T14:02:41.123456789Z" */
+void rfc3339_utc(struct strbuf *sb, int64_t realtime_ns);
+
+struct format_opts {
+	bool timestamps;	 /* -t: a TIME column in text mode */
+	int64_t mono_to_real_ns; /* add to an event's CLOCK_MONOTONIC stamp */
+};
+
+struct start_info {
+	const char *version;
+	const char *mode;
+	const char *kernel;
+	int bindv6only; /* -1: unknown (no IPv6 in the tracer's namespace) */
+	int64_t realtime_ns;
+};
+
+void format_text_header(struct strbuf *sb, const struct format_opts *opts);
+void format_event_text(struct strbuf *sb, const struct v6t_event *e,
+		       const struct format_opts *opts);
+void format_event_json(struct strbuf *sb, const struct v6t_event *e,
+		       const struct format_opts *opts);
+void format_start_json(struct strbuf *sb, const struct start_info *info);
+void format_lost_json(struct strbuf *sb, int64_t realtime_ns, uint64_t count);
+/* Common head of every JSON record: {"v":1,"ts":"...","event":"<event>" */
+void json_record_head(struct strbuf *sb, int64_t realtime_ns, const char *event);
+/* ,"<key>":"<escaped comm>" and, if comm is not valid UTF-8, ,"<key>_hex":"..." */
+void json_comm(struct strbuf *sb, const char *key, const char comm[V6T_COMM_LEN]);
+void text_comm(struct strbuf *sb, const char comm[V6T_COMM_LEN]);
+
+#endif

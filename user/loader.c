@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include "loader.h"
+#include "v6trace.skel.h"
+
+static const char *const mode_names[] = {
+	[V6T_MODE_FENTRY] = "fentry",
+	[V6T_MODE_KPROBE] = "kprobe",
+	[V6T_MODE_TRACEPOINT] = "tracepoint",
+};
+
+const char *mode_name(int mode)
+{
+	if (mode >= V6T_MODE_FENTRY && mode <= V6T_MODE_TRACEPOINT)
+		return mode_names[mode];
+	return "auto";
+}
+
+int mode_from_name(const char *name)
+{
+	int mode;
+
+	if (!strcmp(name, "auto"))
+		return 0;
+	for (mode = V6T_MODE_FENTRY; mode <= V6T_MODE_TRACEPOINT; mode++) {
+		if (!strcmp(name, mode_names[mode]))
+			return mode;
+	}
+	return -1;
+}
+
+/* The attach mode a program belongs to, from its section name. */
+static int program_mode(const struct bpf_program *prog)
+{
+	const char *sec = bpf_program__section_name(prog);
+
+	if (!strncmp(sec, "fexit/", 6))
+		return V6T_MODE_FENTRY;
+	if (!strncmp(sec, "kprobe/", 7) || !strncmp(sec, "kretprobe/", 10))
+		return V6T_MODE_KPROBE;
+	return V6T_MODE_TRACEPOINT;
+}
+
+/*
+ * Number of parameters of inet_csk_accept in the running kernel: 4 up to 6.9,
+ * 2 from 6.10 (see bpf/core_fixes.bpf.h). The fexit program must match it.
+ */
+static int accept_arity(char *err, size_t errlen)
+{
+	const struct btf_type *t;
+	struct btf *btf;
+	int id, n;
+
+	btf = btf__load_vmlinux_btf();
+	if (!btf) {
+		snprintf(err, errlen, "cannot read kernel BTF: %s", strerror(errno));
+		return -errno;
+	}
+	id = btf__find_by_name_kind(btf, "inet_csk_accept", BTF_KIND_FUNC);
+	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	t = t ? btf__type_by_id(btf, t->type) : NULL;
+	if (!t || !btf_is_func_proto(t)) {
+		snprintf(err, errlen, "inet_csk_accept is not in the kernel's BTF");
+		btf__free(btf);
+		return -ENOENT;
+	}
+	n = btf_vlen(t);
+	btf__free(btf);
+	if (n != 2 && n != 4) {
+		snprintf(err, errlen, "inet_csk_accept has %d parameters; known: 2 or 4", n);
+		return -ENOTSUP;
+	}
+	return n;
+}
+
+static int select_programs(struct tracer *t, int mode, char *err, size_t errlen)
+{
+	struct bpf_program *prog;
+	int arity = 0;
+
+	if (mode == V6T_MODE_FENTRY) {
+		arity = accept_arity(err, errlen);
+		if (arity < 0)
+			return arity;
+	}
+	bpf_object__for_each_program(prog, t->skel->obj) {
+		bool load = program_mode(prog) == mode;
+
+		if (prog == t->skel->progs.fexit_inet_csk_accept_4)
+			load = load && arity == 4;
+		else if (prog == t->skel->progs.fexit_inet_csk_accept_2)
+			load = load && arity == 2;
+		bpf_program__set_autoload(prog, load);
+	}
+	return 0;
+}
+
+static int fill_pid_filter(struct tracer *t, const struct loader_opts *opts, char *err,
+			   size_t errlen)
+{
+	__u8 one = 1;
+	size_t i;
+
+	for (i = 0; i < opts->npids; i++) {
+		__u32 pid = opts->pids[i];
+
+		if (bpf_map__update_elem(t->skel->maps.pids, &pid, sizeof(pid), &one, sizeof(one),
+					 BPF_ANY)) {
+			snprintf(err, errlen, "cannot set the pid filter: %s", strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+static int attach_programs(struct tracer *t, char *err, size_t errlen)
+{
+	struct bpf_program *prog;
+	size_t n = 0;
+
+	bpf_object__for_each_program(prog, t->skel->obj)
+		n++;
+	t->links = calloc(n, sizeof(*t->links));
+	if (!t->links) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	bpf_object__for_each_program(prog, t->skel->obj) {
+		struct bpf_link *link;
+
+		if (!bpf_program__autoload(prog))
+			continue;
+		link = bpf_program__attach(prog);
+		if (!link) {
+			int e = errno;
+
+			snprintf(err, errlen, "attach %s: %s", bpf_program__section_name(prog),
+				 strerror(e));
+			return -e;
+		}
+		t->links[t->nlinks++] = link;
+	}
+	return 0;
+}
+
+void tracer_detach(struct tracer *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nlinks; i++)
+		bpf_link__destroy(t->links[i]);
+	free(t->links);
+	t->links = NULL;
+	t->nlinks = 0;
+}
+
+static void tracer_release(struct tracer *t)
+{
+	tracer_detach(t);
+	v6trace_bpf__destroy(t->skel);
+	t->skel = NULL;
+}
+
+/*
+ * libbpf finds a tracepoint's id under tracefs, which many hosts (this one's
+ * CI among them) do not mount by default. Mount it where libbpf looks first.
+ */
+static int ensure_tracefs(char *err, size_t errlen)
+{
+	static const char dir[] = "/sys/kernel/tracing";
+
+	if (!access("/sys/kernel/tracing/events", F_OK) ||
+	    !access("/sys/kernel/debug/tracing/events", F_OK))
+		return 0;
+	if (mount("nodev", dir, "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+		int e = errno;
+
+		snprintf(err, errlen, "tracefs is not mounted and mounting it on %s failed: %s",
+			 dir, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+/* Opens, loads and attaches one mode's programs: the only honest probe. */
+static int try_mode(struct tracer *t, const struct loader_opts *opts, int mode, char *err,
+		    size_t errlen)
+{
+	int ret;
+
+	t->skel = v6trace_bpf__open();
+	if (!t->skel) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
+		return ret;
+	}
+	t->skel->rodata->filter_pid = opts->npids > 0;
+	if (opts->ringbuf_kb) {
+		ret = bpf_map__set_max_entries(t->skel->maps.events, opts->ringbuf_kb * 1024);
+		if (ret) {
+			snprintf(err, errlen, "ring buffer size: %s", strerror(-ret));
+			goto fail;
+		}
+	}
+	if (mode == V6T_MODE_TRACEPOINT) {
+		ret = ensure_tracefs(err, errlen);
+		if (ret)
+			goto fail;
+	}
+	ret = select_programs(t, mode, err, errlen);
+	if (ret)
+		goto fail;
+	ret = v6trace_bpf__load(t->skel);
+	if (ret) {
+		snprintf(err, errlen, "load: %s", strerror(-ret));
+		goto fail;
+	}
+	ret = fill_pid_filter(t, opts, err, errlen);
+	if (ret)
+		goto fail;
+	ret = attach_programs(t, err, errlen);
+	if (ret)
+		goto fail;
+	t->mode = mode;
+	return 0;
+fail:
+	tracer_release(t);
+	return ret;
+}
+
+int tracer_start(struct tracer *t, const struct loader_opts *opts, char *err, size_t errlen)
+{
+	int mode, ret = -ENOTSUP;
+
+	if (opts->mode) {
+		ret = try_mode(t, opts, opts->mode, err, errlen);
+		return ret;
+	}
+	for (mode = V6T_MODE_FENTRY; mode <= V6T_MODE_TRACEPOINT; mode++) {
+		ret = try_mode(t, opts, mode, t->refused[mode], sizeof(t->refused[mode]));
+		if (!ret)
+			return 0;
+	}
+	snprintf(err, errlen, "no attach mode works: fentry: %s; kprobe: %s; tracepoint: %s",
+		 t->refused[V6T_MODE_FENTRY], t->refused[V6T_MODE_KPROBE],
+		 t->refused[V6T_MODE_TRACEPOINT]);
+	return ret;
+}
+
+int tracer_ringbuf_fd(const struct tracer *t)
+{
+	return bpf_map__fd(t->skel->maps.events);
+}
+
+int tracer_read_stats(const struct tracer *t, uint64_t stats[V6T_STAT_MAX])
+{
+	int ncpus = libbpf_num_possible_cpus();
+	__u64 *values;
+	__u32 key;
+	int cpu;
+
+	if (ncpus <= 0)
+		return -EINVAL;
+	values = calloc((size_t)ncpus, sizeof(*values));
+	if (!values)
+		return -ENOMEM;
+	for (key = 0; key < V6T_STAT_MAX; key++) {
+		stats[key] = 0;
+		if (bpf_map__lookup_elem(t->skel->maps.stats, &key, sizeof(key), values,
+					 sizeof(*values) * (size_t)ncpus, 0)) {
+			free(values);
+			return -errno;
+		}
+		for (cpu = 0; cpu < ncpus; cpu++)
+			stats[key] += values[cpu];
+	}
+	free(values);
+	return 0;
+}
+
+void tracer_stop(struct tracer *t)
+{
+	tracer_release(t);
+}

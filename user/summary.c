@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <search.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include "classify.h"
+#include "summary.h"
+
+struct proc_counts {
+	__u32 pid;
+	char comm[V6T_COMM_LEN]; /* as of the process's latest event */
+	uint64_t binds[3];	 /* successful binds, by enum v6t_stack */
+	uint64_t failed;
+	uint64_t accepts;
+	uint64_t mapped;
+};
+
+static int by_pid(const void *a, const void *b)
+{
+	__u32 pa = ((const struct proc_counts *)a)->pid, pb = ((const struct proc_counts *)b)->pid;
+
+	return pa < pb ? -1 : pa > pb;
+}
+
+static struct proc_counts *proc_counts_get(struct summary *s, __u32 pid)
+{
+	struct proc_counts key = { .pid = pid }, *pc, **slot;
+
+	slot = tfind(&key, &s->root, by_pid);
+	if (slot)
+		return *slot;
+	pc = calloc(1, sizeof(*pc));
+	if (!pc)
+		return NULL;
+	pc->pid = pid;
+	slot = tsearch(pc, &s->root, by_pid);
+	if (!slot) {
+		free(pc);
+		return NULL;
+	}
+	return pc;
+}
+
+void summary_add(struct summary *s, const struct v6t_event *e)
+{
+	struct proc_counts *pc;
+
+	s->events++;
+	pc = proc_counts_get(s, e->pid);
+	if (!pc)
+		return;
+	memcpy(pc->comm, e->comm, sizeof(pc->comm));
+	if (e->type == V6T_EVENT_BIND) {
+		if (e->ret < 0)
+			pc->failed++;
+		else
+			pc->binds[v6t_classify_stack(e)]++;
+	} else if (e->type == V6T_EVENT_ACCEPT) {
+		pc->accepts++;
+		if (e->family == AF_INET6 && v6t_addr_is_mapped(e->raddr))
+			pc->mapped++;
+	}
+}
+
+struct walk_ctx {
+	struct strbuf *sb;
+	bool json;
+	bool first;
+};
+
+static void format_proc(const void *node, VISIT which, void *arg)
+{
+	const struct proc_counts *pc = *(const struct proc_counts *const *)node;
+	struct walk_ctx *ctx = arg;
+	struct strbuf *sb = ctx->sb;
+	size_t start;
+
+	if (which != postorder && which != leaf)
+		return;
+	if (ctx->json) {
+		sb_printf(sb, "%s{\"pid\":%u", ctx->first ? "" : ",", pc->pid);
+		json_comm(sb, "comm", pc->comm);
+		sb_printf(sb,
+			  ",\"binds_v4\":%llu,\"binds_v6\":%llu,\"binds_dual\":%llu,"
+			  "\"binds_failed\":%llu,\"accepts\":%llu,\"accepts_mapped\":%llu}",
+			  (unsigned long long)pc->binds[V6T_STACK_V4],
+			  (unsigned long long)pc->binds[V6T_STACK_V6],
+			  (unsigned long long)pc->binds[V6T_STACK_DUAL],
+			  (unsigned long long)pc->failed, (unsigned long long)pc->accepts,
+			  (unsigned long long)pc->mapped);
+	} else {
+		sb_printf(sb, "%-7u ", pc->pid);
+		start = sb->len;
+		text_comm(sb, pc->comm);
+		while (sb->len - start < V6T_COMM_LEN)
+			sb_append(sb, " ", 1);
+		sb_printf(sb, " %6llu %6llu %6llu %6llu %7llu %6llu\n",
+			  (unsigned long long)pc->binds[V6T_STACK_V4],
+			  (unsigned long long)pc->binds[V6T_STACK_V6],
+			  (unsigned long long)pc->binds[V6T_STACK_DUAL],
+			  (unsigned long long)pc->failed, (unsigned long long)pc->accepts,
+			  (unsigned long long)pc->mapped);
+	}
+	ctx->first = false;
+}
+
+void summary_format_text(const struct summary *s, struct strbuf *sb)
+{
+	struct walk_ctx ctx = { .sb = sb, .json = false, .first = true };
+
+	sb_printf(sb, "v6trace: %llu events, %llu lost\n", (unsigned long long)s->events,
+		  (unsigned long long)s->lost);
+	if (!s->root)
+		return;
+	sb_printf(sb, "%-7s %-16s %6s %6s %6s %6s %7s %6s\n", "PID", "COMM", "V4", "V6", "DUAL",
+		  "FAILED", "ACCEPTS", "MAPPED");
+	twalk_r(s->root, format_proc, &ctx);
+}
+
+void summary_format_json(const struct summary *s, struct strbuf *sb, int64_t realtime_ns)
+{
+	struct walk_ctx ctx = { .sb = sb, .json = true, .first = true };
+
+	json_record_head(sb, realtime_ns, "summary");
+	sb_printf(sb, ",\"events\":%llu,\"lost\":%llu,\"processes\":[",
+		  (unsigned long long)s->events, (unsigned long long)s->lost);
+	if (s->root)
+		twalk_r(s->root, format_proc, &ctx);
+	sb_puts(sb, "]}\n");
+}
+
+void summary_free(struct summary *s)
+{
+	tdestroy(s->root, free);
+	s->root = NULL;
+}
