@@ -252,7 +252,7 @@ int BPF_PROG(fexit_inet_csk_accept_2, struct sock *sk, void *arg, struct sock *c
 static __always_inline int stash_bind(const void *sock, const void *uaddr, int fd)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct bind_args args = { .sock = sock, .uaddr = uaddr, .fd = fd };
+	struct bind_args args = {.sock = sock, .uaddr = uaddr, .fd = fd};
 
 	if (!pid_wanted())
 		return 0;

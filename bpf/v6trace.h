@@ -45,10 +45,10 @@ struct v6t_event {
 	__u32 pid;	 /* tgid */
 	__u32 tid;
 	__u32 uid;
-	__u32 netns; /* inode of the socket's network namespace */
-	__s32 ret;   /* bind: 0 or -errno; accept: 0 */
-	__u16 type;  /* enum v6t_event_type */
-	__u16 family; /* AF_INET or AF_INET6 (of the socket) */
+	__u32 netns;	/* inode of the socket's network namespace */
+	__s32 ret;	/* bind: 0 or -errno; accept: 0 */
+	__u16 type;	/* enum v6t_event_type */
+	__u16 family;	/* AF_INET or AF_INET6 (of the socket) */
 	__u16 protocol; /* IPPROTO_* of the socket */
 	__u16 lport;	/* local port, host order (bind: the bound or requested port) */
 	__u16 rport;	/* peer port, host order (accept only) */

@@ -5,7 +5,7 @@
 #include <sys/socket.h>
 #include "classify.h"
 
-static const __u8 mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+static const __u8 mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 bool v6t_addr_is_mapped(const __u8 addr[16])
 {
@@ -91,8 +91,7 @@ void v6t_addr_string(__u16 family, const __u8 addr[16], char out[V6T_ADDR_STRLEN
 {
 	int af = family == AF_INET6 ? AF_INET6 : AF_INET;
 
-	if ((family != AF_INET && family != AF_INET6) ||
-	    !inet_ntop(af, addr, out, V6T_ADDR_STRLEN))
+	if ((family != AF_INET && family != AF_INET6) || !inet_ntop(af, addr, out, V6T_ADDR_STRLEN))
 		strcpy(out, "?");
 }
 

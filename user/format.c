@@ -266,8 +266,8 @@ static void json_accept_fields(struct strbuf *sb, const struct v6t_event *e)
 
 	v6t_addr_string(e->family, e->laddr, local);
 	v6t_addr_string(e->family, e->raddr, peer);
-	sb_printf(sb, ",\"local\":\"%s\",\"local_port\":%u,\"peer\":\"%s\",\"peer_port\":%u",
-		  local, e->lport, peer, e->rport);
+	sb_printf(sb, ",\"local\":\"%s\",\"local_port\":%u,\"peer\":\"%s\",\"peer_port\":%u", local,
+		  e->lport, peer, e->rport);
 	sb_printf(sb, ",\"mapped\":%s", json_bool(mapped));
 	if (mapped) {
 		v6t_mapped_v4_string(e->raddr, v4);
@@ -275,8 +275,7 @@ static void json_accept_fields(struct strbuf *sb, const struct v6t_event *e)
 	}
 }
 
-void format_event_json(struct strbuf *sb, const struct v6t_event *e,
-		       const struct format_opts *opts)
+void format_event_json(struct strbuf *sb, const struct v6t_event *e, const struct format_opts *opts)
 {
 	json_record_head(sb, event_realtime(e, opts), event_name(e->type));
 	json_process(sb, e);
@@ -319,8 +318,8 @@ void format_text_header(struct strbuf *sb, const struct format_opts *opts)
 {
 	if (opts->timestamps)
 		sb_printf(sb, "%-15s ", "TIME");
-	sb_printf(sb, TEXT_PID "%-16s" TEXT_REST, "PID", "COMM", "EVENT", "PROTO", "LOCAL",
-		  "PEER", "STACK", "RESULT");
+	sb_printf(sb, TEXT_PID "%-16s" TEXT_REST, "PID", "COMM", "EVENT", "PROTO", "LOCAL", "PEER",
+		  "STACK", "RESULT");
 }
 
 /* 0.0.0.0:80 or [::]:80 */
@@ -353,8 +352,7 @@ static void text_comm_column(struct strbuf *sb, const char comm[V6T_COMM_LEN])
 		sb_append(sb, " ", 1);
 }
 
-void format_event_text(struct strbuf *sb, const struct v6t_event *e,
-		       const struct format_opts *opts)
+void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struct format_opts *opts)
 {
 	char pid[16], local[64], peer[64] = "-", result[32] = "ok", v4[V6T_ADDR_STRLEN];
 	char ebuf[16];
@@ -372,8 +370,7 @@ void format_event_text(struct strbuf *sb, const struct v6t_event *e,
 			endpoint_string(peer, sizeof(peer), e->family, e->raddr, e->rport);
 		}
 	} else if (e->ret < 0) {
-		snprintf(result, sizeof(result), "%s",
-			 v6t_errno_name(-e->ret, ebuf, sizeof(ebuf)));
+		snprintf(result, sizeof(result), "%s", v6t_errno_name(-e->ret, ebuf, sizeof(ebuf)));
 	}
 	sb_printf(sb, TEXT_PID, pid);
 	text_comm_column(sb, e->comm);

@@ -91,7 +91,8 @@ static int select_programs(struct tracer *t, int mode, char *err, size_t errlen)
 		if (arity < 0)
 			return arity;
 	}
-	bpf_object__for_each_program(prog, t->skel->obj) {
+	bpf_object__for_each_program(prog, t->skel->obj)
+	{
 		bool load = program_mode(prog) == mode;
 
 		if (prog == t->skel->progs.fexit_inet_csk_accept_4)
@@ -126,14 +127,14 @@ static int attach_programs(struct tracer *t, char *err, size_t errlen)
 	struct bpf_program *prog;
 	size_t n = 0;
 
-	bpf_object__for_each_program(prog, t->skel->obj)
-		n++;
+	bpf_object__for_each_program(prog, t->skel->obj) n++;
 	t->links = calloc(n, sizeof(*t->links));
 	if (!t->links) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	bpf_object__for_each_program(prog, t->skel->obj) {
+	bpf_object__for_each_program(prog, t->skel->obj)
+	{
 		struct bpf_link *link;
 
 		if (!bpf_program__autoload(prog))

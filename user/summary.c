@@ -24,7 +24,7 @@ static int by_pid(const void *a, const void *b)
 
 static struct proc_counts *proc_counts_get(struct summary *s, __u32 pid)
 {
-	struct proc_counts key = { .pid = pid }, *pc, **slot;
+	struct proc_counts key = {.pid = pid}, *pc, **slot;
 
 	slot = tfind(&key, &s->root, by_pid);
 	if (slot)
@@ -106,7 +106,7 @@ static void format_proc(const void *node, VISIT which, void *arg)
 
 void summary_format_text(const struct summary *s, struct strbuf *sb)
 {
-	struct walk_ctx ctx = { .sb = sb, .json = false, .first = true };
+	struct walk_ctx ctx = {.sb = sb, .json = false, .first = true};
 
 	sb_printf(sb, "v6trace: %llu events, %llu lost\n", (unsigned long long)s->events,
 		  (unsigned long long)s->lost);
@@ -119,7 +119,7 @@ void summary_format_text(const struct summary *s, struct strbuf *sb)
 
 void summary_format_json(const struct summary *s, struct strbuf *sb, int64_t realtime_ns)
 {
-	struct walk_ctx ctx = { .sb = sb, .json = true, .first = true };
+	struct walk_ctx ctx = {.sb = sb, .json = true, .first = true};
 
 	json_record_head(sb, realtime_ns, "summary");
 	sb_printf(sb, ",\"events\":%llu,\"lost\":%llu,\"processes\":[",

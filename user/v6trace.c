@@ -75,15 +75,15 @@ enum {
 };
 
 static const struct argp_option option_table[] = {
-	{ "pid", 'p', "PID", 0, "Trace this process id only (repeatable)", 0 },
-	{ "timestamp", 't', NULL, 0, "Print a time column (text output)", 0 },
-	{ "json", 'j', NULL, 0, "Write JSON Lines instead of text", 0 },
-	{ "mode", 'm', "MODE", 0, "Attach mode: auto (default), fentry, kprobe, tracepoint", 0 },
-	{ "ringbuf-kb", OPT_RINGBUF_KB, "KB", 0,
-	  "Ring buffer size in KiB, a power of two >= 4 (default 256)", 0 },
-	{ "verbose", 'v', NULL, 0, "Show libbpf's log and why attach modes were refused", 0 },
-	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show this help", 0 },
-	{ 0 },
+	{"pid", 'p', "PID", 0, "Trace this process id only (repeatable)", 0},
+	{"timestamp", 't', NULL, 0, "Print a time column (text output)", 0},
+	{"json", 'j', NULL, 0, "Write JSON Lines instead of text", 0},
+	{"mode", 'm', "MODE", 0, "Attach mode: auto (default), fentry, kprobe, tracepoint", 0},
+	{"ringbuf-kb", OPT_RINGBUF_KB, "KB", 0,
+	 "Ring buffer size in KiB, a power of two >= 4 (default 256)", 0},
+	{"verbose", 'v', NULL, 0, "Show libbpf's log and why attach modes were refused", 0},
+	{NULL, 'h', NULL, OPTION_HIDDEN, "Show this help", 0},
+	{0},
 };
 
 static int parse_uint(const char *arg, unsigned long max, unsigned long *out)
@@ -146,7 +146,7 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 
 static void parse_options(int argc, char **argv, struct options *opts)
 {
-	static const struct argp argp = { option_table, parse_option, NULL, doc, NULL, NULL, NULL };
+	static const struct argp argp = {option_table, parse_option, NULL, doc, NULL, NULL, NULL};
 
 	argp_err_exit_status = 2;
 	argp_parse(&argp, argc, argv, 0, NULL, opts);
@@ -282,13 +282,12 @@ static void emit_start(struct runtime *rt)
 		.realtime_ns = clock_ns(CLOCK_REALTIME),
 	};
 
-	if (rt->opts->json) {
+	fprintf(stderr, "v6trace %s: tracing with %s on Linux %s, net.ipv6.bindv6only=%d\n",
+		info.version, info.mode, info.kernel, info.bindv6only);
+	if (rt->opts->json)
 		format_start_json(&rt->out, &info);
-	} else {
-		fprintf(stderr, "v6trace %s: tracing with %s on Linux %s, net.ipv6.bindv6only=%d\n",
-			info.version, info.mode, info.kernel, info.bindv6only);
+	else
 		format_text_header(&rt->out, &rt->fmt);
-	}
 	flush_output(rt);
 }
 
@@ -313,7 +312,7 @@ static void report_lost(struct runtime *rt)
 
 static void emit_summary(struct runtime *rt)
 {
-	struct strbuf sb = { 0 };
+	struct strbuf sb = {0};
 
 	if (rt->opts->json) {
 		summary_format_json(&rt->summary, &rt->out, clock_ns(CLOCK_REALTIME));
@@ -329,14 +328,14 @@ static void emit_summary(struct runtime *rt)
 
 static int watch(int epfd, int fd, uint32_t events)
 {
-	struct epoll_event ev = { .events = events, .data.fd = fd };
+	struct epoll_event ev = {.events = events, .data.fd = fd};
 
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
 static int setup_loop(struct runtime *rt)
 {
-	struct itimerspec tick = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	struct itimerspec tick = {.it_interval = {1, 0}, .it_value = {1, 0}};
 	struct stat st;
 	sigset_t mask;
 
@@ -447,7 +446,7 @@ static void cleanup(struct runtime *rt)
 int main(int argc, char **argv)
 {
 	static struct options opts;
-	struct runtime rt = { .opts = &opts, .epfd = -1, .sigfd = -1, .timerfd = -1 };
+	struct runtime rt = {.opts = &opts, .epfd = -1, .sigfd = -1, .timerfd = -1};
 	int status = 1;
 
 	parse_options(argc, argv, &opts);

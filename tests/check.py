@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Judges one run of tests/scenarios.sh: v6trace's records against what the
+workload did. Used for the host kernel (tests/integration.py) and for every
+kernel and mode of the qemu matrix (tools/vm-run), so both are held to the same
+assertions.
+
+    check.py OUTDIR MODE      prints one line per check and "N passed, N failed"
+"""
+import json
+import os
+import re
+import sys
+
+TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
+BIND_FIELDS = ("uid", "netns", "family", "proto", "addr", "port", "wildcard", "stack", "ret")
+ACCEPT_FIELDS = ("uid", "netns", "family", "proto", "local", "local_port", "peer", "peer_port",
+                 "mapped")
+
+
+class Results:
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+            print(f"ok     {self.prefix}{name}")
+        else:
+            self.failed += 1
+            print(f"FAILED {self.prefix}{name}: {detail}")
+        return ok
+
+
+def read_lines(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def parse_jsonl(path, res, label):
+    records, bad = [], []
+    for raw in read_lines(path):
+        try:
+            records.append(json.loads(raw.decode("utf-8")))
+        except (UnicodeDecodeError, ValueError) as e:
+            bad.append(f"{raw[:80]!r}: {e}")
+    res.check(f"{label}: every line is valid UTF-8 JSON", not bad and records,
+              "; ".join(bad[:3]) or "no records")
+    return records
+
+
+def comm_of(fact):
+    return bytes.fromhex(fact["comm_hex"]).decode("utf-8")
+
+
+def key_of(rec):
+    if rec.get("event") == "bind":
+        return ("bind", rec["pid"], rec["tid"], rec["port"], rec["ret"])
+    return ("accept", rec["pid"], rec["tid"], rec["local_port"], rec["peer_port"])
+
+
+def expected_fields(fact):
+    fields = BIND_FIELDS if fact["event"] == "bind" else ACCEPT_FIELDS
+    exp = {k: fact[k] for k in fields}
+    exp["comm"] = comm_of(fact)
+    for optional in ("v6only", "error", "peer_v4"):
+        exp[optional] = fact.get(optional)
+    return exp
+
+
+def compare_event(res, label, fact, events):
+    matches = [e for e in events if e.get("event") in ("bind", "accept") and key_of(e) == key_of(fact)]
+    name = f"{label}: {fact['scenario']} ({fact['event']})"
+    if not res.check(name + " reported once", len(matches) == 1,
+                     f"{len(matches)} matching events for {key_of(fact)}"):
+        return
+    got = matches[0]
+    wrong = []
+    for k, v in expected_fields(fact).items():
+        if got.get(k) != v:
+            wrong.append(f"{k}: expected {v!r}, got {got.get(k)!r}")
+    if not isinstance(got.get("cgroup_id"), int) or got["cgroup_id"] < 1:
+        wrong.append(f"cgroup_id: {got.get('cgroup_id')!r}")
+    if not TS_RE.match(got.get("ts", "")):
+        wrong.append(f"ts: {got.get('ts')!r}")
+    res.check(name + " fields exact", not wrong, "; ".join(wrong))
+
+
+def check_records_common(res, label, records, mode):
+    head_ok = all(r.get("v") == 1 and TS_RE.match(str(r.get("ts"))) and "event" in r
+                  for r in records)
+    res.check(f"{label}: every record has v=1, an RFC 3339 ts and an event", head_ok)
+    if not records:
+        return
+    start = records[0]
+    res.check(f"{label}: first record is start, mode {mode}",
+              start.get("event") == "start" and start.get("mode") == mode
+              and start.get("bindv6only") in (0, 1) and isinstance(start.get("kernel"), str),
+              json.dumps(start))
+    summary = records[-1]
+    events = [r for r in records if r.get("event") in ("bind", "accept")]
+    res.check(f"{label}: last record is a summary counting every event, none lost",
+              summary.get("event") == "summary" and summary.get("events") == len(events)
+              and summary.get("lost") == 0,
+              f"summary {json.dumps(summary)[:200]}, {len(events)} events")
+
+
+def check_summary_counts(res, label, records, facts):
+    summary = records[-1] if records else {}
+    procs = {p["pid"]: p for p in summary.get("processes", [])}
+    by_pid = {}
+    for f in facts:
+        c = by_pid.setdefault(f["pid"], {"binds_v4": 0, "binds_v6": 0, "binds_dual": 0,
+                                         "binds_failed": 0, "accepts": 0, "accepts_mapped": 0})
+        if f["event"] == "bind":
+            c["binds_failed" if f["ret"] < 0 else "binds_" + f["stack"]] += 1
+        else:
+            c["accepts"] += 1
+            c["accepts_mapped"] += f["mapped"]
+    wrong = []
+    for pid, exp in by_pid.items():
+        got = {k: procs.get(pid, {}).get(k) for k in exp}
+        if got != exp:
+            wrong.append(f"pid {pid}: expected {exp}, got {got}")
+    res.check(f"{label}: summary per-process counts", not wrong, "; ".join(wrong))
+
+
+def text_escape(s):
+    out = []
+    for b in s.encode("utf-8"):
+        if b == 0x5C:
+            out.append("\\\\")
+        elif 0x20 <= b < 0x7F:
+            out.append(chr(b))
+        else:
+            out.append(f"\\x{b:02x}")
+    return "".join(out)
+
+
+def endpoint(family, addr, port):
+    return f"[{addr}]:{port}" if family == "inet6" else f"{addr}:{port}"
+
+
+def check_text(res, label, path, facts):
+    raw = read_lines(path)
+    bad = [l for l in raw if any(b < 0x20 or b == 0x7F for b in l)]
+    res.check(f"{label}: no control characters in any text line", raw and not bad,
+              f"{bad[:2]!r}" if raw else "no output")
+    lines = [l.decode("ascii", "replace") for l in raw]
+    res.check(f"{label}: header line first", bool(lines) and lines[0].split()[:2] == ["PID", "COMM"],
+              lines[0] if lines else "")
+    for f in facts:
+        comm = text_escape(comm_of(f))
+        proto = f["proto"] + ("6" if f["family"] == "inet6" else "")
+        if f["event"] == "bind":
+            local = endpoint(f["family"], f["addr"], f["port"])
+            want = [str(f["pid"]), comm, "bind", proto, local, "-", f["stack"],
+                    f.get("error") or "ok"]
+        else:
+            local = endpoint(f["family"], f["local"], f["local_port"])
+            if f["mapped"]:
+                peer, stack, result = f"{f['peer_v4']}:{f['peer_port']}", "v4", "mapped"
+            else:
+                peer, stack, result = endpoint(f["family"], f["peer"], f["peer_port"]), "v6", "ok"
+            want = [str(f["pid"]), comm, "accept", proto, local, peer, stack, result]
+        found = [l for l in lines if l.split() == want]
+        res.check(f"{label}: {f['scenario']} ({f['event']}) line", len(found) == 1,
+                  f"wanted {' '.join(want)!r}, found {len(found)}")
+
+
+def check_dir(outdir, mode, prefix=""):
+    res = Results(prefix)
+    rcs = dict(l.decode().split() for l in read_lines(os.path.join(outdir, "rc")))
+    res.check("tracers exit 0 after SIGINT", rcs == {"json": "0", "text": "0", "pfilter": "0"},
+              f"{rcs}; stderr: " + " | ".join(
+                  b"".join(read_lines(os.path.join(outdir, n + ".err"))).decode("utf-8", "replace")[:200]
+                  for n in ("json", "text", "pfilter")))
+    wl = [l.decode() for l in read_lines(os.path.join(outdir, "workload.rc"))]
+    res.check("workload ran", wl == ["workload all 0", "workload hostile 0"],
+              f"{wl}; " + b" ".join(read_lines(os.path.join(outdir, "workload.err"))).decode())
+
+    facts = parse_jsonl(os.path.join(outdir, "facts.jsonl"), res, "workload facts")
+    records = parse_jsonl(os.path.join(outdir, "json.out"), res, "json")
+    check_records_common(res, "json", records, mode)
+    for f in facts:
+        compare_event(res, "json", f, records)
+    check_summary_counts(res, "json", records, facts)
+
+    # -p: A is traced, B (which really bound, as the unfiltered tracer shows) is not
+    fa = parse_jsonl(os.path.join(outdir, "pfilter_a.jsonl"), res, "pid filter: workload A")
+    fb = parse_jsonl(os.path.join(outdir, "pfilter_b.jsonl"), res, "pid filter: workload B")
+    precs = parse_jsonl(os.path.join(outdir, "pfilter.out"), res, "pid filter")
+    check_records_common(res, "pid filter", precs, mode)
+    for f in fa:
+        compare_event(res, "pid filter", f, precs)
+    for f in fb:
+        compare_event(res, "unfiltered, process outside -p", f, records)
+    if fa:
+        others = [r for r in precs if r.get("event") in ("bind", "accept") and r["pid"] != fa[0]["pid"]]
+        res.check("pid filter: no event from any other process", not others,
+                  json.dumps(others[:2]))
+
+    check_text(res, "text", os.path.join(outdir, "text.out"), facts)
+    return res
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    res = check_dir(sys.argv[1], sys.argv[2])
+    print(f"{res.passed} passed, {res.failed} failed")
+    return 1 if res.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

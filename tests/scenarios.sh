@@ -1,0 +1,62 @@
+#!/bin/sh
+# Runs every tracer scenario against real sockets and keeps the raw results.
+# POSIX sh: the same script runs on the host (tests/integration.py) and in the
+# busybox guests of the qemu kernel matrix (tools/vm-run), so both test the same
+# things; tests/check.py judges the results.
+#
+#   scenarios.sh V6TRACE WORKLOAD OUTDIR MODE
+#
+# OUTDIR gets: json.out (v6trace --json), text.out (v6trace, text),
+# pfilter.out (v6trace --json -p A), facts.jsonl (what the workload did),
+# pfilter_a.jsonl / pfilter_b.jsonl, *.err, and rc (tracer exit codes).
+set -u
+V6TRACE=$1 WORKLOAD=$2 OUT=$3 MODE=$4
+TIMEOUT=${SCENARIO_TIMEOUT:-60}
+
+mkdir -p "$OUT"
+rm -f "$OUT"/* 2>/dev/null
+
+# wait_for FILE PATTERN: until a line of FILE matches, or TIMEOUT seconds pass
+wait_for() {
+	i=0
+	while ! grep -q "$2" "$1" 2>/dev/null; do
+		i=$((i + 1))
+		if [ "$i" -gt $((TIMEOUT * 20)) ]; then
+			echo "scenarios: timed out waiting for '$2' in $1" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+"$WORKLOAD" wait-bind "$OUT/go" > "$OUT/pfilter_a.jsonl" &
+A=$!
+"$WORKLOAD" wait-bind "$OUT/go" > "$OUT/pfilter_b.jsonl" &
+B=$!
+
+"$V6TRACE" --mode "$MODE" --json > "$OUT/json.out" 2> "$OUT/json.err" &
+T_JSON=$!
+"$V6TRACE" --mode "$MODE" > "$OUT/text.out" 2> "$OUT/text.err" &
+T_TEXT=$!
+"$V6TRACE" --mode "$MODE" --json -p "$A" > "$OUT/pfilter.out" 2> "$OUT/pfilter.err" &
+T_PID=$!
+
+ok=1
+wait_for "$OUT/json.out" '"event":"start"' || ok=0
+wait_for "$OUT/text.out" '^PID' || ok=0
+wait_for "$OUT/pfilter.out" '"event":"start"' || ok=0
+
+if [ "$ok" = 1 ]; then
+	"$WORKLOAD" all > "$OUT/facts.jsonl" 2> "$OUT/workload.err"
+	echo "workload all $?" > "$OUT/workload.rc"
+	"$WORKLOAD" hostile >> "$OUT/facts.jsonl" 2>> "$OUT/workload.err"
+	echo "workload hostile $?" >> "$OUT/workload.rc"
+fi
+touch "$OUT/go"
+wait "$A" "$B"
+
+kill -INT "$T_JSON" "$T_TEXT" "$T_PID"
+wait "$T_JSON"; echo "json $?" > "$OUT/rc"
+wait "$T_TEXT"; echo "text $?" >> "$OUT/rc"
+wait "$T_PID"; echo "pfilter $?" >> "$OUT/rc"
+echo "$MODE" > "$OUT/mode"

@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Unit tests (no root): classification, decoding and both formatters. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <cmocka.h>
+#include "classify.h"
+#include "format.h"
+#include "summary.h"
+
+/* 2026-11-23T14:02:41.000000123Z, reached from a monotonic stamp of 5 s */
+#define REALTIME_NS 1795442561000000123LL
+static const struct format_opts fmt = {.mono_to_real_ns = REALTIME_NS - 5000000000LL};
+
+static struct v6t_event make_bind(int family, const char *addr, int v6only, __u16 port, int ret)
+{
+	struct v6t_event e = {
+		.ts_ns = 5000000000ULL,
+		.cgroup_id = 4242,
+		.pid = 100,
+		.tid = 101,
+		.uid = 1000,
+		.netns = 4026531840u,
+		.ret = ret,
+		.type = V6T_EVENT_BIND,
+		.family = (__u16)family,
+		.protocol = IPPROTO_TCP,
+		.lport = port,
+		.v6only = (__u8)v6only,
+	};
+
+	strcpy(e.comm, "nginx");
+	assert_int_equal(inet_pton(family, addr, e.laddr), 1);
+	return e;
+}
+
+static struct v6t_event make_accept(const char *local, const char *peer)
+{
+	struct v6t_event e = make_bind(AF_INET6, local, 0, 8080, 0);
+
+	e.type = V6T_EVENT_ACCEPT;
+	e.rport = 51234;
+	assert_int_equal(inet_pton(AF_INET6, peer, e.raddr), 1);
+	return e;
+}
+
+static void test_record_layout(void **state)
+{
+	(void)state;
+	/* the BPF side is compiled against the same header; its size is fixed */
+	assert_int_equal(sizeof(struct v6t_event), 96);
+	assert_int_equal(offsetof(struct v6t_event, laddr) % 8, 0);
+}
+
+static void test_classify_stack(void **state)
+{
+	struct v6t_event e;
+
+	(void)state;
+	e = make_bind(AF_INET, "0.0.0.0", 0, 80, 0);
+	assert_int_equal(v6t_classify_stack(&e), V6T_STACK_V4);
+	e = make_bind(AF_INET6, "::", 0, 80, 0);
+	assert_int_equal(v6t_classify_stack(&e), V6T_STACK_DUAL);
+	e = make_bind(AF_INET6, "::", 1, 80, 0);
+	assert_int_equal(v6t_classify_stack(&e), V6T_STACK_V6);
+	e = make_bind(AF_INET6, "::ffff:127.0.0.1", 0, 80, 0);
+	assert_int_equal(v6t_classify_stack(&e), V6T_STACK_V4);
+	e = make_bind(AF_INET6, "::1", 0, 80, 0);
+	assert_int_equal(v6t_classify_stack(&e), V6T_STACK_V6);
+	e = make_bind(AF_INET6, "2001:db8::1", 0, 80, 0);
+	assert_int_equal(v6t_classify_stack(&e), V6T_STACK_V6);
+	/* a failed dual-stack bind is still classified by what was asked */
+	e = make_bind(AF_INET6, "::", 0, 80, -EADDRINUSE);
+	assert_int_equal(v6t_classify_stack(&e), V6T_STACK_DUAL);
+	e = make_accept("::ffff:127.0.0.1", "::ffff:10.1.2.3");
+	assert_int_equal(v6t_classify_stack(&e), V6T_STACK_V4);
+	e = make_accept("::1", "::1");
+	assert_int_equal(v6t_classify_stack(&e), V6T_STACK_V6);
+}
+
+static void test_wildcard_and_mapped(void **state)
+{
+	__u8 a[16] = {0};
+
+	(void)state;
+	assert_true(v6t_addr_is_wildcard(AF_INET, a));
+	assert_true(v6t_addr_is_wildcard(AF_INET6, a));
+	inet_pton(AF_INET6, "::ffff:0.0.0.0", a);
+	assert_true(v6t_addr_is_mapped(a));
+	assert_true(v6t_addr_is_wildcard(AF_INET6, a));
+	inet_pton(AF_INET6, "::ffff:1.2.3.4", a);
+	assert_false(v6t_addr_is_wildcard(AF_INET6, a));
+	inet_pton(AF_INET6, "::1", a);
+	assert_false(v6t_addr_is_mapped(a));
+	assert_false(v6t_addr_is_wildcard(AF_INET6, a));
+	/* ::ffff:0:0/96 only: the deprecated ::a.b.c.d (compatible) is not mapped */
+	inet_pton(AF_INET6, "::1.2.3.4", a);
+	assert_false(v6t_addr_is_mapped(a));
+}
+
+static void test_names(void **state)
+{
+	char buf[16];
+
+	(void)state;
+	assert_string_equal(v6t_errno_name(EADDRINUSE, buf, sizeof(buf)), "EADDRINUSE");
+	assert_string_equal(v6t_errno_name(EACCES, buf, sizeof(buf)), "EACCES");
+	assert_string_equal(v6t_errno_name(4000, buf, sizeof(buf)), "E4000");
+	assert_string_equal(v6t_netstat_proto(AF_INET6, IPPROTO_TCP), "tcp6");
+	assert_string_equal(v6t_netstat_proto(AF_INET, IPPROTO_UDP), "udp");
+	assert_string_equal(v6t_netstat_proto(AF_INET, IPPROTO_ICMP), "raw");
+	assert_string_equal(v6t_proto_name(IPPROTO_SCTP), "other");
+	assert_string_equal(v6t_family_name(AF_INET6), "inet6");
+}
+
+static void expect_json_escape(const char *in, size_t len, const char *want, bool valid)
+{
+	struct strbuf sb = {0};
+
+	assert_int_equal(json_escape(&sb, in, len), valid);
+	assert_string_equal(sb.data ? sb.data : "", want);
+	sb_free(&sb);
+}
+
+static void test_json_escape(void **state)
+{
+	(void)state;
+	expect_json_escape("a\"b\\c\nd", 7, "a\\\"b\\\\c\\nd", true);
+	expect_json_escape("\x01\x1f\x7f\t\r", 5, "\\u0001\\u001f\\u007f\\t\\r", true);
+	expect_json_escape("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 15,
+			   "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", true);
+	expect_json_escape("\xff", 1, "\\ufffd", false);
+	expect_json_escape("\xc0\x80", 2, "\\ufffd\\ufffd", false);	       /* overlong NUL */
+	expect_json_escape("\xed\xa0\x80", 3, "\\ufffd\\ufffd\\ufffd", false); /* surrogate */
+	expect_json_escape("x\xe2\x82", 3, "x\\ufffd\\ufffd", false);	       /* truncated */
+	expect_json_escape("\xf4\x90\x80\x80", 4, "\\ufffd\\ufffd\\ufffd\\ufffd", false);
+}
+
+static void test_text_escape(void **state)
+{
+	struct strbuf sb = {0};
+
+	(void)state;
+	text_escape(&sb, "q\"b\\n\nx\x1b[31m\xc3\xa9", 14);
+	assert_string_equal(sb.data, "q\"b\\\\n\\x0ax\\x1b[31m\\xc3\\xa9");
+	sb_free(&sb);
+}
+
+static void test_comm_not_utf8(void **state)
+{
+	struct strbuf sb = {0};
+	char comm[V6T_COMM_LEN] = "ab\xff";
+
+	(void)state;
+	json_comm(&sb, "comm", comm);
+	assert_string_equal(sb.data, ",\"comm\":\"ab\\ufffd\",\"comm_hex\":\"6162ff\"");
+	sb_free(&sb);
+	/* 16 bytes and no NUL: the formatter must not read past the field */
+	memset(comm, 'A', sizeof(comm));
+	json_comm(&sb, "comm", comm);
+	assert_string_equal(sb.data, ",\"comm\":\"AAAAAAAAAAAAAAAA\"");
+	sb_free(&sb);
+}
+
+static void test_rfc3339(void **state)
+{
+	struct strbuf sb = {0};
+
+	(void)state;
+	rfc3339_utc(&sb, REALTIME_NS);
+	assert_string_equal(sb.data, "2026-11-23T14:02:41.000000123Z");
+	sb_reset(&sb);
+	rfc3339_utc(&sb, 0);
+	assert_string_equal(sb.data, "1970-01-01T00:00:00.000000000Z");
+	sb_free(&sb);
+}
+
+static void test_json_bind(void **state)
+{
+	struct strbuf sb = {0};
+	struct v6t_event e = make_bind(AF_INET6, "::", 0, 8080, 0);
+
+	(void)state;
+	format_event_json(&sb, &e, &fmt);
+	assert_string_equal(
+		sb.data,
+		"{\"v\":1,\"ts\":\"2026-11-23T14:02:41.000000123Z\",\"event\":\"bind\",\"pid\":100,"
+		"\"tid\":101,\"uid\":1000,\"comm\":\"nginx\",\"netns\":4026531840,\"cgroup_id\":4242,"
+		"\"family\":\"inet6\",\"proto\":\"tcp\",\"addr\":\"::\",\"port\":8080,"
+		"\"v6only\":false,\"wildcard\":true,\"stack\":\"dual\",\"ret\":0}\n");
+	sb_reset(&sb);
+	e = make_bind(AF_INET, "0.0.0.0", 0, 8080, -EADDRINUSE);
+	format_event_json(&sb, &e, &fmt);
+	assert_non_null(strstr(sb.data,
+			       "\"family\":\"inet\",\"proto\":\"tcp\",\"addr\":\"0.0.0.0\","
+			       "\"port\":8080,\"wildcard\":true,\"stack\":\"v4\","
+			       "\"ret\":-98,\"error\":\"EADDRINUSE\"}\n"));
+	assert_null(strstr(sb.data, "v6only")); /* inet6 only */
+	sb_free(&sb);
+}
+
+static void test_json_accept(void **state)
+{
+	struct strbuf sb = {0};
+	struct v6t_event e = make_accept("::ffff:127.0.0.1", "::ffff:192.0.2.7");
+
+	(void)state;
+	format_event_json(&sb, &e, &fmt);
+	assert_non_null(strstr(sb.data, "\"event\":\"accept\""));
+	assert_non_null(strstr(sb.data, "\"local\":\"::ffff:127.0.0.1\",\"local_port\":8080,"
+					"\"peer\":\"::ffff:192.0.2.7\",\"peer_port\":51234,"
+					"\"mapped\":true,\"peer_v4\":\"192.0.2.7\"}\n"));
+	sb_reset(&sb);
+	e = make_accept("2001:db8::1", "2001:db8::2");
+	format_event_json(&sb, &e, &fmt);
+	assert_non_null(strstr(sb.data, "\"peer\":\"2001:db8::2\",\"peer_port\":51234,"
+					"\"mapped\":false}\n"));
+	sb_free(&sb);
+}
+
+static void test_json_hostile_comm(void **state)
+{
+	struct strbuf sb = {0};
+	struct v6t_event e = make_bind(AF_INET, "0.0.0.0", 0, 53, 0);
+
+	(void)state;
+	strcpy(e.comm, "\",\"pid\":1}\n{");
+	format_event_json(&sb, &e, &fmt);
+	assert_non_null(strstr(sb.data, "\"comm\":\"\\\",\\\"pid\\\":1}\\n{\""));
+	/* one record, one line */
+	assert_ptr_equal(strchr(sb.data, '\n'), sb.data + sb.len - 1);
+	sb_free(&sb);
+}
+
+static void test_text_rows(void **state)
+{
+	struct strbuf sb = {0};
+	struct format_opts opts = fmt;
+	struct v6t_event e = make_bind(AF_INET6, "::", 1, 443, 0);
+
+	(void)state;
+	format_text_header(&sb, &opts);
+	format_event_text(&sb, &e, &opts);
+	e = make_bind(AF_INET, "0.0.0.0", 0, 80, -EADDRINUSE);
+	format_event_text(&sb, &e, &opts);
+	e = make_accept("::ffff:127.0.0.1", "::ffff:127.0.0.1");
+	strcpy(e.comm, "a\nb");
+	format_event_text(&sb, &e, &opts);
+	assert_string_equal(
+		sb.data,
+		"PID     COMM             EVENT  PROTO LOCAL                          PEER      "
+		"             STACK RESULT\n"
+		"100     nginx            bind   tcp6  [::]:443                       -         "
+		"             v6    ok\n"
+		"100     nginx            bind   tcp   0.0.0.0:80                     -         "
+		"             v4    EADDRINUSE\n"
+		"100     a\\x0ab           accept tcp6  [::ffff:127.0.0.1]:8080        "
+		"127.0.0.1:51234        v4    mapped\n");
+	sb_free(&sb);
+}
+
+static void test_summary(void **state)
+{
+	struct summary s = {0};
+	struct strbuf sb = {0};
+	struct v6t_event e;
+
+	(void)state;
+	e = make_bind(AF_INET6, "::", 0, 80, 0);
+	summary_add(&s, &e);
+	e = make_bind(AF_INET, "0.0.0.0", 0, 80, -EADDRINUSE);
+	summary_add(&s, &e);
+	e = make_accept("::ffff:127.0.0.1", "::ffff:127.0.0.1");
+	summary_add(&s, &e);
+	e = make_bind(AF_INET, "0.0.0.0", 0, 81, 0);
+	e.pid = 7;
+	summary_add(&s, &e);
+	s.lost = 3;
+	summary_format_json(&s, &sb, REALTIME_NS);
+	assert_string_equal(
+		sb.data,
+		"{\"v\":1,\"ts\":\"2026-11-23T14:02:41.000000123Z\",\"event\":\"summary\","
+		"\"events\":4,\"lost\":3,\"processes\":["
+		"{\"pid\":7,\"comm\":\"nginx\",\"binds_v4\":1,\"binds_v6\":0,\"binds_dual\":0,"
+		"\"binds_failed\":0,\"accepts\":0,\"accepts_mapped\":0},"
+		"{\"pid\":100,\"comm\":\"nginx\",\"binds_v4\":0,\"binds_v6\":0,\"binds_dual\":1,"
+		"\"binds_failed\":1,\"accepts\":1,\"accepts_mapped\":1}]}\n");
+	sb_free(&sb);
+	summary_free(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_record_layout),
+		cmocka_unit_test(test_classify_stack),
+		cmocka_unit_test(test_wildcard_and_mapped),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_json_escape),
+		cmocka_unit_test(test_text_escape),
+		cmocka_unit_test(test_comm_not_utf8),
+		cmocka_unit_test(test_rfc3339),
+		cmocka_unit_test(test_json_bind),
+		cmocka_unit_test(test_json_accept),
+		cmocka_unit_test(test_json_hostile_comm),
+		cmocka_unit_test(test_text_rows),
+		cmocka_unit_test(test_summary),
+	};
+
+	return cmocka_run_group_tests_name("unit", tests, NULL, NULL);
+}

@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The test workload: makes the scenario socket calls with real system calls
+ * and records, one JSON object per line on stdout, what it did and what the
+ * kernel answered (getsockname, getpeername, getsockopt), so the checker can
+ * hold v6trace's events against them. Linked statically: it also runs in the
+ * busybox guests of the qemu kernel matrix.
+ *
+ *   workload all              every bind and accept classification
+ *   workload wait-bind FILE   wait until FILE exists, then bind udp 0.0.0.0:0
+ *   workload hostile          rename itself to a name with a quote, a
+ *                             backslash and a newline, then bind udp 0.0.0.0:0
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define HOSTILE_COMM "q\"b\\n\nx"
+
+static void die(const char *what)
+{
+	fprintf(stderr, "workload: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static unsigned long netns_inode(void)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/net", &st))
+		die("stat /proc/self/ns/net");
+	return (unsigned long)st.st_ino;
+}
+
+/* The comm, as hex, so that no byte of it needs escaping in this record. */
+static void comm_hex(char out[33])
+{
+	char comm[17] = "";
+	size_t i;
+
+	if (prctl(PR_GET_NAME, comm))
+		die("PR_GET_NAME");
+	for (i = 0; comm[i] && i < 16; i++)
+		sprintf(out + 2 * i, "%02x", (unsigned char)comm[i]);
+	out[2 * i] = '\0';
+}
+
+/* The fields every record has: who made the call, in which namespace. */
+static void record_head(const char *scenario, const char *event)
+{
+	char hex[33];
+
+	comm_hex(hex);
+	printf("{\"scenario\":\"%s\",\"event\":\"%s\",\"pid\":%d,\"tid\":%ld,\"uid\":%u,"
+	       "\"comm_hex\":\"%s\",\"netns\":%lu",
+	       scenario, event, getpid(), (long)syscall(SYS_gettid), getuid(), hex, netns_inode());
+}
+
+static void sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t len,
+			  unsigned int *port)
+{
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, addr, (socklen_t)len);
+		*port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, addr, (socklen_t)len);
+		*port = ntohs(s4->sin_port);
+	}
+}
+
+static int v6only_of(int fd)
+{
+	int val = 0;
+	socklen_t len = sizeof(val);
+
+	if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &val, &len))
+		die("getsockopt IPV6_V6ONLY");
+	return val;
+}
+
+struct bind_case {
+	const char *scenario;
+	int family;
+	int type;
+	const char *addr;	  /* requested address */
+	int v6only;		  /* -1: leave the socket's default */
+	const char *expect_stack; /* the classification the scenario stands for */
+	bool expect_wildcard;
+};
+
+/*
+ * Binds as the case says (port: 0 for an ephemeral one) and records the
+ * outcome: on success what getsockname reports, on failure what was asked.
+ * Returns the socket, open.
+ */
+static int bind_and_record(const struct bind_case *c, unsigned int port)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t sslen = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN];
+	unsigned int bound_port = port;
+	int fd, ret, err = 0;
+
+	fd = socket(c->family, c->type, 0);
+	if (fd < 0)
+		die("socket");
+	if (c->v6only >= 0 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &c->v6only, sizeof(c->v6only)))
+		die("setsockopt IPV6_V6ONLY");
+	if (c->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (void *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((unsigned short)port);
+		inet_pton(AF_INET6, c->addr, &s6->sin6_addr);
+		sslen = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (void *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((unsigned short)port);
+		inet_pton(AF_INET, c->addr, &s4->sin_addr);
+		sslen = sizeof(*s4);
+	}
+	ret = bind(fd, (struct sockaddr *)&ss, sslen);
+	if (ret) {
+		err = errno;
+		snprintf(addr, sizeof(addr), "%s", c->addr);
+	} else {
+		sslen = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &sslen))
+			die("getsockname");
+		sockaddr_text(&ss, addr, sizeof(addr), &bound_port);
+	}
+	record_head(c->scenario, "bind");
+	printf(",\"family\":\"%s\",\"proto\":\"%s\",\"addr\":\"%s\",\"port\":%u",
+	       c->family == AF_INET6 ? "inet6" : "inet", c->type == SOCK_STREAM ? "tcp" : "udp",
+	       addr, bound_port);
+	if (c->family == AF_INET6)
+		printf(",\"v6only\":%s", v6only_of(fd) ? "true" : "false");
+	printf(",\"wildcard\":%s,\"stack\":\"%s\",\"ret\":%d",
+	       c->expect_wildcard ? "true" : "false", c->expect_stack, ret ? -err : 0);
+	if (ret)
+		printf(",\"error\":\"%s\"", err == EADDRINUSE ? "EADDRINUSE" : "other");
+	printf("}\n");
+	fflush(stdout);
+	return fd;
+}
+
+static unsigned int local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN];
+	unsigned int port;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		die("getsockname");
+	sockaddr_text(&ss, addr, sizeof(addr), &port);
+	return port;
+}
+
+/* Connects a client of the given family to the listener and records the accept. */
+static void accept_and_record(const char *scenario, int listener, int client_family,
+			      const char *client_addr, bool expect_mapped)
+{
+	struct sockaddr_storage ss = {0}, local, peer;
+	socklen_t len = sizeof(local);
+	char laddr[INET6_ADDRSTRLEN], paddr[INET6_ADDRSTRLEN];
+	unsigned int lport, pport, port = local_port(listener);
+	int client, child;
+
+	client = socket(client_family, SOCK_STREAM, 0);
+	if (client < 0)
+		die("socket");
+	if (client_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (void *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((unsigned short)port);
+		inet_pton(AF_INET6, client_addr, &s6->sin6_addr);
+	} else {
+		struct sockaddr_in *s4 = (void *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((unsigned short)port);
+		inet_pton(AF_INET, client_addr, &s4->sin_addr);
+	}
+	if (connect(client, (struct sockaddr *)&ss, sizeof(ss)))
+		die("connect");
+	child = accept(listener, NULL, NULL);
+	if (child < 0)
+		die("accept");
+	if (getsockname(child, (struct sockaddr *)&local, &len))
+		die("getsockname");
+	len = sizeof(peer);
+	if (getpeername(child, (struct sockaddr *)&peer, &len))
+		die("getpeername");
+	sockaddr_text(&local, laddr, sizeof(laddr), &lport);
+	sockaddr_text(&peer, paddr, sizeof(paddr), &pport);
+	record_head(scenario, "accept");
+	printf(",\"family\":\"inet6\",\"proto\":\"tcp\",\"local\":\"%s\",\"local_port\":%u,"
+	       "\"peer\":\"%s\",\"peer_port\":%u,\"mapped\":%s",
+	       laddr, lport, paddr, pport, expect_mapped ? "true" : "false");
+	if (expect_mapped)
+		printf(",\"peer_v4\":\"%s\"", client_addr);
+	printf("}\n");
+	fflush(stdout);
+	close(child);
+	close(client);
+}
+
+/* Loopback is down in a new network namespace (and in the qemu guests). */
+static void loopback_up(void)
+{
+	struct ifreq ifr = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (fd < 0)
+		die("socket");
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr))
+		die("SIOCGIFFLAGS lo");
+	if (!(ifr.ifr_flags & IFF_UP)) {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
+			die("SIOCSIFFLAGS lo");
+	}
+	close(fd);
+}
+
+/* In a child: a new network namespace whose net.ipv6.bindv6only is 1. */
+static void netns_bindv6only(void)
+{
+	static const struct bind_case c = {
+		"netns_bindv6only", AF_INET6, SOCK_STREAM, "::", -1, "v6", true};
+	pid_t pid = fork();
+	int status, fd;
+
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNET))
+			die("unshare(CLONE_NEWNET)");
+		fd = open("/proc/sys/net/ipv6/bindv6only", O_WRONLY);
+		if (fd < 0 || write(fd, "1\n", 2) != 2)
+			die("write net.ipv6.bindv6only");
+		close(fd);
+		close(bind_and_record(&c, 0));
+		exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		exit(1);
+}
+
+static void scenario_all(void)
+{
+	static const struct bind_case binds[] = {
+		{"tcp4_any", AF_INET, SOCK_STREAM, "0.0.0.0", -1, "v4", true},
+		{"udp4_any", AF_INET, SOCK_DGRAM, "0.0.0.0", -1, "v4", true},
+		{"tcp6_dual", AF_INET6, SOCK_STREAM, "::", 0, "dual", true},
+		{"udp6_dual", AF_INET6, SOCK_DGRAM, "::", 0, "dual", true},
+		{"tcp6_v6only", AF_INET6, SOCK_STREAM, "::", 1, "v6", true},
+		{"udp6_v6only", AF_INET6, SOCK_DGRAM, "::", 1, "v6", true},
+		{"tcp6_mapped_bind", AF_INET6, SOCK_STREAM, "::ffff:127.0.0.1", 0, "v4", false},
+		{"tcp6_loopback", AF_INET6, SOCK_STREAM, "::1", 0, "v6", false},
+	};
+	static const struct bind_case holder = {
+		"eaddrinuse_holder", AF_INET, SOCK_STREAM, "0.0.0.0", -1, "v4", true};
+	static const struct bind_case loser = {
+		"eaddrinuse_dual", AF_INET6, SOCK_STREAM, "::", 0, "dual", true};
+	static const struct bind_case listener = {
+		"accept_listener", AF_INET6, SOCK_STREAM, "::", 0, "dual", true};
+	size_t i;
+	int fd, lfd;
+
+	loopback_up();
+	for (i = 0; i < sizeof(binds) / sizeof(binds[0]); i++)
+		close(bind_and_record(&binds[i], 0));
+
+	fd = bind_and_record(&holder, 0);
+	if (listen(fd, 1))
+		die("listen");
+	close(bind_and_record(&loser, local_port(fd)));
+	close(fd);
+
+	lfd = bind_and_record(&listener, 0);
+	if (listen(lfd, 4))
+		die("listen");
+	accept_and_record("accept_mapped", lfd, AF_INET, "127.0.0.1", true);
+	accept_and_record("accept_v6", lfd, AF_INET6, "::1", false);
+	close(lfd);
+
+	netns_bindv6only();
+}
+
+static void scenario_wait_bind(const char *file)
+{
+	static const struct bind_case c = {"wait_bind", AF_INET, SOCK_DGRAM, "0.0.0.0",
+					   -1,		"v4",	 true};
+	int waited_ms = 0;
+
+	while (access(file, F_OK)) {
+		if (waited_ms++ > 120000) {
+			fprintf(stderr, "workload: %s did not appear\n", file);
+			exit(1);
+		}
+		usleep(1000);
+	}
+	close(bind_and_record(&c, 0));
+}
+
+static void scenario_hostile(void)
+{
+	static const struct bind_case c = {"hostile_comm", AF_INET, SOCK_DGRAM, "0.0.0.0", -1,
+					   "v4",	   true};
+
+	if (prctl(PR_SET_NAME, HOSTILE_COMM))
+		die("PR_SET_NAME");
+	close(bind_and_record(&c, 0));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "all"))
+		scenario_all();
+	else if (argc == 3 && !strcmp(argv[1], "wait-bind"))
+		scenario_wait_bind(argv[2]);
+	else if (argc == 2 && !strcmp(argv[1], "hostile"))
+		scenario_hostile();
+	else {
+		fprintf(stderr, "usage: workload all | wait-bind FILE | hostile\n");
+		return 2;
+	}
+	return 0;
+}
