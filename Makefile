@@ -40,10 +40,10 @@ USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_SRCS))
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_LIB_SRCS))
 
 .DELETE_ON_ERROR:
-.PHONY: all clean run test test-unit test-integration test-asan deps install help format \
+.PHONY: all clean run test test-vm FORCE test-unit test-integration test-asan deps install help format \
 	format-check vmlinux
 
-all: v6trace
+all: $(BIN)
 
 help:
 	@echo "make               build ./v6trace (STATIC=1 for a static binary, V=1 verbose)"
@@ -71,9 +71,16 @@ $(OUTPUT)/%.o: user/%.c | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-v6trace: $(USER_OBJS)
+BIN ?= v6trace
+$(BIN): $(USER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# The static build the qemu guests run, in its own object directory.
+$(OUTPUT)/static/v6trace: FORCE
+	$(Q)$(MAKE) --no-print-directory STATIC=1 OUTPUT=$(OUTPUT)/static BIN=$@ $@
+
+FORCE:
 
 -include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/tests/*.d)
 
@@ -115,6 +122,17 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory v6trace $(OUTPUT)/tests/unit_tests $(ASAN_OUT)/unit_tests \
 		$(OUTPUT)/tests/workload
 	$(Q)tests/run
+
+# The qemu kernel matrix; KERNEL=path/to/vmlinuz boots that kernel instead.
+test-vm: deps
+	$(Q)tools/install-deps qemu-system-x86 busybox-static cpio
+	$(Q)$(MAKE) --no-print-directory $(OUTPUT)/static/v6trace $(OUTPUT)/tests/workload
+ifeq ($(KERNEL),)
+	$(Q)tools/fetch-kernels
+	$(Q)tools/vm-run
+else
+	$(Q)tools/vm-run --kernel $(KERNEL)
+endif
 
 format:
 	clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/*.c

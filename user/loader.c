@@ -181,7 +181,9 @@ static int ensure_tracefs(char *err, size_t errlen)
 	if (!access("/sys/kernel/tracing/events", F_OK) ||
 	    !access("/sys/kernel/debug/tracing/events", F_OK))
 		return 0;
-	if (mount("nodev", dir, "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+	/* EBUSY: another tracer (a second v6trace, say) mounted it a moment ago */
+	if (mount("nodev", dir, "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) &&
+	    (errno != EBUSY || access("/sys/kernel/tracing/events", F_OK))) {
 		int e = errno;
 
 		snprintf(err, errlen, "tracefs is not mounted and mounting it on %s failed: %s",
