@@ -51,7 +51,6 @@ struct runtime {
 };
 
 const char *argp_program_version = "v6trace " V6TRACE_VERSION;
-const char *argp_program_bug_address = "<https://github.com/v6trace/v6trace/issues>";
 
 static const char doc[] =
 	"Trace, live, how sockets straddle IPv4 and IPv6: binds to 0.0.0.0 (v4), to :: "
