@@ -40,7 +40,7 @@ USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_SRCS))
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_LIB_SRCS))
 
 .DELETE_ON_ERROR:
-.PHONY: all clean run test test-vm FORCE test-unit test-integration test-asan deps install help format \
+.PHONY: all clean run test test-vm deb FORCE test-unit test-integration test-asan deps install help format \
 	format-check vmlinux
 
 all: $(BIN)
@@ -51,6 +51,8 @@ help:
 	@echo "sudo make test     install missing Debian packages, build, run every test"
 	@echo "make test-unit     unit tests only (no root)"
 	@echo "make install       install to \$$(DESTDIR)\$$(PREFIX)"
+	@echo "make deb           build a Debian package in .output/deb/"
+	@echo "make test-vm       the qemu kernel matrix (KERNEL=path/to/vmlinuz for another kernel)"
 
 $(OUTPUT) $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
@@ -143,10 +145,28 @@ format-check:
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
 
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: v6trace
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(UNITDIR)
 	install -m 0755 v6trace $(DESTDIR)$(PREFIX)/sbin/v6trace
 	install -m 0644 doc/v6trace.8 $(DESTDIR)$(PREFIX)/share/man/man8/v6trace.8
+	install -m 0644 contrib/v6trace.bash-completion \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/v6trace
+	sed 's|/usr/sbin/v6trace|$(PREFIX)/sbin/v6trace|' contrib/v6trace.service > \
+		$(DESTDIR)$(UNITDIR)/v6trace.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/v6trace.service
+
+# A Debian package built by Debian's own tools from a copy of this tree.
+DEB_OUT := $(OUTPUT)/deb
+deb:
+	$(Q)tools/install-deps dpkg-dev debhelper
+	$(Q)rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
+	$(Q)tar --exclude=./.git --exclude=./.output --exclude=./tools/.cache \
+		--exclude=./tests/.out --exclude=./v6trace -cf - . | tar -xf - -C $(DEB_OUT)/src
+	$(Q)cd $(DEB_OUT)/src && dpkg-buildpackage -b -us -uc > ../build.log 2>&1 || \
+		{ tail -n 30 ../build.log; exit 1; }
+	@ls $(DEB_OUT)/*.deb
 
 clean:
 	rm -rf $(OUTPUT) v6trace

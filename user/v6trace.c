@@ -81,7 +81,7 @@ static const struct argp_option option_table[] = {
 	{"ringbuf-kb", OPT_RINGBUF_KB, "KB", 0,
 	 "Ring buffer size in KiB, a power of two >= 4 (default 256)", 0},
 	{"verbose", 'v', NULL, 0, "Show libbpf's log and why attach modes were refused", 0},
-	{NULL, 'h', NULL, OPTION_HIDDEN, "Show this help", 0},
+	{NULL, 'h', NULL, 0, "Show this help (as --help)", 0},
 	{0},
 };
 
