@@ -40,7 +40,7 @@ USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_SRCS))
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_LIB_SRCS))
 
 .DELETE_ON_ERROR:
-.PHONY: all clean run test test-vm deb FORCE test-unit test-integration test-asan deps install help format \
+.PHONY: all clean run test test-vm deb bench FORCE test-unit test-integration test-asan deps install help format \
 	format-check vmlinux
 
 all: $(BIN)
@@ -100,6 +100,24 @@ $(OUTPUT)/tests/unit_tests: $(OUTPUT)/tests/unit_tests.o $(LIB_OBJS)
 $(OUTPUT)/tests/workload: $(OUTPUT)/tests/workload.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -static $^ -o $@
+
+# ---- benchmarks (tools/bench) ------------------------------------------
+
+$(OUTPUT)/bench/storm: tools/bench/storm.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -static $< -o $@
+
+$(OUTPUT)/bench/format: tools/bench/format.c $(LIB_OBJS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Ibpf -Iuser $^ -o $@
+
+bench: deps
+	$(Q)tools/install-deps bpftrace qemu-system-x86 busybox-static cpio
+	$(Q)$(MAKE) --no-print-directory v6trace $(OUTPUT)/bench/storm $(OUTPUT)/bench/format \
+		$(OUTPUT)/static/v6trace $(OUTPUT)/tests/workload
+	$(Q)tools/bench/run
 
 # Sanitizer build of the unit tests: its own object directory.
 ASAN_OUT := $(OUTPUT)/asan

@@ -59,20 +59,66 @@ void sb_puts(struct strbuf *sb, const char *s)
 
 void sb_printf(struct strbuf *sb, const char *fmt, ...)
 {
+	size_t room;
 	va_list ap;
 	int n;
 
+	sb_reserve(sb, 64);
+	room = sb->cap - sb->len;
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(sb->data + sb->len, room, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	sb_reserve(sb, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	if ((size_t)n >= room) { /* did not fit: grow and format again */
+		sb_reserve(sb, (size_t)n);
+		va_start(ap, fmt);
+		vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	sb->len += (size_t)n;
 }
+
+/* Decimal digits without printf: the JSON formatter's hot path. */
+static void sb_u64(struct strbuf *sb, unsigned long long v)
+{
+	char digits[24], *p = digits + sizeof(digits);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	sb_append(sb, p, (size_t)(digits + sizeof(digits) - p));
+}
+
+static void sb_i64(struct strbuf *sb, long long v)
+{
+	if (v < 0) {
+		sb_append(sb, "-", 1);
+		sb_u64(sb, 0ULL - (unsigned long long)v);
+	} else {
+		sb_u64(sb, (unsigned long long)v);
+	}
+}
+
+/* ,"key":<unsigned> and ,"key":"<text that needs no escaping>" */
+#define sb_lit(sb, lit) sb_append(sb, lit, sizeof(lit) - 1)
+#define json_uint(sb, key, v)                                                                      \
+	do {                                                                                       \
+		sb_lit(sb, ",\"" key "\":");                                                       \
+		sb_u64(sb, v);                                                                     \
+	} while (0)
+#define json_str(sb, key, v)                                                                       \
+	do {                                                                                       \
+		sb_lit(sb, ",\"" key "\":\"");                                                     \
+		sb_puts(sb, v);                                                                    \
+		sb_lit(sb, "\"");                                                                  \
+	} while (0)
+#define json_raw(sb, key, v)                                                                       \
+	do {                                                                                       \
+		sb_lit(sb, ",\"" key "\":");                                                       \
+		sb_puts(sb, v);                                                                    \
+	} while (0)
 
 /* ---- escaping ---------------------------------------------------------- */
 
@@ -118,7 +164,17 @@ bool json_escape(struct strbuf *sb, const char *s, size_t len)
 
 	while (i < len) {
 		unsigned char c = p[i];
+		size_t run = i;
 
+		/* copy a run of characters that need no escaping in one go */
+		while (run < len && p[run] >= 0x20 && p[run] < 0x7f && p[run] != '"' &&
+		       p[run] != '\\')
+			run++;
+		if (run > i) {
+			sb_append(sb, (const char *)p + i, run - i);
+			i = run;
+			continue;
+		}
 		switch (c) {
 		case '"':
 			sb_puts(sb, "\\\"");
@@ -179,7 +235,9 @@ void json_comm(struct strbuf *sb, const char *key, const char comm[V6T_COMM_LEN]
 {
 	size_t len = comm_len(comm), i;
 
-	sb_printf(sb, ",\"%s\":\"", key);
+	sb_lit(sb, ",\"");
+	sb_puts(sb, key);
+	sb_lit(sb, "\":\"");
 	if (json_escape(sb, comm, len)) {
 		sb_puts(sb, "\"");
 		return;
@@ -197,18 +255,31 @@ void text_comm(struct strbuf *sb, const char comm[V6T_COMM_LEN])
 
 void rfc3339_utc(struct strbuf *sb, int64_t realtime_ns)
 {
+	/* gmtime_r + strftime per record dominated the formatter: events come in
+	 * bursts within one second, so keep the last second's text. */
+	static __thread time_t cached_sec = -1;
+	static __thread char date[32];
 	time_t sec = (time_t)(realtime_ns / 1000000000);
 	long nsec = (long)(realtime_ns % 1000000000);
+	char frac[11];
 	struct tm tm;
-	char date[32];
+	int i;
 
 	if (nsec < 0) {
 		nsec += 1000000000;
 		sec -= 1;
 	}
-	if (!gmtime_r(&sec, &tm) || !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm))
-		strcpy(date, "1970-01-01T00:00:00");
-	sb_printf(sb, "%s.%09ldZ", date, nsec);
+	if (sec != cached_sec) {
+		if (!gmtime_r(&sec, &tm) || !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm))
+			strcpy(date, "1970-01-01T00:00:00");
+		cached_sec = sec;
+	}
+	sb_puts(sb, date);
+	frac[0] = '.';
+	for (i = 9; i >= 1; i--, nsec /= 10)
+		frac[i] = (char)('0' + nsec % 10);
+	frac[10] = 'Z';
+	sb_append(sb, frac, sizeof(frac));
 }
 
 /* ---- records ----------------------------------------------------------- */
@@ -220,9 +291,12 @@ static int64_t event_realtime(const struct v6t_event *e, const struct format_opt
 
 void json_record_head(struct strbuf *sb, int64_t realtime_ns, const char *event)
 {
-	sb_printf(sb, "{\"v\":%d,\"ts\":\"", V6T_JSON_VERSION);
+	sb_lit(sb, "{\"v\":");
+	sb_u64(sb, V6T_JSON_VERSION);
+	sb_lit(sb, ",\"ts\":\"");
 	rfc3339_utc(sb, realtime_ns);
-	sb_printf(sb, "\",\"event\":\"%s\"", event);
+	sb_lit(sb, "\"");
+	json_str(sb, "event", event);
 }
 
 static const char *event_name(__u16 type)
@@ -237,11 +311,14 @@ static const char *json_bool(bool b)
 
 static void json_process(struct strbuf *sb, const struct v6t_event *e)
 {
-	sb_printf(sb, ",\"pid\":%u,\"tid\":%u,\"uid\":%u", e->pid, e->tid, e->uid);
+	json_uint(sb, "pid", e->pid);
+	json_uint(sb, "tid", e->tid);
+	json_uint(sb, "uid", e->uid);
 	json_comm(sb, "comm", e->comm);
-	sb_printf(sb, ",\"netns\":%u,\"cgroup_id\":%llu,\"family\":\"%s\",\"proto\":\"%s\"",
-		  e->netns, (unsigned long long)e->cgroup_id, v6t_family_name(e->family),
-		  v6t_proto_name(e->protocol));
+	json_uint(sb, "netns", e->netns);
+	json_uint(sb, "cgroup_id", e->cgroup_id);
+	json_str(sb, "family", v6t_family_name(e->family));
+	json_str(sb, "proto", v6t_proto_name(e->protocol));
 }
 
 static void json_bind_fields(struct strbuf *sb, const struct v6t_event *e)
@@ -249,14 +326,16 @@ static void json_bind_fields(struct strbuf *sb, const struct v6t_event *e)
 	char addr[V6T_ADDR_STRLEN], ebuf[16];
 
 	v6t_addr_string(e->family, e->laddr, addr);
-	sb_printf(sb, ",\"addr\":\"%s\",\"port\":%u", addr, e->lport);
+	json_str(sb, "addr", addr);
+	json_uint(sb, "port", e->lport);
 	if (e->family == AF_INET6)
-		sb_printf(sb, ",\"v6only\":%s", json_bool(e->v6only));
-	sb_printf(sb, ",\"wildcard\":%s,\"stack\":\"%s\",\"ret\":%d",
-		  json_bool(v6t_addr_is_wildcard(e->family, e->laddr)),
-		  v6t_stack_name(v6t_classify_stack(e)), e->ret);
+		json_raw(sb, "v6only", json_bool(e->v6only));
+	json_raw(sb, "wildcard", json_bool(v6t_addr_is_wildcard(e->family, e->laddr)));
+	json_str(sb, "stack", v6t_stack_name(v6t_classify_stack(e)));
+	sb_lit(sb, ",\"ret\":");
+	sb_i64(sb, e->ret);
 	if (e->ret < 0)
-		sb_printf(sb, ",\"error\":\"%s\"", v6t_errno_name(-e->ret, ebuf, sizeof(ebuf)));
+		json_str(sb, "error", v6t_errno_name(-e->ret, ebuf, sizeof(ebuf)));
 }
 
 static void json_accept_fields(struct strbuf *sb, const struct v6t_event *e)
@@ -266,12 +345,14 @@ static void json_accept_fields(struct strbuf *sb, const struct v6t_event *e)
 
 	v6t_addr_string(e->family, e->laddr, local);
 	v6t_addr_string(e->family, e->raddr, peer);
-	sb_printf(sb, ",\"local\":\"%s\",\"local_port\":%u,\"peer\":\"%s\",\"peer_port\":%u", local,
-		  e->lport, peer, e->rport);
-	sb_printf(sb, ",\"mapped\":%s", json_bool(mapped));
+	json_str(sb, "local", local);
+	json_uint(sb, "local_port", e->lport);
+	json_str(sb, "peer", peer);
+	json_uint(sb, "peer_port", e->rport);
+	json_raw(sb, "mapped", json_bool(mapped));
 	if (mapped) {
 		v6t_mapped_v4_string(e->raddr, v4);
-		sb_printf(sb, ",\"peer_v4\":\"%s\"", v4);
+		json_str(sb, "peer_v4", v4);
 	}
 }
 
