@@ -28,6 +28,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the loader before load. */
 const volatile bool filter_pid = false;
+/*
+ * Wake the reader only once this much data waits in the ring buffer; user
+ * space also drains it every V6T_DRAIN_MS. A wake-up per event (the default
+ * of bpf_ringbuf_submit) costs an irq_work and a context switch per bind.
+ */
+const volatile __u64 wakeup_bytes = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -105,7 +111,11 @@ static __always_inline struct v6t_event *event_reserve(__u16 type)
 
 static __always_inline void event_submit(struct v6t_event *e)
 {
-	bpf_ringbuf_submit(e, 0);
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
 	stat_inc(V6T_STAT_EMITTED);
 }
 

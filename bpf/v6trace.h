@@ -32,6 +32,12 @@ enum v6t_mode {
 	V6T_MODE_TRACEPOINT = 3,
 };
 
+/*
+ * User space drains the ring buffer at least this often; the BPF side wakes
+ * it sooner only when a quarter of the buffer is filled (see wakeup_bytes).
+ */
+#define V6T_DRAIN_MS 100
+
 /* Per-CPU counters kept by the BPF side, read by user space. */
 enum v6t_stat {
 	V6T_STAT_EMITTED = 0, /* events committed to the ring buffer */

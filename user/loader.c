@@ -206,7 +206,9 @@ static int try_mode(struct tracer *t, const struct loader_opts *opts, int mode, 
 		return ret;
 	}
 	t->skel->rodata->filter_pid = opts->npids > 0;
+	t->skel->rodata->wakeup_bytes = bpf_map__max_entries(t->skel->maps.events) / 4;
 	if (opts->ringbuf_kb) {
+		t->skel->rodata->wakeup_bytes = (__u64)opts->ringbuf_kb * 1024 / 4;
 		ret = bpf_map__set_max_entries(t->skel->maps.events, opts->ringbuf_kb * 1024);
 		if (ret) {
 			snprintf(err, errlen, "ring buffer size: %s", strerror(-ret));

@@ -46,6 +46,7 @@ struct runtime {
 	struct strbuf out;
 	uint64_t lost_reported;
 	uint64_t malformed;
+	uint64_t ticks;	  /* drain ticks since losses were last reported */
 	bool output_gone; /* the reader of stdout went away */
 	int epfd, sigfd, timerfd;
 };
@@ -309,6 +310,16 @@ static void report_lost(struct runtime *rt)
 			(unsigned long long)delta);
 }
 
+/* Every V6T_DRAIN_MS: the loop drains the ring buffer; once a second, losses. */
+static void on_tick(struct runtime *rt, uint64_t ticks)
+{
+	rt->ticks += ticks;
+	if (rt->ticks >= 1000 / V6T_DRAIN_MS) {
+		rt->ticks = 0;
+		report_lost(rt);
+	}
+}
+
 static void emit_summary(struct runtime *rt)
 {
 	struct strbuf sb = {0};
@@ -334,7 +345,8 @@ static int watch(int epfd, int fd, uint32_t events)
 
 static int setup_loop(struct runtime *rt)
 {
-	struct itimerspec tick = {.it_interval = {1, 0}, .it_value = {1, 0}};
+	struct itimerspec tick = {.it_interval = {0, V6T_DRAIN_MS * 1000000L},
+				  .it_value = {0, V6T_DRAIN_MS * 1000000L}};
 	struct stat st;
 	sigset_t mask;
 
@@ -387,7 +399,7 @@ static int run_loop(struct runtime *rt)
 			else if (fd == rt->sigfd)
 				return 0;
 			else if (fd == rt->timerfd && read(fd, &ticks, sizeof(ticks)) > 0)
-				report_lost(rt);
+				on_tick(rt, ticks);
 		}
 		if (rt->output_gone)
 			return 0;
