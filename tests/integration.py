@@ -123,6 +123,36 @@ def test_sigterm_text_summary(res):
               f"rc {proc.returncode}, {lines}")
 
 
+def test_loss_accounting(res):
+    """A stalled reader and a 4 KiB ring buffer: every bind is either delivered
+    or counted as lost, exactly, and the losses are reported, not hidden."""
+    n = 3000
+    go = os.path.join(OUTDIR, "flood.go")
+    if os.path.exists(go):
+        os.unlink(go)
+    flood = subprocess.Popen([WORKLOAD, "flood", str(n), go], stdout=subprocess.PIPE)
+    with open(os.path.join(OUTDIR, "flood.err"), "w+b") as errf:
+        tracer = subprocess.Popen([V6TRACE, "--json", "--ringbuf-kb", "4", "-p", str(flood.pid)],
+                                  stdout=subprocess.PIPE, stderr=errf)
+        start = json.loads(tracer.stdout.readline())
+        # stop reading: v6trace blocks on the full pipe, the ring buffer fills
+        open(go, "w").close()
+        done = json.loads(flood.communicate(timeout=120)[0])
+        tracer.send_signal(2)
+        out = tracer.communicate(timeout=60)[0]
+    records = [json.loads(l) for l in out.splitlines()]
+    seen = sum(1 for r in records if r["event"] == "bind" and r["pid"] == flood.pid)
+    lost = sum(r["count"] for r in records if r["event"] == "lost")
+    summary = records[-1]
+    res.check("stalled reader, 4 KiB ring: delivered + reported lost == binds performed, exactly",
+              start["event"] == "start" and done["binds"] == n and lost > 0
+              and seen + lost == n and summary["event"] == "summary"
+              and summary["lost"] == lost and summary["events"] == seen
+              and tracer.returncode == 0,
+              f"{n} binds, {seen} delivered, {lost} in lost records, summary "
+              f"{ {k: summary.get(k) for k in ('event', 'events', 'lost')} }, rc {tracer.returncode}")
+
+
 def main():
     if os.geteuid() != 0:
         print("integration tests need root", file=sys.stderr)
@@ -135,6 +165,7 @@ def main():
     test_forced_modes(res)
     test_reader_goes_away(res)
     test_sigterm_text_summary(res)
+    test_loss_accounting(res)
 
     p = run(["sh", os.path.join(ROOT, "tests", "scenarios.sh"), V6TRACE, WORKLOAD, OUTDIR,
              "tracepoint"], timeout=300)

@@ -8,6 +8,8 @@
  *
  *   workload all              every bind and accept classification
  *   workload wait-bind FILE   wait until FILE exists, then bind udp 0.0.0.0:0
+ *   workload flood N FILE     wait until FILE exists, then N times socket +
+ *                             bind [::]:0 + close; records the count
  *   workload hostile          rename itself to a name with a quote, a
  *                             backslash and a newline, then bind udp 0.0.0.0:0
  */
@@ -313,10 +315,8 @@ static void scenario_all(void)
 	netns_bindv6only();
 }
 
-static void scenario_wait_bind(const char *file)
+static void wait_for_file(const char *file)
 {
-	static const struct bind_case c = {"wait_bind", AF_INET, SOCK_DGRAM, "0.0.0.0",
-					   -1,		"v4",	 true};
 	int waited_ms = 0;
 
 	while (access(file, F_OK)) {
@@ -326,7 +326,32 @@ static void scenario_wait_bind(const char *file)
 		}
 		usleep(1000);
 	}
+}
+
+static void scenario_wait_bind(const char *file)
+{
+	static const struct bind_case c = {"wait_bind", AF_INET, SOCK_DGRAM, "0.0.0.0",
+					   -1,		"v4",	 true};
+	wait_for_file(file);
 	close(bind_and_record(&c, 0));
+}
+
+static void scenario_flood(long n, const char *file)
+{
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT};
+	long i, ok = 0;
+
+	wait_for_file(file);
+	for (i = 0; i < n; i++) {
+		int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+
+		if (fd < 0)
+			die("socket");
+		ok += bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+	}
+	printf("{\"scenario\":\"flood\",\"pid\":%d,\"binds\":%ld,\"succeeded\":%ld}\n", getpid(), n,
+	       ok);
 }
 
 static void scenario_hostile(void)
@@ -345,10 +370,12 @@ int main(int argc, char **argv)
 		scenario_all();
 	else if (argc == 3 && !strcmp(argv[1], "wait-bind"))
 		scenario_wait_bind(argv[2]);
+	else if (argc == 4 && !strcmp(argv[1], "flood") && atol(argv[2]) > 0)
+		scenario_flood(atol(argv[2]), argv[3]);
 	else if (argc == 2 && !strcmp(argv[1], "hostile"))
 		scenario_hostile();
 	else {
-		fprintf(stderr, "usage: workload all | wait-bind FILE | hostile\n");
+		fprintf(stderr, "usage: workload all | wait-bind FILE | flood N FILE | hostile\n");
 		return 2;
 	}
 	return 0;
