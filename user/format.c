@@ -423,8 +423,7 @@ static void text_time(struct strbuf *sb, int64_t realtime_ns)
 	sb_printf(sb, "%s.%06ld ", hms, (long)(realtime_ns % 1000000000) / 1000);
 }
 
-/* The escaped comm, padded to its column (a longer escape widens the row). */
-static void text_comm_column(struct strbuf *sb, const char comm[V6T_COMM_LEN])
+void text_comm_column(struct strbuf *sb, const char comm[V6T_COMM_LEN])
 {
 	size_t start = sb->len;
 

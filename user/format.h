@@ -63,5 +63,7 @@ void json_record_head(struct strbuf *sb, int64_t realtime_ns, const char *event)
 /* ,"<key>":"<escaped comm>" and, if comm is not valid UTF-8, ,"<key>_hex":"..." */
 void json_comm(struct strbuf *sb, const char *key, const char comm[V6T_COMM_LEN]);
 void text_comm(struct strbuf *sb, const char comm[V6T_COMM_LEN]);
+/* The escaped comm, padded to 16 columns (a longer escape widens the row). */
+void text_comm_column(struct strbuf *sb, const char comm[V6T_COMM_LEN]);
 
 #endif

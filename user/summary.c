@@ -73,7 +73,6 @@ static void format_proc(const void *node, VISIT which, void *arg)
 	const struct proc_counts *pc = *(const struct proc_counts *const *)node;
 	struct walk_ctx *ctx = arg;
 	struct strbuf *sb = ctx->sb;
-	size_t start;
 
 	if (which != postorder && which != leaf)
 		return;
@@ -90,10 +89,7 @@ static void format_proc(const void *node, VISIT which, void *arg)
 			  (unsigned long long)pc->mapped);
 	} else {
 		sb_printf(sb, "%-7u ", pc->pid);
-		start = sb->len;
-		text_comm(sb, pc->comm);
-		while (sb->len - start < V6T_COMM_LEN)
-			sb_append(sb, " ", 1);
+		text_comm_column(sb, pc->comm);
 		sb_printf(sb, " %6llu %6llu %6llu %6llu %7llu %6llu\n",
 			  (unsigned long long)pc->binds[V6T_STACK_V4],
 			  (unsigned long long)pc->binds[V6T_STACK_V6],

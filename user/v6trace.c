@@ -324,6 +324,11 @@ static void emit_summary(struct runtime *rt)
 {
 	struct strbuf sb = {0};
 
+	/* never seen in practice (records have one fixed size), never silent */
+	if (rt->malformed)
+		fprintf(stderr, "v6trace: %llu ring buffer records of the wrong size skipped\n",
+			(unsigned long long)rt->malformed);
+
 	if (rt->opts->json) {
 		summary_format_json(&rt->summary, &rt->out, clock_ns(CLOCK_REALTIME));
 		flush_output(rt);
