@@ -8,6 +8,7 @@ CC ?= cc
 PREFIX ?= /usr/local
 DESTDIR ?=
 VERSION := 0.1.0
+BIN ?= v6trace
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' \
 	-e 's/ppc64le/powerpc/' -e 's/mips.*/mips/' -e 's/riscv64/riscv/')
@@ -34,8 +35,8 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-USER_LIB_SRCS := user/format.c user/classify.c user/summary.c
-USER_SRCS := user/v6trace.c user/loader.c $(USER_LIB_SRCS)
+USER_LIB_SRCS := user/format.c user/classify.c user/summary.c user/cgroup.c
+USER_SRCS := user/v6trace.c user/loader.c user/command.c $(USER_LIB_SRCS)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_SRCS))
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_LIB_SRCS))
 
@@ -73,7 +74,6 @@ $(OUTPUT)/%.o: user/%.c | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-BIN ?= v6trace
 $(BIN): $(USER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@

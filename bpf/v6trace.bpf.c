@@ -9,7 +9,12 @@
  *
  * Whatever the hook, the event is filled from the socket after the call, by
  * the same helpers, so every mode reports the same record. The loader enables
- * exactly one mode's programs with bpf_program__set_autoload().
+ * exactly one mode's programs with bpf_program__set_autoload(), plus the two
+ * raw tracepoints that follow forks when a process tree is traced.
+ *
+ * Every filter is decided here, before the ring buffer: the process filters
+ * (pid, comm, uid, cgroup) as soon as the hook runs, the socket filters
+ * (family, netns, port, stack, mapped peer) once the socket is read.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -27,7 +32,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the loader before load. */
-const volatile bool filter_pid = false;
+const volatile struct v6t_filter filter = {};
 /*
  * Wake the reader only once this much data waits in the ring buffer; user
  * space also drains it every V6T_DRAIN_MS. A wake-up per event (the default
@@ -47,13 +52,29 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* tgids to trace when filter_pid is set (-p) */
+/* tgids to trace (-p, -- COMMAND), and with filter.children their forks */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
+	__uint(max_entries, V6T_MAX_PIDS);
 	__type(key, __u32);
 	__type(value, __u8);
 } pids SEC(".maps");
+
+/* local or peer ports to trace (-P) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, V6T_MAX_PORTS);
+	__type(key, __u16);
+	__type(value, __u8);
+} ports SEC(".maps");
+
+/* slot 0: the cgroup v2 directory of -c */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} cgroups SEC(".maps");
 
 /* Arguments saved at entry, keyed by thread id, read back at return. */
 struct bind_args {
@@ -77,45 +98,125 @@ static __always_inline void stat_inc(__u32 idx)
 		*val += 1;
 }
 
-static __always_inline bool pid_wanted(void)
-{
-	__u32 tgid;
+/* ---- filters ------------------------------------------------------------ */
 
-	if (!filter_pid)
-		return true;
-	tgid = bpf_get_current_pid_tgid() >> 32;
-	return bpf_map_lookup_elem(&pids, &tgid) != NULL;
+static __always_inline bool comm_matches(void)
+{
+	char comm[V6T_COMM_LEN];
+	int i;
+
+	bpf_get_current_comm(comm, sizeof(comm));
+	for (i = 0; i < V6T_COMM_LEN; i++) {
+		if (comm[i] != filter.comm[i])
+			return false;
+		if (!comm[i])
+			break;
+	}
+	return true;
 }
 
-static __always_inline struct v6t_event *event_reserve(__u16 type)
+/* The filters on the calling process: -p/--children/--, --comm, -u, -c. */
+static __always_inline bool task_wanted(void)
 {
-	struct v6t_event *e;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (filter.by_pid && !bpf_map_lookup_elem(&pids, &tgid))
+		return false;
+	if (filter.by_uid && (__u32)bpf_get_current_uid_gid() != filter.uid)
+		return false;
+	if (filter.by_comm && !comm_matches())
+		return false;
+	if (filter.by_cgroup && bpf_current_task_under_cgroup(&cgroups, 0) != 1)
+		return false;
+	return true;
+}
+
+/* Counts an inet event a task filter dropped; false if it was dropped. */
+static __always_inline bool task_passes(void)
+{
+	if (task_wanted())
+		return true;
+	stat_inc(V6T_STAT_FILTERED);
+	return false;
+}
+
+static __always_inline bool addr_is_mapped(const __u8 *a)
+{
+	const __u32 *w = (const __u32 *)a;
+
+	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff);
+}
+
+static __always_inline bool addr_is_zero(const __u8 *a)
+{
+	const __u32 *w = (const __u32 *)a;
+
+	return (w[0] | w[1] | w[2] | w[3]) == 0;
+}
+
+/* The same rule as v6t_classify_stack() in user/classify.c. */
+static __always_inline __u8 event_stack(const struct v6t_event *e)
+{
+	if (e->family != AF_INET6)
+		return V6T_STACK_V4;
+	if (e->type == V6T_EVENT_ACCEPT)
+		return addr_is_mapped(e->raddr) ? V6T_STACK_V4 : V6T_STACK_V6;
+	if (addr_is_mapped(e->laddr))
+		return V6T_STACK_V4;
+	if (addr_is_zero(e->laddr) && !e->v6only)
+		return V6T_STACK_DUAL;
+	return V6T_STACK_V6;
+}
+
+static __always_inline bool port_listed(__u16 port)
+{
+	return bpf_map_lookup_elem(&ports, &port) != NULL;
+}
+
+/* The filters on the socket: -4/-6, --netns, -P, --stack, --mapped. */
+static __always_inline bool sock_wanted(const struct v6t_event *e)
+{
+	if (filter.family && e->family != filter.family)
+		return false;
+	if (filter.by_netns && e->netns != filter.netns)
+		return false;
+	if (filter.by_port && !port_listed(e->lport) && !(e->rport && port_listed(e->rport)))
+		return false;
+	if (filter.stacks && !(filter.stacks & (1 << event_stack(e))))
+		return false;
+	if (filter.mapped &&
+	    !(e->family == AF_INET6 && e->type == V6T_EVENT_ACCEPT && addr_is_mapped(e->raddr)))
+		return false;
+	return true;
+}
+
+/*
+ * Sends an event whose socket fields are filled, if the socket filters keep
+ * it: the process fields are added here, and nothing a filter drops ever
+ * takes room in the ring buffer.
+ */
+static __always_inline void event_emit(struct v6t_event *e)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
 	__u64 id;
 
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		stat_inc(V6T_STAT_LOST);
-		return NULL;
+	if (!sock_wanted(e)) {
+		stat_inc(V6T_STAT_FILTERED);
+		return;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
 	id = bpf_get_current_pid_tgid();
 	e->ts_ns = bpf_ktime_get_ns();
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
 	e->uid = (__u32)bpf_get_current_uid_gid();
-	e->type = type;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	return e;
-}
-
-static __always_inline void event_submit(struct v6t_event *e)
-{
-	__u64 flags = BPF_RB_NO_WAKEUP;
-
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + sizeof(*e) >= wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
-	bpf_ringbuf_submit(e, flags);
+	if (bpf_ringbuf_output(&events, e, sizeof(*e), flags)) {
+		stat_inc(V6T_STAT_LOST);
+		return;
+	}
 	stat_inc(V6T_STAT_EMITTED);
 }
 
@@ -175,48 +276,40 @@ static __always_inline int emit_bind(const struct socket *sock, const void *uadd
 				     int ret)
 {
 	const struct sock *sk = BPF_CORE_READ(sock, sk);
-	struct v6t_event *e;
-	__u16 family;
+	struct v6t_event e = {.type = V6T_EVENT_BIND};
 
 	if (!sk)
 		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (!family_traced(family))
+	fill_sock_common(&e, sk);
+	if (!family_traced(e.family))
 		return 0;
-	e = event_reserve(V6T_EVENT_BIND);
-	if (!e)
-		return 0;
-	fill_sock_common(e, sk);
-	e->ret = ret;
+	e.ret = ret;
 	if (ret == 0)
-		read_local(e, sk);
+		read_local(&e, sk);
 	else
-		read_requested(e, uaddr, user);
-	event_submit(e);
+		read_requested(&e, uaddr, user);
+	event_emit(&e);
 	return 0;
 }
 
 static __always_inline int emit_accept(const struct sock *sk)
 {
-	struct v6t_event *e;
-	__u16 family;
+	struct v6t_event e = {.type = V6T_EVENT_ACCEPT};
 
 	if (!sk)
 		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (!family_traced(family))
+	fill_sock_common(&e, sk);
+	if (!family_traced(e.family))
 		return 0;
-	e = event_reserve(V6T_EVENT_ACCEPT);
-	if (!e)
+	if (!task_passes())
 		return 0;
-	fill_sock_common(e, sk);
-	read_local(e, sk);
-	e->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (e->family == AF_INET6)
-		BPF_CORE_READ_INTO(&e->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	read_local(&e, sk);
+	e.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (e.family == AF_INET6)
+		BPF_CORE_READ_INTO(&e.raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	else
-		BPF_CORE_READ_INTO(&e->raddr, sk, __sk_common.skc_daddr);
-	event_submit(e);
+		BPF_CORE_READ_INTO(&e.raddr, sk, __sk_common.skc_daddr);
+	event_emit(&e);
 	return 0;
 }
 
@@ -225,7 +318,7 @@ static __always_inline int emit_accept(const struct sock *sk)
 SEC("fexit/inet_bind")
 int BPF_PROG(fexit_inet_bind, struct socket *sock, struct sockaddr *uaddr, int addr_len, int ret)
 {
-	if (!pid_wanted())
+	if (!task_passes())
 		return 0;
 	return emit_bind(sock, uaddr, false, ret);
 }
@@ -233,7 +326,7 @@ int BPF_PROG(fexit_inet_bind, struct socket *sock, struct sockaddr *uaddr, int a
 SEC("fexit/inet6_bind")
 int BPF_PROG(fexit_inet6_bind, struct socket *sock, struct sockaddr *uaddr, int addr_len, int ret)
 {
-	if (!pid_wanted())
+	if (!task_passes())
 		return 0;
 	return emit_bind(sock, uaddr, false, ret);
 }
@@ -243,8 +336,6 @@ SEC("fexit/inet_csk_accept")
 int BPF_PROG(fexit_inet_csk_accept_4, struct sock *sk, int flags, int *err, bool kern,
 	     struct sock *child)
 {
-	if (!pid_wanted())
-		return 0;
 	return emit_accept(child);
 }
 
@@ -252,19 +343,18 @@ int BPF_PROG(fexit_inet_csk_accept_4, struct sock *sk, int flags, int *err, bool
 SEC("fexit/inet_csk_accept")
 int BPF_PROG(fexit_inet_csk_accept_2, struct sock *sk, void *arg, struct sock *child)
 {
-	if (!pid_wanted())
-		return 0;
 	return emit_accept(child);
 }
 
 /* ---- kprobe mode ------------------------------------------------------- */
 
+/* Entry of a bind, known to be inet: saved for the return, if wanted. */
 static __always_inline int stash_bind(const void *sock, const void *uaddr, int fd)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct bind_args args = {.sock = sock, .uaddr = uaddr, .fd = fd};
 
-	if (!pid_wanted())
+	if (!task_passes())
 		return 0;
 	bpf_map_update_elem(&inflight, &tid, &args, BPF_ANY);
 	return 0;
@@ -316,8 +406,6 @@ int BPF_KRETPROBE(kretprobe_inet6_bind, int ret)
 SEC("kretprobe/inet_csk_accept")
 int BPF_KRETPROBE(kretprobe_inet_csk_accept, struct sock *child)
 {
-	if (!pid_wanted())
-		return 0;
 	return emit_accept(child);
 }
 
@@ -346,7 +434,14 @@ static __always_inline const struct socket *socket_of_fd(long fd)
 SEC("tracepoint/syscalls/sys_enter_bind")
 int tp_sys_enter_bind(struct trace_event_raw_sys_enter *ctx)
 {
-	return stash_bind(NULL, (const void *)ctx->args[1], (int)ctx->args[0]);
+	const void *uaddr = (const void *)ctx->args[1];
+	__u16 family = 0;
+
+	/* binds of other families (unix, netlink) are not ours to count */
+	bpf_probe_read_user(&family, sizeof(family), uaddr);
+	if (!family_traced(family))
+		return 0;
+	return stash_bind(NULL, uaddr, (int)ctx->args[0]);
 }
 
 SEC("tracepoint/syscalls/sys_exit_bind")
@@ -370,7 +465,7 @@ static __always_inline int tp_exit_accept(long ret)
 {
 	const struct socket *sock;
 
-	if (ret < 0 || !pid_wanted())
+	if (ret < 0)
 		return 0;
 	sock = socket_of_fd(ret);
 	if (!sock)
@@ -388,4 +483,39 @@ SEC("tracepoint/syscalls/sys_exit_accept4")
 int tp_sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 {
 	return tp_exit_accept(ctx->ret);
+}
+
+/* ---- following forks (--children, -- COMMAND), in every mode ------------ */
+
+SEC("raw_tracepoint/sched_process_fork")
+int raw_tp_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	const struct task_struct *parent = (const void *)ctx->args[0];
+	const struct task_struct *child = (const void *)ctx->args[1];
+	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
+	__u8 one = 1;
+
+	if (ptgid == ctgid || !bpf_map_lookup_elem(&pids, &ptgid)) /* a thread, or untraced */
+		return 0;
+	if (bpf_map_update_elem(&pids, &ctgid, &one, BPF_NOEXIST))
+		stat_inc(V6T_STAT_UNFOLLOWED);
+	return 0;
+}
+
+/*
+ * The last thread of a traced process leaves: forget its tgid, so that a new
+ * process reusing the number is not traced. sched_process_exit fires after
+ * do_exit() has decremented signal->live.
+ */
+SEC("raw_tracepoint/sched_process_exit")
+int raw_tp_sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	const struct task_struct *task = (const void *)ctx->args[0];
+	__u32 tgid;
+
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
+	bpf_map_delete_elem(&pids, &tgid);
+	return 0;
 }

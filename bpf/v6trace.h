@@ -40,9 +40,42 @@ enum v6t_mode {
 
 /* Per-CPU counters kept by the BPF side, read by user space. */
 enum v6t_stat {
-	V6T_STAT_EMITTED = 0, /* events committed to the ring buffer */
-	V6T_STAT_LOST = 1,    /* bpf_ringbuf_reserve() failed: event dropped */
+	V6T_STAT_EMITTED = 0,	 /* events committed to the ring buffer */
+	V6T_STAT_LOST = 1,	 /* no room in the ring buffer: event dropped */
+	V6T_STAT_FILTERED = 2,	 /* inet events a filter dropped before the ring buffer */
+	V6T_STAT_UNFOLLOWED = 3, /* forks of traced processes the pid table had no room for */
 	V6T_STAT_MAX,
+};
+
+/* Which IP versions a socket serves (bind, listen) or speaks (accept, connect). */
+enum v6t_stack {
+	V6T_STACK_V4 = 0,
+	V6T_STACK_V6 = 1,
+	V6T_STACK_DUAL = 2,
+};
+
+#define V6T_MAX_PIDS  8192
+#define V6T_MAX_PORTS 64
+
+/*
+ * What the kernel side keeps; set by the loader before load (read-only data,
+ * so the verifier prunes the checks of every filter that is off).
+ */
+struct v6t_filter {
+	__u32 uid;		 /* by_uid: the process's real uid */
+	__u32 netns;		 /* by_netns: inode of the socket's network namespace */
+	char comm[V6T_COMM_LEN]; /* by_comm: the whole comm, NUL-padded */
+	__u8 by_pid;		 /* the tgid is in the pids map */
+	__u8 by_comm;
+	__u8 by_uid;
+	__u8 by_cgroup; /* the task is in the cgroup of the cgroups map, or below it */
+	__u8 by_netns;
+	__u8 by_port;  /* the local or the peer port is in the ports map */
+	__u8 family;   /* AF_INET or AF_INET6; 0: both */
+	__u8 stacks;   /* bit (1 << enum v6t_stack) per stack kept; 0: all */
+	__u8 mapped;   /* only events whose peer is ::ffff:a.b.c.d */
+	__u8 children; /* add the forks of traced processes to the pids map */
+	__u8 pad[2];
 };
 
 struct v6t_event {

@@ -176,10 +176,11 @@ def check_text(res, label, path, facts):
 def check_dir(outdir, mode, prefix=""):
     res = Results(prefix)
     rcs = dict(l.decode().split() for l in read_lines(os.path.join(outdir, "rc")))
-    res.check("tracers exit 0 after SIGINT", rcs == {"json": "0", "text": "0", "pfilter": "0"},
+    tracers = ("json", "text", "pfilter", "sfilter", "mapped")
+    res.check("tracers exit 0 after SIGINT", rcs == {n: "0" for n in tracers},
               f"{rcs}; stderr: " + " | ".join(
                   b"".join(read_lines(os.path.join(outdir, n + ".err"))).decode("utf-8", "replace")[:200]
-                  for n in ("json", "text", "pfilter")))
+                  for n in tracers))
     wl = [l.decode() for l in read_lines(os.path.join(outdir, "workload.rc"))]
     res.check("workload ran", wl == ["workload all 0", "workload hostile 0"],
               f"{wl}; " + b" ".join(read_lines(os.path.join(outdir, "workload.err"))).decode())
@@ -206,7 +207,60 @@ def check_dir(outdir, mode, prefix=""):
                   json.dumps(others[:2]))
 
     check_text(res, "text", os.path.join(outdir, "text.out"), facts)
+    check_kernel_filters(res, outdir, facts, mode)
+    check_command(res, outdir, mode)
     return res
+
+
+def events_of(records):
+    return [r for r in records if r.get("event") in ("bind", "accept")]
+
+
+def check_kernel_filters(res, outdir, facts, mode):
+    """-6 --stack dual and --mapped --comm workload: exactly the workload's
+    matching events, nothing else, and the rest counted as filtered by the
+    kernel side (so it never took room in the ring buffer)."""
+    for name, label, keep in (
+            ("sfilter", "-6 --stack dual",
+             lambda f: f["event"] == "bind" and f["stack"] == "dual"),
+            ("mapped", "--mapped --comm workload",
+             lambda f: f["event"] == "accept" and f["mapped"] and comm_of(f) == "workload")):
+        recs = parse_jsonl(os.path.join(outdir, name + ".out"), res, label)
+        check_records_common(res, label, recs, mode)
+        want = [f for f in facts if keep(f)]
+        for f in want:
+            compare_event(res, label, f, recs)
+        wanted = {key_of(f) for f in want}
+        extra = [key_of(e) for e in events_of(recs) if key_of(e) not in wanted
+                 and e["pid"] in {f["pid"] for f in facts}]
+        if name == "sfilter":  # whoever made them, the kernel let only these through
+            extra += [key_of(e) for e in events_of(recs)
+                      if e["family"] != "inet6" or e["stack"] != "dual"]
+        else:
+            extra += [key_of(e) for e in events_of(recs) if not e.get("mapped")]
+        dropped = len(facts) - len(want)
+        summary = recs[-1] if recs else {}
+        res.check(f"{label}: nothing else, and the {dropped} other workload events were "
+                  "filtered in the kernel",
+                  bool(want) and not extra and summary.get("filtered", 0) >= dropped,
+                  f"{len(want)} wanted, extra {extra[:3]}, filtered {summary.get('filtered')}")
+
+
+def check_command(res, outdir, mode):
+    """v6trace -- sh -c '...': the shell's grandchild is traced, a sibling is not."""
+    tree = parse_jsonl(os.path.join(outdir, "cmd_facts.jsonl"), res, "-- COMMAND: grandchild")
+    sib = parse_jsonl(os.path.join(outdir, "cmd_sibling.jsonl"), res, "-- COMMAND: sibling")
+    recs = parse_jsonl(os.path.join(outdir, "cmd.out"), res, "-- COMMAND")
+    rc = b"".join(read_lines(os.path.join(outdir, "cmd.rc"))).decode()
+    check_records_common(res, "-- COMMAND", recs, mode)
+    for f in tree:
+        compare_event(res, "-- COMMAND", f, recs)
+    sib_pids = {f["pid"] for f in sib}
+    res.check("-- COMMAND: the sibling outside the tree is not traced but counted as filtered",
+              len(tree) == 2 and sib and not [e for e in events_of(recs) if e["pid"] in sib_pids]
+              and recs and recs[-1].get("filtered", 0) >= 1,
+              f"{len(tree)} tree facts, sibling {sib}, summary {recs[-1] if recs else None}")
+    res.check("-- COMMAND: exits with COMMAND's status", rc == "5", f"rc {rc!r}")
 
 
 def main():

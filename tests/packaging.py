@@ -33,7 +33,8 @@ def options_in_man():
     section = text.split(".SH OPTIONS", 1)[1].split(".SH ", 1)[0]
     longs = set(re.findall(r"\\-\\-([a-z][a-z0-9\\-]*[a-z0-9])", section))
     longs = {l.replace("\\-", "-") for l in longs}
-    shorts = set(re.findall(r"(?<![\\-])\\-([A-Za-z?])\b|\\-(\?)", section))
+    # a short option is a letter or a digit (-4, -6) after \-, or -?
+    shorts = set(re.findall(r"(?<![\\-])\\-([A-Za-z0-9?])\b|\\-(\?)", section))
     shorts = {a or b for a, b in shorts}
     return longs, shorts
 

@@ -7,8 +7,11 @@
 #   scenarios.sh V6TRACE WORKLOAD OUTDIR MODE
 #
 # OUTDIR gets: json.out (v6trace --json), text.out (v6trace, text),
-# pfilter.out (v6trace --json -p A), facts.jsonl (what the workload did),
-# pfilter_a.jsonl / pfilter_b.jsonl, *.err, and rc (tracer exit codes).
+# pfilter.out (v6trace --json -p A), sfilter.out (-6 --stack dual),
+# mapped.out (--mapped --comm workload), facts.jsonl (what the workload did),
+# pfilter_a.jsonl / pfilter_b.jsonl, *.err, and rc (tracer exit codes); then
+# for `v6trace -- sh -c ...`: cmd.out, cmd_facts.jsonl (the shell's
+# grandchild), cmd_sibling.jsonl (a process outside the tree), cmd.rc.
 set -u
 V6TRACE=$1 WORKLOAD=$2 OUT=$3 MODE=$4
 TIMEOUT=${SCENARIO_TIMEOUT:-60}
@@ -40,11 +43,18 @@ T_JSON=$!
 T_TEXT=$!
 "$V6TRACE" --mode "$MODE" --json -p "$A" > "$OUT/pfilter.out" 2> "$OUT/pfilter.err" &
 T_PID=$!
+"$V6TRACE" --mode "$MODE" --json -6 --stack dual > "$OUT/sfilter.out" 2> "$OUT/sfilter.err" &
+T_STACK=$!
+"$V6TRACE" --mode "$MODE" --json --mapped --comm workload > "$OUT/mapped.out" \
+	2> "$OUT/mapped.err" &
+T_MAPPED=$!
 
 ok=1
 wait_for "$OUT/json.out" '"event":"start"' || ok=0
 wait_for "$OUT/text.out" '^PID' || ok=0
 wait_for "$OUT/pfilter.out" '"event":"start"' || ok=0
+wait_for "$OUT/sfilter.out" '"event":"start"' || ok=0
+wait_for "$OUT/mapped.out" '"event":"start"' || ok=0
 
 if [ "$ok" = 1 ]; then
 	"$WORKLOAD" all > "$OUT/facts.jsonl" 2> "$OUT/workload.err"
@@ -55,8 +65,24 @@ fi
 touch "$OUT/go"
 wait "$A" "$B"
 
-kill -INT "$T_JSON" "$T_TEXT" "$T_PID"
+kill -INT "$T_JSON" "$T_TEXT" "$T_PID" "$T_STACK" "$T_MAPPED"
 wait "$T_JSON"; echo "json $?" > "$OUT/rc"
 wait "$T_TEXT"; echo "text $?" >> "$OUT/rc"
 wait "$T_PID"; echo "pfilter $?" >> "$OUT/rc"
+wait "$T_STACK"; echo "sfilter $?" >> "$OUT/rc"
+wait "$T_MAPPED"; echo "mapped $?" >> "$OUT/rc"
+
+# Deploy tracing: a shell whose child forks the binder; a sibling outside the
+# tree binds while the command still runs (it waits for the sibling's record).
+"$WORKLOAD" wait-bind "$OUT/go_cmd" > "$OUT/cmd_sibling.jsonl" &
+S=$!
+"$V6TRACE" --mode "$MODE" --json -- sh -c "'$WORKLOAD' fork-bind > '$OUT/cmd_facts.jsonl'
+	touch '$OUT/go_cmd'
+	i=0
+	while [ ! -s '$OUT/cmd_sibling.jsonl' ] && [ \$i -lt $((TIMEOUT * 20)) ]; do
+		sleep 0.05; i=\$((i + 1))
+	done
+	exit 5" > "$OUT/cmd.out" 2> "$OUT/cmd.err"
+echo "$?" > "$OUT/cmd.rc"
+wait "$S"
 echo "$MODE" > "$OUT/mode"

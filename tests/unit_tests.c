@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <cmocka.h>
+#include "cgroup.h"
 #include "classify.h"
 #include "format.h"
 #include "summary.h"
@@ -186,16 +187,16 @@ static void test_json_bind(void **state)
 	struct v6t_event e = make_bind(AF_INET6, "::", 0, 8080, 0);
 
 	(void)state;
-	format_event_json(&sb, &e, &fmt);
+	format_event_json(&sb, &e, NULL, &fmt);
 	assert_string_equal(
 		sb.data,
 		"{\"v\":1,\"ts\":\"2026-11-23T14:02:41.000000123Z\",\"event\":\"bind\",\"pid\":100,"
 		"\"tid\":101,\"uid\":1000,\"comm\":\"nginx\",\"netns\":4026531840,\"cgroup_id\":4242,"
-		"\"family\":\"inet6\",\"proto\":\"tcp\",\"addr\":\"::\",\"port\":8080,"
+		"\"cgroup\":null,\"container\":null,\"family\":\"inet6\",\"proto\":\"tcp\",\"addr\":\"::\",\"port\":8080,"
 		"\"v6only\":false,\"wildcard\":true,\"stack\":\"dual\",\"ret\":0}\n");
 	sb_reset(&sb);
 	e = make_bind(AF_INET, "0.0.0.0", 0, 8080, -EADDRINUSE);
-	format_event_json(&sb, &e, &fmt);
+	format_event_json(&sb, &e, NULL, &fmt);
 	assert_non_null(strstr(sb.data,
 			       "\"family\":\"inet\",\"proto\":\"tcp\",\"addr\":\"0.0.0.0\","
 			       "\"port\":8080,\"wildcard\":true,\"stack\":\"v4\","
@@ -210,14 +211,14 @@ static void test_json_accept(void **state)
 	struct v6t_event e = make_accept("::ffff:127.0.0.1", "::ffff:192.0.2.7");
 
 	(void)state;
-	format_event_json(&sb, &e, &fmt);
+	format_event_json(&sb, &e, NULL, &fmt);
 	assert_non_null(strstr(sb.data, "\"event\":\"accept\""));
 	assert_non_null(strstr(sb.data, "\"local\":\"::ffff:127.0.0.1\",\"local_port\":8080,"
 					"\"peer\":\"::ffff:192.0.2.7\",\"peer_port\":51234,"
 					"\"mapped\":true,\"peer_v4\":\"192.0.2.7\"}\n"));
 	sb_reset(&sb);
 	e = make_accept("2001:db8::1", "2001:db8::2");
-	format_event_json(&sb, &e, &fmt);
+	format_event_json(&sb, &e, NULL, &fmt);
 	assert_non_null(strstr(sb.data, "\"peer\":\"2001:db8::2\",\"peer_port\":51234,"
 					"\"mapped\":false}\n"));
 	sb_free(&sb);
@@ -230,7 +231,7 @@ static void test_json_hostile_comm(void **state)
 
 	(void)state;
 	strcpy(e.comm, "\",\"pid\":1}\n{");
-	format_event_json(&sb, &e, &fmt);
+	format_event_json(&sb, &e, NULL, &fmt);
 	assert_non_null(strstr(sb.data, "\"comm\":\"\\\",\\\"pid\\\":1}\\n{\""));
 	/* one record, one line */
 	assert_ptr_equal(strchr(sb.data, '\n'), sb.data + sb.len - 1);
@@ -245,12 +246,12 @@ static void test_text_rows(void **state)
 
 	(void)state;
 	format_text_header(&sb, &opts);
-	format_event_text(&sb, &e, &opts);
+	format_event_text(&sb, &e, NULL, &opts);
 	e = make_bind(AF_INET, "0.0.0.0", 0, 80, -EADDRINUSE);
-	format_event_text(&sb, &e, &opts);
+	format_event_text(&sb, &e, NULL, &opts);
 	e = make_accept("::ffff:127.0.0.1", "::ffff:127.0.0.1");
 	strcpy(e.comm, "a\nb");
-	format_event_text(&sb, &e, &opts);
+	format_event_text(&sb, &e, NULL, &opts);
 	assert_string_equal(
 		sb.data,
 		"PID     COMM             EVENT  PROTO LOCAL                          PEER      "
@@ -281,17 +282,77 @@ static void test_summary(void **state)
 	e.pid = 7;
 	summary_add(&s, &e);
 	s.lost = 3;
+	s.filtered = 9;
 	summary_format_json(&s, &sb, REALTIME_NS);
 	assert_string_equal(
 		sb.data,
 		"{\"v\":1,\"ts\":\"2026-11-23T14:02:41.000000123Z\",\"event\":\"summary\","
-		"\"events\":4,\"lost\":3,\"processes\":["
+		"\"events\":4,\"lost\":3,\"filtered\":9,\"unfollowed\":0,\"processes\":["
 		"{\"pid\":7,\"comm\":\"nginx\",\"binds_v4\":1,\"binds_v6\":0,\"binds_dual\":0,"
 		"\"binds_failed\":0,\"accepts\":0,\"accepts_mapped\":0},"
 		"{\"pid\":100,\"comm\":\"nginx\",\"binds_v4\":0,\"binds_v6\":0,\"binds_dual\":1,"
 		"\"binds_failed\":1,\"accepts\":1,\"accepts_mapped\":1}]}\n");
 	sb_free(&sb);
 	summary_free(&s);
+}
+
+#define CID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static void test_container_ids(void **state)
+{
+	static const char *const with[] = {
+		"/system.slice/docker-" CID ".scope",
+		"/docker/" CID,
+		"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1f2e_3d4c.slice/"
+		"cri-containerd-" CID ".scope",
+		"/kubepods/besteffort/pod1f2e3d4c-0000-4000-8000-000000000000/" CID,
+		"/machine.slice/libpod-" CID ".scope/container",
+		"/system.slice/crio-" CID ".scope",
+	};
+	static const char *const without[] = {
+		"/", "/system.slice/nginx.service", "/user.slice/user-1000.slice/session-3.scope",
+		/* 63 and 65 hex digits, upper case: not ids */
+		"/docker/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde",
+		"/docker/" CID "0",
+		"/docker/0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF", ""};
+	char out[V6T_CONTAINER_ID_LEN + 1];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
+		assert_true(container_id_of(with[i], out));
+		assert_string_equal(out, CID);
+	}
+	for (i = 0; i < sizeof(without) / sizeof(without[0]); i++) {
+		assert_false(container_id_of(without[i], out));
+		assert_string_equal(out, "");
+	}
+}
+
+static void test_event_info(void **state)
+{
+	struct strbuf sb = {0};
+	struct v6t_event e = make_bind(AF_INET, "0.0.0.0", 0, 80, 0);
+	struct event_info info = {
+		.cgroup =
+			"/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef01234"
+			"56789abcdef.scope\"\n",
+		.container = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+	};
+
+	(void)state;
+	format_event_json(&sb, &e, &info, &fmt);
+	/* a hostile cgroup name is escaped like everything else */
+	assert_non_null(strstr(sb.data,
+			       "\"cgroup\":\"/system.slice/docker-0123456789abcdef01234"
+			       "56789abcdef0123456789abcdef0123456789abcdef.scope\\\"\\n\","
+			       "\"container\":\"0123456789abcdef0123456789abcdef0123456789abcd"
+			       "ef0123456789abcdef\",\"family\""));
+	assert_ptr_equal(strchr(sb.data, '\n'), sb.data + sb.len - 1);
+	sb_reset(&sb);
+	format_event_text(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, " ok container=0123456789ab\n"));
+	sb_free(&sb);
 }
 
 int main(void)
@@ -310,6 +371,8 @@ int main(void)
 		cmocka_unit_test(test_json_hostile_comm),
 		cmocka_unit_test(test_text_rows),
 		cmocka_unit_test(test_summary),
+		cmocka_unit_test(test_container_ids),
+		cmocka_unit_test(test_event_info),
 	};
 
 	return cmocka_run_group_tests_name("unit", tests, NULL, NULL);

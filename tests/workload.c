@@ -10,6 +10,8 @@
  *   workload wait-bind FILE   wait until FILE exists, then bind udp 0.0.0.0:0
  *   workload flood N FILE     wait until FILE exists, then N times socket +
  *                             bind [::]:0 + close; records the count
+ *   workload fork-bind        fork a child that binds udp 0.0.0.0:0 and tcp [::]:0
+ *                             (dual-stack); wait for it (deploy tracing)
  *   workload hostile          rename itself to a name with a quote, a
  *                             backslash and a newline, then bind udp 0.0.0.0:0
  */
@@ -354,6 +356,29 @@ static void scenario_flood(long n, const char *file)
 	       ok);
 }
 
+static void scenario_fork_bind(void)
+{
+	static const struct bind_case cases[] = {
+		{"fork_child_udp4", AF_INET, SOCK_DGRAM, "0.0.0.0", -1, "v4", true},
+		{"fork_child_tcp6_dual", AF_INET6, SOCK_STREAM, "::", 0, "dual", true},
+	};
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		close(bind_and_record(&cases[0], 0));
+		close(bind_and_record(&cases[1], 0));
+		fflush(stdout);
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		die("child");
+}
+
 static void scenario_hostile(void)
 {
 	static const struct bind_case c = {"hostile_comm", AF_INET, SOCK_DGRAM, "0.0.0.0", -1,
@@ -374,8 +399,11 @@ int main(int argc, char **argv)
 		scenario_flood(atol(argv[2]), argv[3]);
 	else if (argc == 2 && !strcmp(argv[1], "hostile"))
 		scenario_hostile();
+	else if (argc == 2 && !strcmp(argv[1], "fork-bind"))
+		scenario_fork_bind();
 	else {
-		fprintf(stderr, "usage: workload all | wait-bind FILE | flood N FILE | hostile\n");
+		fprintf(stderr,
+			"usage: workload all | wait-bind FILE | flood N FILE | hostile | fork-bind\n");
 		return 2;
 	}
 	return 0;

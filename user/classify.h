@@ -7,13 +7,6 @@
 #include <stddef.h>
 #include "v6trace.h"
 
-/* Which IP versions a bound socket serves. */
-enum v6t_stack {
-	V6T_STACK_V4,
-	V6T_STACK_V6,
-	V6T_STACK_DUAL,
-};
-
 /* INET6_ADDRSTRLEN, without pulling <netinet/in.h> into every user */
 #define V6T_ADDR_STRLEN 46
 

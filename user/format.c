@@ -309,7 +309,22 @@ static const char *json_bool(bool b)
 	return b ? "true" : "false";
 }
 
-static void json_process(struct strbuf *sb, const struct v6t_event *e)
+/* ,"key":"escaped" or ,"key":null */
+static void json_str_or_null(struct strbuf *sb, const char *key, const char *val)
+{
+	sb_lit(sb, ",\"");
+	sb_puts(sb, key);
+	if (!val) {
+		sb_lit(sb, "\":null");
+		return;
+	}
+	sb_lit(sb, "\":\"");
+	json_escape(sb, val, strlen(val));
+	sb_lit(sb, "\"");
+}
+
+static void json_process(struct strbuf *sb, const struct v6t_event *e,
+			 const struct event_info *info)
 {
 	json_uint(sb, "pid", e->pid);
 	json_uint(sb, "tid", e->tid);
@@ -317,6 +332,8 @@ static void json_process(struct strbuf *sb, const struct v6t_event *e)
 	json_comm(sb, "comm", e->comm);
 	json_uint(sb, "netns", e->netns);
 	json_uint(sb, "cgroup_id", e->cgroup_id);
+	json_str_or_null(sb, "cgroup", info ? info->cgroup : NULL);
+	json_str_or_null(sb, "container", info ? info->container : NULL);
 	json_str(sb, "family", v6t_family_name(e->family));
 	json_str(sb, "proto", v6t_proto_name(e->protocol));
 }
@@ -356,10 +373,11 @@ static void json_accept_fields(struct strbuf *sb, const struct v6t_event *e)
 	}
 }
 
-void format_event_json(struct strbuf *sb, const struct v6t_event *e, const struct format_opts *opts)
+void format_event_json(struct strbuf *sb, const struct v6t_event *e, const struct event_info *info,
+		       const struct format_opts *opts)
 {
 	json_record_head(sb, event_realtime(e, opts), event_name(e->type));
-	json_process(sb, e);
+	json_process(sb, e, info);
 	if (e->type == V6T_EVENT_BIND)
 		json_bind_fields(sb, e);
 	else if (e->type == V6T_EVENT_ACCEPT)
@@ -393,14 +411,14 @@ void format_lost_json(struct strbuf *sb, int64_t realtime_ns, uint64_t count)
 /* PID COMM EVENT PROTO LOCAL PEER STACK RESULT; COMM is written separately (escaped) */
 #define TEXT_PID  "%-7s "
 #define TEXT_COMM 16
-#define TEXT_REST " %-6s %-5s %-30s %-22s %-5s %s\n"
+#define TEXT_REST " %-6s %-5s %-30s %-22s %-5s %s"
 
 void format_text_header(struct strbuf *sb, const struct format_opts *opts)
 {
 	if (opts->timestamps)
 		sb_printf(sb, "%-15s ", "TIME");
-	sb_printf(sb, TEXT_PID "%-16s" TEXT_REST, "PID", "COMM", "EVENT", "PROTO", "LOCAL", "PEER",
-		  "STACK", "RESULT");
+	sb_printf(sb, TEXT_PID "%-16s" TEXT_REST "\n", "PID", "COMM", "EVENT", "PROTO", "LOCAL",
+		  "PEER", "STACK", "RESULT");
 }
 
 /* 0.0.0.0:80 or [::]:80 */
@@ -432,7 +450,8 @@ void text_comm_column(struct strbuf *sb, const char comm[V6T_COMM_LEN])
 		sb_append(sb, " ", 1);
 }
 
-void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struct format_opts *opts)
+void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struct event_info *info,
+		       const struct format_opts *opts)
 {
 	char pid[16], local[64], peer[64] = "-", result[32] = "ok", v4[V6T_ADDR_STRLEN];
 	char ebuf[16];
@@ -456,4 +475,11 @@ void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struc
 	text_comm_column(sb, e->comm);
 	sb_printf(sb, TEXT_REST, event_name(e->type), v6t_netstat_proto(e->family, e->protocol),
 		  local, peer, v6t_stack_name(v6t_classify_stack(e)), result);
+	if (info && info->container) {
+		size_t len = strnlen(info->container, V6T_SHORT_ID_LEN);
+
+		sb_lit(sb, " container=");
+		text_escape(sb, info->container, len);
+	}
+	sb_lit(sb, "\n");
 }

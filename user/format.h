@@ -51,10 +51,19 @@ struct start_info {
 	int64_t realtime_ns;
 };
 
+/* What user space adds to an event; either pointer may be NULL (unknown, none). */
+struct event_info {
+	const char *cgroup;    /* the cgroup v2 path of cgroup_id */
+	const char *container; /* the container id that path holds */
+};
+
+/* Text shows this many leading characters of a container id (as docker ps). */
+#define V6T_SHORT_ID_LEN 12
+
 void format_text_header(struct strbuf *sb, const struct format_opts *opts);
-void format_event_text(struct strbuf *sb, const struct v6t_event *e,
+void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struct event_info *info,
 		       const struct format_opts *opts);
-void format_event_json(struct strbuf *sb, const struct v6t_event *e,
+void format_event_json(struct strbuf *sb, const struct v6t_event *e, const struct event_info *info,
 		       const struct format_opts *opts);
 void format_start_json(struct strbuf *sb, const struct start_info *info);
 void format_lost_json(struct strbuf *sb, int64_t realtime_ns, uint64_t count);

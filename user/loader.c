@@ -37,11 +37,13 @@ int mode_from_name(const char *name)
 	return -1;
 }
 
-/* The attach mode a program belongs to, from its section name. */
+/* The attach mode a program belongs to, from its section name; 0: any mode. */
 static int program_mode(const struct bpf_program *prog)
 {
 	const char *sec = bpf_program__section_name(prog);
 
+	if (!strncmp(sec, "raw_tracepoint/", 15))
+		return 0;
 	if (!strncmp(sec, "fexit/", 6))
 		return V6T_MODE_FENTRY;
 	if (!strncmp(sec, "kprobe/", 7) || !strncmp(sec, "kretprobe/", 10))
@@ -81,7 +83,7 @@ static int accept_arity(char *err, size_t errlen)
 	return n;
 }
 
-static int select_programs(struct tracer *t, int mode, char *err, size_t errlen)
+static int select_programs(struct tracer *t, int mode, bool follow_forks, char *err, size_t errlen)
 {
 	struct bpf_program *prog;
 	int arity = 0;
@@ -93,7 +95,8 @@ static int select_programs(struct tracer *t, int mode, char *err, size_t errlen)
 	}
 	bpf_object__for_each_program(prog, t->skel->obj)
 	{
-		bool load = program_mode(prog) == mode;
+		int pmode = program_mode(prog);
+		bool load = pmode ? pmode == mode : follow_forks;
 
 		if (prog == t->skel->progs.fexit_inet_csk_accept_4)
 			load = load && arity == 4;
@@ -104,9 +107,10 @@ static int select_programs(struct tracer *t, int mode, char *err, size_t errlen)
 	return 0;
 }
 
-static int fill_pid_filter(struct tracer *t, const struct loader_opts *opts, char *err,
-			   size_t errlen)
+static int fill_filter_maps(struct tracer *t, const struct loader_opts *opts, char *err,
+			    size_t errlen)
 {
+	__u32 zero = 0, cgfd = (__u32)opts->cgroup_fd;
 	__u8 one = 1;
 	size_t i;
 
@@ -114,12 +118,23 @@ static int fill_pid_filter(struct tracer *t, const struct loader_opts *opts, cha
 		__u32 pid = opts->pids[i];
 
 		if (bpf_map__update_elem(t->skel->maps.pids, &pid, sizeof(pid), &one, sizeof(one),
-					 BPF_ANY)) {
-			snprintf(err, errlen, "cannot set the pid filter: %s", strerror(errno));
-			return -errno;
-		}
+					 BPF_ANY))
+			goto fail;
 	}
+	for (i = 0; i < opts->nports; i++) {
+		__u16 port = opts->ports[i];
+
+		if (bpf_map__update_elem(t->skel->maps.ports, &port, sizeof(port), &one,
+					 sizeof(one), BPF_ANY))
+			goto fail;
+	}
+	if (opts->cgroup_fd >= 0 && bpf_map__update_elem(t->skel->maps.cgroups, &zero, sizeof(zero),
+							 &cgfd, sizeof(cgfd), BPF_ANY))
+		goto fail;
 	return 0;
+fail:
+	snprintf(err, errlen, "cannot set up the filters: %s", strerror(errno));
+	return -errno;
 }
 
 static int attach_programs(struct tracer *t, char *err, size_t errlen)
@@ -205,7 +220,10 @@ static int try_mode(struct tracer *t, const struct loader_opts *opts, int mode, 
 		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
 		return ret;
 	}
-	t->skel->rodata->filter_pid = opts->npids > 0;
+	t->skel->rodata->filter = opts->filter;
+	t->skel->rodata->filter.by_pid = opts->npids > 0;
+	t->skel->rodata->filter.by_port = opts->nports > 0;
+	t->skel->rodata->filter.by_cgroup = opts->cgroup_fd >= 0;
 	t->skel->rodata->wakeup_bytes = bpf_map__max_entries(t->skel->maps.events) / 4;
 	if (opts->ringbuf_kb) {
 		t->skel->rodata->wakeup_bytes = (__u64)opts->ringbuf_kb * 1024 / 4;
@@ -220,7 +238,7 @@ static int try_mode(struct tracer *t, const struct loader_opts *opts, int mode, 
 		if (ret)
 			goto fail;
 	}
-	ret = select_programs(t, mode, err, errlen);
+	ret = select_programs(t, mode, opts->filter.children && opts->npids, err, errlen);
 	if (ret)
 		goto fail;
 	ret = v6trace_bpf__load(t->skel);
@@ -228,7 +246,7 @@ static int try_mode(struct tracer *t, const struct loader_opts *opts, int mode, 
 		snprintf(err, errlen, "load: %s", strerror(-ret));
 		goto fail;
 	}
-	ret = fill_pid_filter(t, opts, err, errlen);
+	ret = fill_filter_maps(t, opts, err, errlen);
 	if (ret)
 		goto fail;
 	ret = attach_programs(t, err, errlen);

@@ -13,8 +13,12 @@ struct bpf_link;
 
 struct loader_opts {
 	int mode; /* enum v6t_mode, or 0 for auto: fentry, then kprobe, then tracepoint */
+	struct v6t_filter filter; /* by_pid, by_port and by_cgroup are set from below */
 	const uint32_t *pids;
 	size_t npids;
+	const uint16_t *ports;
+	size_t nports;
+	int cgroup_fd; /* an open cgroup v2 directory, or -1 */
 	unsigned int ringbuf_kb;
 };
 

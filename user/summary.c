@@ -104,8 +104,12 @@ void summary_format_text(const struct summary *s, struct strbuf *sb)
 {
 	struct walk_ctx ctx = {.sb = sb, .json = false, .first = true};
 
-	sb_printf(sb, "v6trace: %llu events, %llu lost\n", (unsigned long long)s->events,
-		  (unsigned long long)s->lost);
+	sb_printf(sb, "v6trace: %llu events, %llu lost, %llu filtered in the kernel\n",
+		  (unsigned long long)s->events, (unsigned long long)s->lost,
+		  (unsigned long long)s->filtered);
+	if (s->unfollowed)
+		sb_printf(sb, "v6trace: %llu forks not followed (pid table full)\n",
+			  (unsigned long long)s->unfollowed);
 	if (!s->root)
 		return;
 	sb_printf(sb, "%-7s %-16s %6s %6s %6s %6s %7s %6s\n", "PID", "COMM", "V4", "V6", "DUAL",
@@ -118,8 +122,11 @@ void summary_format_json(const struct summary *s, struct strbuf *sb, int64_t rea
 	struct walk_ctx ctx = {.sb = sb, .json = true, .first = true};
 
 	json_record_head(sb, realtime_ns, "summary");
-	sb_printf(sb, ",\"events\":%llu,\"lost\":%llu,\"processes\":[",
-		  (unsigned long long)s->events, (unsigned long long)s->lost);
+	sb_printf(sb,
+		  ",\"events\":%llu,\"lost\":%llu,\"filtered\":%llu,\"unfollowed\":%llu,"
+		  "\"processes\":[",
+		  (unsigned long long)s->events, (unsigned long long)s->lost,
+		  (unsigned long long)s->filtered, (unsigned long long)s->unfollowed);
 	if (s->root)
 		twalk_r(s->root, format_proc, &ctx);
 	sb_puts(sb, "]}\n");

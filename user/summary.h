@@ -11,6 +11,8 @@ struct summary {
 	void *root; /* tsearch() tree of struct proc_counts, by pid */
 	uint64_t events;
 	uint64_t lost;
+	uint64_t filtered;   /* dropped by a filter in the kernel, never in the ring buffer */
+	uint64_t unfollowed; /* forks not followed: the kernel's pid table was full */
 };
 
 void summary_add(struct summary *s, const struct v6t_event *e);

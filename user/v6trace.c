@@ -5,7 +5,9 @@
  */
 #include <argp.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,22 +16,42 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include <cap-ng.h>
+#include "cgroup.h"
+#include "command.h"
 #include "format.h"
 #include "loader.h"
 #include "summary.h"
 
 #define MAX_PIDS 1024
+/* An event from a cgroup not seen yet walks the cgroup tree at most this often. */
+#define CGROUP_RESCAN_NS (200 * 1000000LL)
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+#ifndef NSFS_MAGIC
+#define NSFS_MAGIC 0x6e736673
+#endif
 
 struct options {
 	int mode; /* 0: auto */
 	uint32_t pids[MAX_PIDS];
 	size_t npids;
+	uint16_t ports[V6T_MAX_PORTS];
+	size_t nports;
+	struct v6t_filter filter; /* comm, uid, netns, family, stacks, mapped, children */
+	int cgroup_fd;		  /* -c: the open cgroup directory, or -1 */
+	char **command;		  /* after --, or NULL */
+	bool as_root;
 	bool timestamps;
 	bool json;
 	bool verbose;
@@ -44,12 +66,28 @@ struct runtime {
 	struct format_opts fmt;
 	struct summary summary;
 	struct strbuf out;
+	struct cgroup_names cgroups;
+	struct command cmd;
+	int forwarded;	 /* SIGINT/SIGTERM received while COMMAND ran */
+	int stop_signal; /* the last SIGINT/SIGTERM received */
 	uint64_t lost_reported;
 	uint64_t malformed;
 	uint64_t ticks;	  /* drain ticks since losses were last reported */
 	bool output_gone; /* the reader of stdout went away */
 	int epfd, sigfd, timerfd;
 };
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("v6trace: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
 
 const char *argp_program_version = "v6trace " V6TRACE_VERSION;
 
@@ -58,24 +96,54 @@ static const char doc[] =
 	"(dual-stack, or v6-only with IPV6_V6ONLY or net.ipv6.bindv6only=1), and accepted "
 	"tcp6 connections whose peer is an IPv4-mapped ::ffff:a.b.c.d address.\n"
 	"\n"
-	"USAGE: v6trace [-h] [-V] [-v] [-t] [-j] [-p PID]... [-m MODE] [--ringbuf-kb KB]\n"
+	"USAGE: v6trace [OPTION...] [-- COMMAND [ARG...]]\n"
 	"\n"
 	"EXAMPLES:\n"
-	"    v6trace                 # every bind and accept, as text\n"
-	"    v6trace -t              # with timestamps\n"
-	"    v6trace -p 181 -p 182   # only processes 181 and 182\n"
-	"    v6trace --json          # JSON Lines, for a log collector\n"
-	"    v6trace -m tracepoint   # force the syscall-tracepoint attach mode\n"
+	"    v6trace                       # every bind and accept, as text\n"
+	"    v6trace -t                    # with timestamps\n"
+	"    v6trace -p 181 -p 182         # only processes 181 and 182\n"
+	"    v6trace -p 181 --children     # 181 and what it forks from now on\n"
+	"    v6trace -- ./deploy.sh        # a command and all its descendants\n"
+	"    v6trace -P 80,443 --stack v4  # IPv4-only sockets on ports 80 and 443\n"
+	"    v6trace --mapped              # accepts of IPv4 peers on tcp6 sockets\n"
+	"    v6trace -c /sys/fs/cgroup/unified/system.slice/nginx.service\n"
+	"    v6trace --netns /run/netns/blue\n"
+	"    v6trace --json                # JSON Lines, for a log collector\n"
+	"    v6trace -m tracepoint         # force the syscall-tracepoint attach mode\n"
 	"\v"
-	"Exit status: 0 when stopped by SIGINT/SIGTERM or when the reader of the output goes "
-	"away, 1 on a runtime error, 2 on a usage error.";
+	"Filters combine with AND, and every one is decided in the kernel.\n"
+	"\n"
+	"Exit status: with -- COMMAND, COMMAND's (128 + N if signal N killed it); else 0 when "
+	"stopped by SIGINT/SIGTERM or when the reader of the output goes away, 1 on a runtime "
+	"error, 2 on a usage error.";
 
 enum {
 	OPT_RINGBUF_KB = 0x100,
+	OPT_CHILDREN,
+	OPT_COMM,
+	OPT_NETNS,
+	OPT_STACK,
+	OPT_MAPPED,
+	OPT_AS_ROOT,
 };
 
 static const struct argp_option option_table[] = {
 	{"pid", 'p', "PID", 0, "Trace this process id only (repeatable)", 0},
+	{"children", OPT_CHILDREN, NULL, 0,
+	 "Also trace what the -p processes fork from now on, and their descendants", 0},
+	{"comm", OPT_COMM, "NAME", 0, "Only processes with this name (its first 15 bytes)", 0},
+	{"uid", 'u', "UID", 0, "Only processes of this user (number or name)", 0},
+	{"cgroup", 'c', "PATH", 0, "Only processes in this cgroup v2 directory or below it", 0},
+	{"netns", OPT_NETNS, "PATH|INODE", 0,
+	 "Only sockets of this network namespace (/proc/PID/ns/net, /run/netns/NAME)", 0},
+	{"port", 'P', "PORT[,PORT...]", 0, "Only this local or peer port (repeatable)", 0},
+	{NULL, '4', NULL, 0, "Only inet (IPv4) sockets", 0},
+	{NULL, '6', NULL, 0, "Only inet6 (IPv6) sockets", 0},
+	{"stack", OPT_STACK, "v4|v6|dual", 0,
+	 "Only this stack (comma-separated list): what a socket serves or speaks", 0},
+	{"mapped", OPT_MAPPED, NULL, 0, "Only accepts whose peer is an IPv4-mapped address", 0},
+	{"as-root", OPT_AS_ROOT, NULL, 0,
+	 "Run COMMAND as root even under sudo (default: as the user who ran sudo)", 0},
 	{"timestamp", 't', NULL, 0, "Print a time column (text output)", 0},
 	{"json", 'j', NULL, 0, "Write JSON Lines instead of text", 0},
 	{"mode", 'm', "MODE", 0, "Attach mode: auto (default), fentry, kprobe, tracepoint", 0},
@@ -99,12 +167,170 @@ static int parse_uint(const char *arg, unsigned long max, unsigned long *out)
 	return 0;
 }
 
+static void parse_ports(struct argp_state *state, struct options *opts, const char *arg)
+{
+	char buf[256], *tok, *save = NULL;
+	unsigned long val;
+
+	if (strlen(arg) >= sizeof(buf))
+		argp_error(state, "invalid --port: too long");
+	strcpy(buf, arg);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (parse_uint(tok, 65535, &val) || val == 0)
+			argp_error(state, "invalid port: '%s' (1 to 65535)", tok);
+		if (opts->nports == V6T_MAX_PORTS)
+			argp_error(state, "at most %d ports", V6T_MAX_PORTS);
+		opts->ports[opts->nports++] = (uint16_t)val;
+	}
+	if (!opts->nports)
+		argp_error(state, "invalid --port: '%s'", arg);
+}
+
+static void parse_stacks(struct argp_state *state, struct options *opts, const char *arg)
+{
+	static const char *const names[] = {
+		[V6T_STACK_V4] = "v4", [V6T_STACK_V6] = "v6", [V6T_STACK_DUAL] = "dual"};
+	const char *p = arg;
+
+	while (*p) {
+		size_t len = strcspn(p, ","), i;
+
+		for (i = 0; i < 3; i++) {
+			if (strlen(names[i]) == len && !strncmp(p, names[i], len))
+				break;
+		}
+		if (i == 3)
+			argp_error(state, "invalid --stack: '%s' (v4, v6, dual, or a list)", arg);
+		opts->filter.stacks |= 1u << i;
+		p += len + (p[len] == ',');
+	}
+	if (!opts->filter.stacks)
+		argp_error(state, "invalid --stack: '%s' (v4, v6, dual, or a list)", arg);
+}
+
+static void parse_user(struct argp_state *state, struct options *opts, const char *arg)
+{
+	unsigned long val;
+	struct passwd *pw;
+
+	if (!parse_uint(arg, UINT_MAX - 1, &val)) {
+		opts->filter.uid = (uint32_t)val;
+	} else {
+		pw = *arg ? getpwnam(arg) : NULL;
+		if (!pw)
+			argp_error(state, "invalid --uid: '%s' (no such user)", arg);
+		opts->filter.uid = pw->pw_uid;
+	}
+	opts->filter.by_uid = 1;
+}
+
+static bool is_cgroup2_dir(int fd)
+{
+	struct statfs sfs;
+
+	return !fstatfs(fd, &sfs) && sfs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+/* PATH as given, or relative to the cgroup2 mount ("/system.slice/x.service") */
+static void parse_cgroup(struct argp_state *state, struct options *opts, const char *arg)
+{
+	char mount[256], joined[PATH_MAX];
+	int fd, err;
+
+	if (opts->cgroup_fd >= 0)
+		argp_error(state, "only one --cgroup");
+	fd = open(arg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	err = errno;
+	if (fd >= 0 && is_cgroup2_dir(fd)) {
+		opts->cgroup_fd = fd;
+		return;
+	}
+	if (cgroup2_mount(mount, sizeof(mount)) &&
+	    snprintf(joined, sizeof(joined), "%s/%s", mount, arg) < (int)sizeof(joined)) {
+		int fd2 = open(joined, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd2 >= 0 && is_cgroup2_dir(fd2)) {
+			if (fd >= 0)
+				close(fd);
+			opts->cgroup_fd = fd2;
+			return;
+		}
+		if (fd2 >= 0)
+			close(fd2);
+	}
+	if (fd < 0)
+		argp_error(state, "invalid --cgroup: '%s': %s", arg, strerror(err));
+	argp_error(state, "invalid --cgroup: '%s' is not a cgroup v2 directory", arg);
+}
+
+static void parse_netns(struct argp_state *state, struct options *opts, const char *arg)
+{
+	unsigned long val;
+	struct statfs sfs;
+	struct stat st;
+
+	if (!parse_uint(arg, UINT_MAX, &val)) {
+		opts->filter.netns = (uint32_t)val;
+	} else {
+		if (stat(arg, &st) || statfs(arg, &sfs))
+			argp_error(state, "invalid --netns: '%s': %s", arg, strerror(errno));
+		if (sfs.f_type != NSFS_MAGIC)
+			argp_error(state, "invalid --netns: '%s' is not a namespace file", arg);
+		opts->filter.netns = (uint32_t)st.st_ino;
+	}
+	opts->filter.by_netns = 1;
+}
+
+static void parse_family(struct argp_state *state, struct options *opts, int family)
+{
+	if (opts->filter.family && opts->filter.family != family)
+		argp_error(state, "-4 and -6 exclude each other");
+	opts->filter.family = (uint8_t)family;
+}
+
 static error_t parse_option(int key, char *arg, struct argp_state *state)
 {
 	struct options *opts = state->input;
 	unsigned long val;
 
 	switch (key) {
+	case OPT_CHILDREN:
+		opts->filter.children = 1;
+		break;
+	case OPT_COMM:
+		if (!*arg)
+			argp_error(state, "invalid --comm: empty");
+		/* the kernel keeps the first 15 bytes of a process name */
+		strncpy(opts->filter.comm, arg, V6T_COMM_LEN - 1);
+		opts->filter.by_comm = 1;
+		break;
+	case 'u':
+		parse_user(state, opts, arg);
+		break;
+	case 'c':
+		parse_cgroup(state, opts, arg);
+		break;
+	case OPT_NETNS:
+		parse_netns(state, opts, arg);
+		break;
+	case 'P':
+		parse_ports(state, opts, arg);
+		break;
+	case '4':
+		parse_family(state, opts, AF_INET);
+		break;
+	case '6':
+		parse_family(state, opts, AF_INET6);
+		break;
+	case OPT_STACK:
+		parse_stacks(state, opts, arg);
+		break;
+	case OPT_MAPPED:
+		opts->filter.mapped = 1;
+		break;
+	case OPT_AS_ROOT:
+		opts->as_root = true;
+		break;
 	case 'p':
 		if (parse_uint(arg, INT_MAX, &val) || val == 0)
 			argp_error(state, "invalid PID: '%s'", arg);
@@ -144,24 +370,38 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
+/*
+ * Everything after the first "--" is COMMAND; argp sees only what is before
+ * it, so COMMAND's own options are never taken for v6trace's.
+ */
 static void parse_options(int argc, char **argv, struct options *opts)
 {
 	static const struct argp argp = {option_table, parse_option, NULL, doc, NULL, NULL, NULL};
+	int i, nargs = argc;
 
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			nargs = i;
+			break;
+		}
+	}
 	argp_err_exit_status = 2;
-	argp_parse(&argp, argc, argv, 0, NULL, opts);
-}
-
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("v6trace: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+	argp_parse(&argp, nargs, argv, 0, NULL, opts);
+	if (nargs < argc) {
+		if (nargs + 1 == argc) {
+			fail("missing COMMAND after --");
+			exit(2);
+		}
+		if (opts->npids) {
+			fail("-p and -- COMMAND exclude each other");
+			exit(2);
+		}
+		opts->command = argv + nargs + 1;
+	}
+	if (opts->filter.children && !opts->npids) {
+		fail("--children needs -p PID");
+		exit(2);
+	}
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -256,6 +496,8 @@ static bool flush_output(struct runtime *rt)
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct runtime *rt = ctx;
+	const struct cgroup_name *cg;
+	struct event_info info;
 	struct v6t_event e;
 
 	if (size < sizeof(e)) {
@@ -264,10 +506,13 @@ static int on_event(void *ctx, void *data, size_t size)
 	}
 	memcpy(&e, data, sizeof(e));
 	summary_add(&rt->summary, &e);
+	cg = cgroup_name_of(&rt->cgroups, e.cgroup_id, clock_ns(CLOCK_MONOTONIC), CGROUP_RESCAN_NS);
+	info.cgroup = cg->path;
+	info.container = cg->container[0] ? cg->container : NULL;
 	if (rt->opts->json)
-		format_event_json(&rt->out, &e, &rt->fmt);
+		format_event_json(&rt->out, &e, &info, &rt->fmt);
 	else
-		format_event_text(&rt->out, &e, &rt->fmt);
+		format_event_text(&rt->out, &e, &info, &rt->fmt);
 	return 0;
 }
 
@@ -299,6 +544,8 @@ static void report_lost(struct runtime *rt)
 	if (tracer_read_stats(&rt->tracer, stats))
 		return;
 	rt->summary.lost = stats[V6T_STAT_LOST];
+	rt->summary.filtered = stats[V6T_STAT_FILTERED];
+	rt->summary.unfollowed = stats[V6T_STAT_UNFOLLOWED];
 	delta = stats[V6T_STAT_LOST] - rt->lost_reported;
 	if (!delta)
 		return;
@@ -358,6 +605,8 @@ static int setup_loop(struct runtime *rt)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	if (rt->cmd.pid)
+		sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	rt->sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
@@ -382,6 +631,27 @@ static void drain(struct runtime *rt)
 	flush_output(rt);
 }
 
+/*
+ * True when tracing should end. With -- COMMAND, it ends when COMMAND exits; a
+ * SIGINT or SIGTERM sent to v6trace alone (not by the terminal, which signals
+ * COMMAND too) is passed on to COMMAND first, and a second one ends tracing.
+ */
+static bool on_signal(struct runtime *rt)
+{
+	struct signalfd_siginfo si;
+
+	if (read(rt->sigfd, &si, sizeof(si)) != sizeof(si))
+		return false;
+	if (si.ssi_signo == SIGCHLD)
+		return command_reap(&rt->cmd);
+	rt->stop_signal = (int)si.ssi_signo;
+	if (!rt->cmd.pid || rt->cmd.exited || rt->forwarded++)
+		return true;
+	if (si.ssi_code != SI_KERNEL)
+		kill(rt->cmd.pid, (int)si.ssi_signo);
+	return false;
+}
+
 static int run_loop(struct runtime *rt)
 {
 	struct epoll_event evs[4];
@@ -401,7 +671,7 @@ static int run_loop(struct runtime *rt)
 
 			if (fd == STDOUT_FILENO)
 				rt->output_gone = true;
-			else if (fd == rt->sigfd)
+			else if (fd == rt->sigfd && on_signal(rt))
 				return 0;
 			else if (fd == rt->timerfd && read(fd, &ticks, sizeof(ticks)) > 0)
 				on_tick(rt, ticks);
@@ -416,15 +686,22 @@ static int run_loop(struct runtime *rt)
 
 static int start_tracing(struct runtime *rt)
 {
+	uint32_t cmd_pid = (uint32_t)rt->cmd.pid;
 	struct loader_opts lopts = {
 		.mode = rt->opts->mode,
-		.pids = rt->opts->pids,
-		.npids = rt->opts->npids,
+		.filter = rt->opts->filter,
+		.pids = rt->cmd.pid ? &cmd_pid : rt->opts->pids,
+		.npids = rt->cmd.pid ? 1 : rt->opts->npids,
+		.ports = rt->opts->ports,
+		.nports = rt->opts->nports,
+		.cgroup_fd = rt->opts->cgroup_fd,
 		.ringbuf_kb = rt->opts->ringbuf_kb,
 	};
 	char err[512] = "";
 	int mode;
 
+	if (rt->cmd.pid)
+		lopts.filter.children = 1;
 	if (tracer_start(&rt->tracer, &lopts, err, sizeof(err))) {
 		if (rt->opts->mode)
 			fail("cannot trace in %s mode: %s", mode_name(rt->opts->mode), err);
@@ -447,10 +724,15 @@ static int start_tracing(struct runtime *rt)
 
 static void cleanup(struct runtime *rt)
 {
+	if (rt->cmd.pid)
+		command_abort(&rt->cmd); /* a child that never ran exits now */
 	ring_buffer__free(rt->rb);
 	tracer_stop(&rt->tracer);
 	summary_free(&rt->summary);
+	cgroup_names_free(&rt->cgroups);
 	sb_free(&rt->out);
+	if (rt->opts->cgroup_fd >= 0)
+		close(rt->opts->cgroup_fd);
 	if (rt->epfd >= 0)
 		close(rt->epfd);
 	if (rt->sigfd >= 0)
@@ -459,9 +741,32 @@ static void cleanup(struct runtime *rt)
 		close(rt->timerfd);
 }
 
+static int spawn_command(struct runtime *rt)
+{
+	char err[512];
+
+	if (!rt->opts->command)
+		return 0;
+	if (command_spawn(&rt->cmd, rt->opts->command, rt->opts->as_root, err, sizeof(err))) {
+		fail("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The exit status once tracing ended normally (see the --help epilogue). */
+static int final_status(struct runtime *rt)
+{
+	if (!rt->cmd.pid)
+		return 0;
+	if (rt->cmd.exited)
+		return command_exit_code(&rt->cmd);
+	return rt->stop_signal ? 128 + rt->stop_signal : 0;
+}
+
 int main(int argc, char **argv)
 {
-	static struct options opts;
+	static struct options opts = {.cgroup_fd = -1};
 	struct runtime rt = {.opts = &opts, .epfd = -1, .sigfd = -1, .timerfd = -1};
 	int status = 1;
 
@@ -469,10 +774,15 @@ int main(int argc, char **argv)
 	libbpf_set_print(opts.verbose ? libbpf_log : libbpf_quiet);
 	rt.fmt.timestamps = opts.timestamps;
 	rt.fmt.mono_to_real_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
+	cgroup_names_init(&rt.cgroups);
 
-	if (check_environment() || start_tracing(&rt) || setup_loop(&rt))
+	if (check_environment() || spawn_command(&rt) || start_tracing(&rt) || setup_loop(&rt))
 		goto cleanup;
 	emit_start(&rt);
+	if (rt.cmd.pid && command_release(&rt.cmd)) {
+		fail("cannot start %s", opts.command[0]);
+		goto cleanup;
+	}
 	if (!rt.output_gone)
 		status = run_loop(&rt);
 	else
@@ -484,6 +794,8 @@ int main(int argc, char **argv)
 		flush_output(&rt);
 		emit_summary(&rt);
 	}
+	if (status == 0)
+		status = final_status(&rt);
 cleanup:
 	cleanup(&rt);
 	return status;

@@ -54,9 +54,9 @@ int main(int argc, char **argv)
 		for (i = 0; i < n; i++) {
 			ev[i & 1].ts_ns = (unsigned long long)i * 1000;
 			if (json)
-				format_event_json(&sb, &ev[i & 1], &opts);
+				format_event_json(&sb, &ev[i & 1], NULL, &opts);
 			else
-				format_event_text(&sb, &ev[i & 1], &opts);
+				format_event_text(&sb, &ev[i & 1], NULL, &opts);
 			bytes += sb.len;
 			sb_reset(&sb);
 		}
