@@ -21,10 +21,20 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes
 CFLAGS ?= -g -O2
 ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DV6TRACE_VERSION='"$(VERSION)"' \
 	-I$(OUTPUT) -Ibpf -Iuser -MMD -MP
-LDLIBS := -lbpf -lelf -lz -lcap-ng
+# STATIC=1: fully static (the qemu guests). Debian 12 ships no libmnl.a, so
+# such a build has no socket snapshot (--snapshot, held_by) unless one is found.
+# STATIC=libs: every library static but the C library and libmnl (the package).
+LDLIBS := -lbpf -lelf -lz -lcap-ng -lmnl
 ifeq ($(STATIC),1)
 LDFLAGS += -static
+ifeq ($(shell $(CC) -print-file-name=libmnl.a),libmnl.a)
+LDLIBS := -lbpf -lelf -lz -lcap-ng -lzstd
+ALL_CFLAGS += -DV6T_NO_SOCKDIAG
+else
 LDLIBS += -lzstd
+endif
+else ifeq ($(STATIC),libs)
+LDLIBS := -Wl,-Bstatic -lbpf -lelf -lz -lzstd -lcap-ng -Wl,-Bdynamic -lmnl
 endif
 
 ifeq ($(V),1)
@@ -36,7 +46,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 USER_LIB_SRCS := user/format.c user/classify.c user/summary.c user/cgroup.c
-USER_SRCS := user/v6trace.c user/loader.c user/command.c $(USER_LIB_SRCS)
+USER_SRCS := user/v6trace.c user/loader.c user/command.c user/sockdiag.c $(USER_LIB_SRCS)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_SRCS))
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_LIB_SRCS))
 

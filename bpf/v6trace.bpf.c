@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * v6trace kernel side: bind and accept events from three kinds of hooks.
+ * v6trace kernel side: bind, listen, accept and connect events from three
+ * kinds of hooks.
  *
- *   fentry:     fexit on inet_bind, inet6_bind, inet_csk_accept
- *   kprobe:     kprobe + kretprobe on the same three functions
- *   tracepoint: syscalls:sys_{enter,exit}_bind, sys_exit_accept{,4}; the fd is
- *               resolved to its struct socket in the kernel
+ *   fentry:     fexit on inet_bind, inet6_bind, inet_listen, inet_csk_accept,
+ *               inet_stream_connect
+ *   kprobe:     kprobe + kretprobe on the same functions
+ *   tracepoint: syscalls:sys_{enter,exit}_{bind,listen,connect},
+ *               sys_exit_accept{,4}; the fd is resolved to its struct socket
+ *               in the kernel
  *
  * Whatever the hook, the event is filled from the socket after the call, by
  * the same helpers, so every mode reports the same record. The loader enables
@@ -24,10 +27,12 @@
 #include "v6trace.h"
 #include "core_fixes.bpf.h"
 
-#define AF_INET	 2
-#define AF_INET6 10
-#define S_IFMT	 00170000
-#define S_IFSOCK 0140000
+#define AF_INET	    2
+#define AF_INET6    10
+#define S_IFMT	    00170000
+#define S_IFSOCK    0140000
+#define IPPROTO_TCP 6
+#define EADDRINUSE  98
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -76,18 +81,23 @@ struct {
 	__type(value, __u32);
 } cgroups SEC(".maps");
 
-/* Arguments saved at entry, keyed by thread id, read back at return. */
-struct bind_args {
+/*
+ * Arguments saved at entry, keyed by thread id, read back at return. A thread
+ * is in one system call at a time; kind guards against reading back what
+ * another call left (one whose return was missed while attaching).
+ */
+struct call_args {
 	const void *sock;  /* struct socket * (kprobe) */
 	const void *uaddr; /* struct sockaddr *: kernel (kprobe) or user (tracepoint) */
 	__s32 fd;	   /* tracepoint only */
+	__u32 kind;	   /* enum v6t_event_type */
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 10240);
 	__type(key, __u32);
-	__type(value, struct bind_args);
+	__type(value, struct call_args);
 } inflight SEC(".maps");
 
 static __always_inline void stat_inc(__u32 idx)
@@ -154,12 +164,18 @@ static __always_inline bool addr_is_zero(const __u8 *a)
 	return (w[0] | w[1] | w[2] | w[3]) == 0;
 }
 
+/* accept and connect events have a peer, bind and listen do not */
+static __always_inline bool has_peer(const struct v6t_event *e)
+{
+	return e->type == V6T_EVENT_ACCEPT || e->type == V6T_EVENT_CONNECT;
+}
+
 /* The same rule as v6t_classify_stack() in user/classify.c. */
 static __always_inline __u8 event_stack(const struct v6t_event *e)
 {
 	if (e->family != AF_INET6)
 		return V6T_STACK_V4;
-	if (e->type == V6T_EVENT_ACCEPT)
+	if (has_peer(e))
 		return addr_is_mapped(e->raddr) ? V6T_STACK_V4 : V6T_STACK_V6;
 	if (addr_is_mapped(e->laddr))
 		return V6T_STACK_V4;
@@ -184,8 +200,7 @@ static __always_inline bool sock_wanted(const struct v6t_event *e)
 		return false;
 	if (filter.stacks && !(filter.stacks & (1 << event_stack(e))))
 		return false;
-	if (filter.mapped &&
-	    !(e->family == AF_INET6 && e->type == V6T_EVENT_ACCEPT && addr_is_mapped(e->raddr)))
+	if (filter.mapped && !(e->family == AF_INET6 && has_peer(e) && addr_is_mapped(e->raddr)))
 		return false;
 	return true;
 }
@@ -212,6 +227,9 @@ static __always_inline void event_emit(struct v6t_event *e)
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + sizeof(*e) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	/* user space looks up who holds the port: the sooner, the likelier it is there */
+	if (e->type == V6T_EVENT_BIND && e->ret == -EADDRINUSE)
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&events, e, sizeof(*e), flags)) {
 		stat_inc(V6T_STAT_LOST);
@@ -313,6 +331,78 @@ static __always_inline int emit_accept(const struct sock *sk)
 	return 0;
 }
 
+/*
+ * connect on an inet6 socket: is the destination one we report? By default
+ * only IPv4-mapped ones (an inet6 socket talking IPv4); every one with
+ * filter.all_connects. Not a filter: what it leaves out is not counted.
+ */
+static __always_inline bool connect_dest_wanted(const void *uaddr, bool user)
+{
+	struct sockaddr_in6 sa = {};
+	long err;
+
+	if (!uaddr)
+		return false;
+	if (user)
+		err = bpf_probe_read_user(&sa, sizeof(sa), uaddr);
+	else
+		err = bpf_probe_read_kernel(&sa, sizeof(sa), uaddr);
+	if (err || sa.sin6_family != AF_INET6)
+		return false;
+	return filter.all_connects || addr_is_mapped(sa.sin6_addr.in6_u.u6_addr8);
+}
+
+/* The destination as requested (what the caller asked for, even on failure),
+ * the local end as the socket holds it after the call. */
+static __always_inline int emit_connect(const struct socket *sock, const void *uaddr, bool user,
+					int ret)
+{
+	const struct sock *sk = BPF_CORE_READ(sock, sk);
+	struct v6t_event e = {.type = V6T_EVENT_CONNECT};
+	struct sockaddr_in6 sa = {};
+
+	if (!sk)
+		return 0;
+	fill_sock_common(&e, sk);
+	if (e.family != AF_INET6 || e.protocol != IPPROTO_TCP)
+		return 0;
+	if (user)
+		bpf_probe_read_user(&sa, sizeof(sa), uaddr);
+	else
+		bpf_probe_read_kernel(&sa, sizeof(sa), uaddr);
+	__builtin_memcpy(e.raddr, &sa.sin6_addr, 16);
+	e.rport = bpf_ntohs(sa.sin6_port);
+	read_local(&e, sk);
+	e.ret = ret;
+	event_emit(&e);
+	return 0;
+}
+
+static __always_inline int emit_listen(const struct socket *sock, int ret)
+{
+	const struct sock *sk = BPF_CORE_READ(sock, sk);
+	struct v6t_event e = {.type = V6T_EVENT_LISTEN};
+
+	if (!sk)
+		return 0;
+	fill_sock_common(&e, sk);
+	if (!family_traced(e.family) || e.protocol != IPPROTO_TCP)
+		return 0;
+	read_local(&e, sk);
+	e.ret = ret;
+	e.backlog = BPF_CORE_READ(sk, sk_max_ack_backlog);
+	event_emit(&e);
+	return 0;
+}
+
+/* The family of a socket, 0 if it has no sock. */
+static __always_inline __u16 socket_family(const struct socket *sock)
+{
+	const struct sock *sk = BPF_CORE_READ(sock, sk);
+
+	return sk ? BPF_CORE_READ(sk, __sk_common.skc_family) : 0;
+}
+
 /* ---- fentry mode ------------------------------------------------------- */
 
 SEC("fexit/inet_bind")
@@ -346,13 +436,30 @@ int BPF_PROG(fexit_inet_csk_accept_2, struct sock *sk, void *arg, struct sock *c
 	return emit_accept(child);
 }
 
+SEC("fexit/inet_stream_connect")
+int BPF_PROG(fexit_inet_stream_connect, struct socket *sock, struct sockaddr *uaddr, int addr_len,
+	     int flags, int ret)
+{
+	if (socket_family(sock) != AF_INET6 || !connect_dest_wanted(uaddr, false) || !task_passes())
+		return 0;
+	return emit_connect(sock, uaddr, false, ret);
+}
+
+SEC("fexit/inet_listen")
+int BPF_PROG(fexit_inet_listen, struct socket *sock, int backlog, int ret)
+{
+	if (!task_passes())
+		return 0;
+	return emit_listen(sock, ret);
+}
+
 /* ---- kprobe mode ------------------------------------------------------- */
 
-/* Entry of a bind, known to be inet: saved for the return, if wanted. */
-static __always_inline int stash_bind(const void *sock, const void *uaddr, int fd)
+/* Entry of a call on an inet socket: saved for the return, if wanted. */
+static __always_inline int stash_call(__u32 kind, const void *sock, const void *uaddr, int fd)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct bind_args args = {.sock = sock, .uaddr = uaddr, .fd = fd};
+	struct call_args args = {.sock = sock, .uaddr = uaddr, .fd = fd, .kind = kind};
 
 	if (!task_passes())
 		return 0;
@@ -360,22 +467,34 @@ static __always_inline int stash_bind(const void *sock, const void *uaddr, int f
 	return 0;
 }
 
-static __always_inline struct bind_args *stashed_bind(__u32 *tid)
+static __always_inline int stash_bind(const void *sock, const void *uaddr, int fd)
 {
-	*tid = (__u32)bpf_get_current_pid_tgid();
-	return bpf_map_lookup_elem(&inflight, tid);
+	return stash_call(V6T_EVENT_BIND, sock, uaddr, fd);
+}
+
+/* The saved arguments of this thread's call of that kind; removed from the map. */
+static __always_inline bool stashed_call(__u32 kind, struct call_args *out)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct call_args *args = bpf_map_lookup_elem(&inflight, &tid);
+	bool ok = false;
+
+	if (!args)
+		return false;
+	if (args->kind == kind) {
+		*out = *args;
+		ok = true;
+	}
+	bpf_map_delete_elem(&inflight, &tid);
+	return ok;
 }
 
 static __always_inline int kretprobe_bind(int ret)
 {
-	struct bind_args *args;
-	__u32 tid;
+	struct call_args args;
 
-	args = stashed_bind(&tid);
-	if (!args)
-		return 0;
-	emit_bind(args->sock, args->uaddr, false, ret);
-	bpf_map_delete_elem(&inflight, &tid);
+	if (stashed_call(V6T_EVENT_BIND, &args))
+		emit_bind(args.sock, args.uaddr, false, ret);
 	return 0;
 }
 
@@ -407,6 +526,40 @@ SEC("kretprobe/inet_csk_accept")
 int BPF_KRETPROBE(kretprobe_inet_csk_accept, struct sock *child)
 {
 	return emit_accept(child);
+}
+
+SEC("kprobe/inet_stream_connect")
+int BPF_KPROBE(kprobe_inet_stream_connect, struct socket *sock, struct sockaddr *uaddr)
+{
+	if (socket_family(sock) != AF_INET6 || !connect_dest_wanted(uaddr, false))
+		return 0;
+	return stash_call(V6T_EVENT_CONNECT, sock, uaddr, -1);
+}
+
+SEC("kretprobe/inet_stream_connect")
+int BPF_KRETPROBE(kretprobe_inet_stream_connect, int ret)
+{
+	struct call_args args;
+
+	if (stashed_call(V6T_EVENT_CONNECT, &args))
+		emit_connect(args.sock, args.uaddr, false, ret);
+	return 0;
+}
+
+SEC("kprobe/inet_listen")
+int BPF_KPROBE(kprobe_inet_listen, struct socket *sock)
+{
+	return stash_call(V6T_EVENT_LISTEN, sock, NULL, -1);
+}
+
+SEC("kretprobe/inet_listen")
+int BPF_KRETPROBE(kretprobe_inet_listen, int ret)
+{
+	struct call_args args;
+
+	if (stashed_call(V6T_EVENT_LISTEN, &args))
+		emit_listen(args.sock, ret);
+	return 0;
 }
 
 /* ---- tracepoint mode --------------------------------------------------- */
@@ -448,16 +601,13 @@ SEC("tracepoint/syscalls/sys_exit_bind")
 int tp_sys_exit_bind(struct trace_event_raw_sys_exit *ctx)
 {
 	const struct socket *sock;
-	struct bind_args *args;
-	__u32 tid;
+	struct call_args args;
 
-	args = stashed_bind(&tid);
-	if (!args)
+	if (!stashed_call(V6T_EVENT_BIND, &args))
 		return 0;
-	sock = socket_of_fd(args->fd);
+	sock = socket_of_fd(args.fd);
 	if (sock)
-		emit_bind(sock, args->uaddr, true, (int)ctx->ret);
-	bpf_map_delete_elem(&inflight, &tid);
+		emit_bind(sock, args.uaddr, true, (int)ctx->ret);
 	return 0;
 }
 
@@ -483,6 +633,55 @@ SEC("tracepoint/syscalls/sys_exit_accept4")
 int tp_sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 {
 	return tp_exit_accept(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int tp_sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	const void *uaddr = (const void *)ctx->args[1];
+
+	if (!connect_dest_wanted(uaddr, true))
+		return 0;
+	return stash_call(V6T_EVENT_CONNECT, NULL, uaddr, (int)ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int tp_sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	const struct socket *sock;
+	struct call_args args;
+
+	if (!stashed_call(V6T_EVENT_CONNECT, &args))
+		return 0;
+	sock = socket_of_fd(args.fd);
+	if (sock)
+		emit_connect(sock, args.uaddr, true, (int)ctx->ret);
+	return 0;
+}
+
+/* listen is rare: the socket is resolved at entry, so only inet ones are kept */
+SEC("tracepoint/syscalls/sys_enter_listen")
+int tp_sys_enter_listen(struct trace_event_raw_sys_enter *ctx)
+{
+	const struct socket *sock = socket_of_fd((int)ctx->args[0]);
+
+	if (!sock || !family_traced(socket_family(sock)))
+		return 0;
+	return stash_call(V6T_EVENT_LISTEN, NULL, NULL, (int)ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_listen")
+int tp_sys_exit_listen(struct trace_event_raw_sys_exit *ctx)
+{
+	const struct socket *sock;
+	struct call_args args;
+
+	if (!stashed_call(V6T_EVENT_LISTEN, &args))
+		return 0;
+	sock = socket_of_fd(args.fd);
+	if (sock)
+		emit_listen(sock, (int)ctx->ret);
+	return 0;
 }
 
 /* ---- following forks (--children, -- COMMAND), in every mode ------------ */

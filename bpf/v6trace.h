@@ -23,6 +23,9 @@
 enum v6t_event_type {
 	V6T_EVENT_BIND = 1,
 	V6T_EVENT_ACCEPT = 2,
+	V6T_EVENT_CONNECT = 3, /* inet6 TCP only */
+	V6T_EVENT_LISTEN = 4,
+	V6T_EVENT_SOCKET = 5, /* user space only: a socket of the --snapshot */
 };
 
 /* Which kernel hook produced the event; the user side reports it once. */
@@ -70,12 +73,13 @@ struct v6t_filter {
 	__u8 by_uid;
 	__u8 by_cgroup; /* the task is in the cgroup of the cgroups map, or below it */
 	__u8 by_netns;
-	__u8 by_port;  /* the local or the peer port is in the ports map */
-	__u8 family;   /* AF_INET or AF_INET6; 0: both */
-	__u8 stacks;   /* bit (1 << enum v6t_stack) per stack kept; 0: all */
-	__u8 mapped;   /* only events whose peer is ::ffff:a.b.c.d */
-	__u8 children; /* add the forks of traced processes to the pids map */
-	__u8 pad[2];
+	__u8 by_port;	   /* the local or the peer port is in the ports map */
+	__u8 family;	   /* AF_INET or AF_INET6; 0: both */
+	__u8 stacks;	   /* bit (1 << enum v6t_stack) per stack kept; 0: all */
+	__u8 mapped;	   /* only events whose peer is ::ffff:a.b.c.d */
+	__u8 children;	   /* add the forks of traced processes to the pids map */
+	__u8 all_connects; /* every inet6 TCP connect, not only those to mapped addresses */
+	__u8 pad;
 };
 
 struct v6t_event {
@@ -85,21 +89,23 @@ struct v6t_event {
 	__u32 tid;
 	__u32 uid;
 	__u32 netns;	/* inode of the socket's network namespace */
-	__s32 ret;	/* bind: 0 or -errno; accept: 0 */
+	__s32 ret;	/* bind, connect, listen: 0 or -errno; accept: 0 */
 	__u16 type;	/* enum v6t_event_type */
 	__u16 family;	/* AF_INET or AF_INET6 (of the socket) */
 	__u16 protocol; /* IPPROTO_* of the socket */
 	__u16 lport;	/* local port, host order (bind: the bound or requested port) */
-	__u16 rport;	/* peer port, host order (accept only) */
+	__u16 rport;	/* peer port, host order (accept, connect) */
 	__u8 v6only;	/* skc_ipv6only of the socket after the call */
-	__u8 pad;
+	__u8 state;	/* socket events: the TCP_* state (user space) */
 	__u8 laddr[16]; /* local address, network order */
-	__u8 raddr[16]; /* peer address, network order (accept only) */
+	__u8 raddr[16]; /* peer address, network order (accept; connect: as requested) */
 	char comm[V6T_COMM_LEN];
+	__u32 backlog; /* listen: the accept queue limit after the call (capped by somaxconn) */
+	__u32 reserved;
 };
 
 #ifndef __cplusplus
-_Static_assert(sizeof(struct v6t_event) == 96, "struct v6t_event layout changed");
+_Static_assert(sizeof(struct v6t_event) == 104, "struct v6t_event layout changed");
 #endif
 
 #endif /* V6TRACE_H */

@@ -6,7 +6,7 @@
 #
 #   scenarios.sh V6TRACE WORKLOAD OUTDIR MODE
 #
-# OUTDIR gets: json.out (v6trace --json), text.out (v6trace, text),
+# OUTDIR gets: json.out (v6trace --json), text.out (v6trace --all-connects, text),
 # pfilter.out (v6trace --json -p A), sfilter.out (-6 --stack dual),
 # mapped.out (--mapped --comm workload), facts.jsonl (what the workload did),
 # pfilter_a.jsonl / pfilter_b.jsonl, *.err, and rc (tracer exit codes); then
@@ -39,7 +39,7 @@ B=$!
 
 "$V6TRACE" --mode "$MODE" --json > "$OUT/json.out" 2> "$OUT/json.err" &
 T_JSON=$!
-"$V6TRACE" --mode "$MODE" > "$OUT/text.out" 2> "$OUT/text.err" &
+"$V6TRACE" --mode "$MODE" --all-connects > "$OUT/text.out" 2> "$OUT/text.err" &
 T_TEXT=$!
 "$V6TRACE" --mode "$MODE" --json -p "$A" > "$OUT/pfilter.out" 2> "$OUT/pfilter.err" &
 T_PID=$!

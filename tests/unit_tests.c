@@ -54,7 +54,7 @@ static void test_record_layout(void **state)
 {
 	(void)state;
 	/* the BPF side is compiled against the same header; its size is fixed */
-	assert_int_equal(sizeof(struct v6t_event), 96);
+	assert_int_equal(sizeof(struct v6t_event), 104);
 	assert_int_equal(offsetof(struct v6t_event, laddr) % 8, 0);
 }
 
@@ -200,7 +200,7 @@ static void test_json_bind(void **state)
 	assert_non_null(strstr(sb.data,
 			       "\"family\":\"inet\",\"proto\":\"tcp\",\"addr\":\"0.0.0.0\","
 			       "\"port\":8080,\"wildcard\":true,\"stack\":\"v4\","
-			       "\"ret\":-98,\"error\":\"EADDRINUSE\"}\n"));
+			       "\"ret\":-98,\"error\":\"EADDRINUSE\",\"held_by\":null}\n"));
 	assert_null(strstr(sb.data, "v6only")); /* inet6 only */
 	sb_free(&sb);
 }
@@ -213,14 +213,15 @@ static void test_json_accept(void **state)
 	(void)state;
 	format_event_json(&sb, &e, NULL, &fmt);
 	assert_non_null(strstr(sb.data, "\"event\":\"accept\""));
-	assert_non_null(strstr(sb.data, "\"local\":\"::ffff:127.0.0.1\",\"local_port\":8080,"
-					"\"peer\":\"::ffff:192.0.2.7\",\"peer_port\":51234,"
-					"\"mapped\":true,\"peer_v4\":\"192.0.2.7\"}\n"));
+	assert_non_null(strstr(sb.data,
+			       "\"local\":\"::ffff:127.0.0.1\",\"local_port\":8080,"
+			       "\"peer\":\"::ffff:192.0.2.7\",\"peer_port\":51234,"
+			       "\"mapped\":true,\"peer_v4\":\"192.0.2.7\",\"stack\":\"v4\"}\n"));
 	sb_reset(&sb);
 	e = make_accept("2001:db8::1", "2001:db8::2");
 	format_event_json(&sb, &e, NULL, &fmt);
 	assert_non_null(strstr(sb.data, "\"peer\":\"2001:db8::2\",\"peer_port\":51234,"
-					"\"mapped\":false}\n"));
+					"\"mapped\":false,\"stack\":\"v6\"}\n"));
 	sb_free(&sb);
 }
 
@@ -254,13 +255,13 @@ static void test_text_rows(void **state)
 	format_event_text(&sb, &e, NULL, &opts);
 	assert_string_equal(
 		sb.data,
-		"PID     COMM             EVENT  PROTO LOCAL                          PEER      "
+		"PID     COMM             EVENT   PROTO LOCAL                          PEER      "
 		"             STACK RESULT\n"
-		"100     nginx            bind   tcp6  [::]:443                       -         "
-		"             v6    ok\n"
-		"100     nginx            bind   tcp   0.0.0.0:80                     -         "
-		"             v4    EADDRINUSE\n"
-		"100     a\\x0ab           accept tcp6  [::ffff:127.0.0.1]:8080        "
+		"100     nginx            bind    tcp6  [::]:443                       -        "
+		"              v6    ok\n"
+		"100     nginx            bind    tcp   0.0.0.0:80                     -         "
+		"             v4    EADDRINUSE held by ?\n"
+		"100     a\\x0ab           accept  tcp6  [::ffff:127.0.0.1]:8080        "
 		"127.0.0.1:51234        v4    mapped\n");
 	sb_free(&sb);
 }
@@ -289,11 +290,104 @@ static void test_summary(void **state)
 		"{\"v\":1,\"ts\":\"2026-11-23T14:02:41.000000123Z\",\"event\":\"summary\","
 		"\"events\":4,\"lost\":3,\"filtered\":9,\"unfollowed\":0,\"processes\":["
 		"{\"pid\":7,\"comm\":\"nginx\",\"binds_v4\":1,\"binds_v6\":0,\"binds_dual\":0,"
-		"\"binds_failed\":0,\"accepts\":0,\"accepts_mapped\":0},"
+		"\"binds_failed\":0,\"listens\":0,\"accepts\":0,\"accepts_mapped\":0,\"connects\":0,"
+		"\"connects_mapped\":0},"
 		"{\"pid\":100,\"comm\":\"nginx\",\"binds_v4\":0,\"binds_v6\":0,\"binds_dual\":1,"
-		"\"binds_failed\":1,\"accepts\":1,\"accepts_mapped\":1}]}\n");
+		"\"binds_failed\":1,\"listens\":0,\"accepts\":1,\"accepts_mapped\":1,\"connects\":0,"
+		"\"connects_mapped\":0}]}\n");
 	sb_free(&sb);
 	summary_free(&s);
+}
+
+static void test_connect_listen(void **state)
+{
+	struct strbuf sb = {0};
+	struct v6t_event e = make_accept("::ffff:127.0.0.1", "::ffff:192.0.2.7");
+
+	(void)state;
+	e.type = V6T_EVENT_CONNECT;
+	e.ret = -EINPROGRESS;
+	format_event_json(&sb, &e, NULL, &fmt);
+	assert_non_null(strstr(sb.data, "\"event\":\"connect\""));
+	assert_non_null(strstr(sb.data,
+			       "\"peer\":\"::ffff:192.0.2.7\",\"peer_port\":51234,"
+			       "\"mapped\":true,\"peer_v4\":\"192.0.2.7\",\"stack\":\"v4\","
+			       "\"ret\":-115,\"error\":\"EINPROGRESS\"}\n"));
+	sb_reset(&sb);
+	format_event_text(&sb, &e, NULL, &fmt);
+	assert_non_null(strstr(sb.data, " connect tcp6  [::ffff:127.0.0.1]:8080        "
+					"192.0.2.7:51234        v4    mapped,EINPROGRESS\n"));
+	sb_reset(&sb);
+
+	e = make_bind(AF_INET6, "::", 1, 443, 0);
+	e.type = V6T_EVENT_LISTEN;
+	e.backlog = 4096;
+	format_event_json(&sb, &e, NULL, &fmt);
+	assert_non_null(strstr(sb.data, "\"event\":\"listen\""));
+	assert_non_null(strstr(sb.data, "\"addr\":\"::\",\"port\":443,\"v6only\":true,"
+					"\"wildcard\":true,\"stack\":\"v6\",\"backlog\":4096,"
+					"\"ret\":0}\n"));
+	sb_reset(&sb);
+	format_event_text(&sb, &e, NULL, &fmt);
+	assert_non_null(strstr(sb.data, " listen  tcp6  [::]:443 "));
+	assert_non_null(strstr(sb.data, " v6    ok backlog=4096\n"));
+	sb_free(&sb);
+}
+
+static void test_held_by(void **state)
+{
+	struct strbuf sb = {0};
+	struct v6t_event e = make_bind(AF_INET, "0.0.0.0", 0, 80, -EADDRINUSE);
+	struct holder h = {.pid = 77, .family = AF_INET6, .port = 80, .v6only = 0};
+	struct event_info info = {.holder_known = true, .held_by = &h};
+
+	(void)state;
+	strcpy(h.comm, "x\"y\n"); /* a hostile holder name is escaped too */
+	format_event_json(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, "\"held_by\":{\"pid\":77,\"comm\":\"x\\\"y\\n\","
+					"\"addr\":\"::\",\"port\":80,\"stack\":\"dual\"}}\n"));
+	sb_reset(&sb);
+	format_event_text(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, " EADDRINUSE held by 77 x\"y\\x0a [::]:80 dual\n"));
+	sb_reset(&sb);
+	h.pid = 0; /* found the socket, not its process */
+	format_event_json(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, "\"held_by\":{\"pid\":null,\"comm\":null,"));
+	sb_free(&sb);
+}
+
+static void test_socket_records(void **state)
+{
+	struct strbuf sb = {0};
+	struct v6t_event e = make_accept("::ffff:10.0.0.1", "::ffff:10.0.0.2");
+	struct event_info info = {.inode = 1234};
+
+	(void)state;
+	e.type = V6T_EVENT_SOCKET;
+	e.state = V6T_TCP_ESTABLISHED;
+	format_event_json(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data,
+			       "\"event\":\"socket\",\"pid\":100,\"comm\":\"nginx\","
+			       "\"uid\":1000,\"netns\":4026531840,\"inode\":1234,"
+			       "\"family\":\"inet6\",\"proto\":\"tcp\",\"state\":\"established\","
+			       "\"local\":\"::ffff:10.0.0.1\""));
+	assert_non_null(strstr(sb.data, "\"mapped\":true,\"peer_v4\":\"10.0.0.2\""));
+	sb_reset(&sb);
+	e = make_bind(AF_INET6, "::", 0, 53, 0);
+	e.type = V6T_EVENT_SOCKET;
+	e.protocol = IPPROTO_UDP;
+	e.state = V6T_TCP_CLOSE;
+	e.pid = 0; /* no owner found */
+	format_event_json(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, "\"pid\":null,\"comm\":null,"));
+	assert_non_null(strstr(sb.data,
+			       "\"state\":\"bound\",\"addr\":\"::\",\"port\":53,"
+			       "\"v6only\":false,\"wildcard\":true,\"stack\":\"dual\"}\n"));
+	sb_reset(&sb);
+	format_event_text(&sb, &e, &info, &fmt);
+	assert_string_equal(sb.data, "-       -                socket  udp6  [::]:53            "
+				     "            -                      dual  bound\n");
+	sb_free(&sb);
 }
 
 #define CID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -372,6 +466,9 @@ int main(void)
 		cmocka_unit_test(test_text_rows),
 		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_container_ids),
+		cmocka_unit_test(test_connect_listen),
+		cmocka_unit_test(test_held_by),
+		cmocka_unit_test(test_socket_records),
 		cmocka_unit_test(test_event_info),
 	};
 

@@ -6,7 +6,7 @@
  * hold v6trace's events against them. Linked statically: it also runs in the
  * busybox guests of the qemu kernel matrix.
  *
- *   workload all              every bind and accept classification
+ *   workload all              every bind, listen, accept and connect classification
  *   workload wait-bind FILE   wait until FILE exists, then bind udp 0.0.0.0:0
  *   workload flood N FILE     wait until FILE exists, then N times socket +
  *                             bind [::]:0 + close; records the count
@@ -183,6 +183,86 @@ static unsigned int local_port(int fd)
 	return port;
 }
 
+static int somaxconn(void)
+{
+	FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+	int val = 4096;
+
+	if (f) {
+		if (fscanf(f, "%d", &val) != 1)
+			val = 4096;
+		fclose(f);
+	}
+	return val;
+}
+
+/* listen(2) on a bound TCP socket, recorded with what the socket now serves. */
+static void listen_and_record(const char *scenario, int fd, int backlog, const char *stack,
+			      bool wildcard)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN];
+	unsigned int port;
+	int max = somaxconn();
+
+	if (listen(fd, backlog))
+		die("listen");
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		die("getsockname");
+	sockaddr_text(&ss, addr, sizeof(addr), &port);
+	record_head(scenario, "listen");
+	printf(",\"family\":\"%s\",\"proto\":\"tcp\",\"addr\":\"%s\",\"port\":%u",
+	       ss.ss_family == AF_INET6 ? "inet6" : "inet", addr, port);
+	if (ss.ss_family == AF_INET6)
+		printf(",\"v6only\":%s", v6only_of(fd) ? "true" : "false");
+	printf(",\"wildcard\":%s,\"stack\":\"%s\",\"backlog\":%d,\"ret\":0}\n",
+	       wildcard ? "true" : "false", stack, backlog < max ? backlog : max);
+	fflush(stdout);
+}
+
+/*
+ * A tcp6 client connecting to the listener at dest (::ffff:127.0.0.1 or ::1),
+ * blocking or not; records what connect returned and the local end it got.
+ * default_shown: v6trace shows it without --all-connects (mapped ones).
+ */
+static int connect_and_record(const char *scenario, int listener, const char *dest, bool nonblock)
+{
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+	char laddr[INET6_ADDRSTRLEN];
+	unsigned int lport;
+	bool mapped = !strncmp(dest, "::ffff:", 7);
+	int fd, ret, err = 0;
+
+	fd = socket(AF_INET6, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
+	if (fd < 0)
+		die("socket");
+	sa.sin6_port = htons((unsigned short)local_port(listener));
+	inet_pton(AF_INET6, dest, &sa.sin6_addr);
+	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (ret)
+		err = errno;
+	if (ret && !(nonblock && err == EINPROGRESS))
+		die("connect");
+	if (getsockname(fd, (struct sockaddr *)&local, &len))
+		die("getsockname");
+	sockaddr_text(&local, laddr, sizeof(laddr), &lport);
+	record_head(scenario, "connect");
+	printf(",\"family\":\"inet6\",\"proto\":\"tcp\",\"local\":\"%s\",\"local_port\":%u,"
+	       "\"peer\":\"%s\",\"peer_port\":%u,\"mapped\":%s",
+	       laddr, lport, dest, ntohs(sa.sin6_port), mapped ? "true" : "false");
+	if (mapped)
+		printf(",\"peer_v4\":\"%s\"", dest + 7);
+	printf(",\"stack\":\"%s\",\"ret\":%d", mapped ? "v4" : "v6", ret ? -err : 0);
+	if (ret)
+		printf(",\"error\":\"EINPROGRESS\"");
+	printf(",\"default_shown\":%s}\n", mapped ? "true" : "false");
+	fflush(stdout);
+	return fd;
+}
+
 /* Connects a client of the given family to the listener and records the accept. */
 static void accept_and_record(const char *scenario, int listener, int client_family,
 			      const char *client_addr, bool expect_mapped)
@@ -294,25 +374,35 @@ static void scenario_all(void)
 		"eaddrinuse_dual", AF_INET6, SOCK_STREAM, "::", 0, "dual", true};
 	static const struct bind_case listener = {
 		"accept_listener", AF_INET6, SOCK_STREAM, "::", 0, "dual", true};
+	static const struct bind_case v6only_listener = {
+		"listen_v6only", AF_INET6, SOCK_STREAM, "::", 1, "v6", true};
 	size_t i;
-	int fd, lfd;
+	int fd, lfd, c1, c2, c3;
 
 	loopback_up();
 	for (i = 0; i < sizeof(binds) / sizeof(binds[0]); i++)
 		close(bind_and_record(&binds[i], 0));
 
 	fd = bind_and_record(&holder, 0);
-	if (listen(fd, 1))
-		die("listen");
+	listen_and_record("eaddrinuse_holder", fd, 1, "v4", true);
 	close(bind_and_record(&loser, local_port(fd)));
 	close(fd);
 
 	lfd = bind_and_record(&listener, 0);
-	if (listen(lfd, 4))
-		die("listen");
+	listen_and_record("accept_listener", lfd, 8, "dual", true);
 	accept_and_record("accept_mapped", lfd, AF_INET, "127.0.0.1", true);
 	accept_and_record("accept_v6", lfd, AF_INET6, "::1", false);
+	c1 = connect_and_record("connect_mapped", lfd, "::ffff:127.0.0.1", false);
+	c2 = connect_and_record("connect_v6", lfd, "::1", false);
+	c3 = connect_and_record("connect_nonblock_mapped", lfd, "::ffff:127.0.0.1", true);
+	close(c1);
+	close(c2);
+	close(c3);
 	close(lfd);
+
+	fd = bind_and_record(&v6only_listener, 0);
+	listen_and_record("listen_v6only", fd, 100000, "v6", true);
+	close(fd);
 
 	netns_bindv6only();
 }

@@ -30,11 +30,53 @@ bool v6t_addr_is_wildcard(__u16 family, const __u8 addr[16])
 	return all_zero(addr, 16);
 }
 
+bool v6t_event_has_peer(const struct v6t_event *e)
+{
+	if (e->type == V6T_EVENT_SOCKET)
+		return e->state == V6T_TCP_ESTABLISHED;
+	return e->type == V6T_EVENT_ACCEPT || e->type == V6T_EVENT_CONNECT;
+}
+
+bool v6t_event_mapped(const struct v6t_event *e)
+{
+	return e->family == AF_INET6 && v6t_event_has_peer(e) && v6t_addr_is_mapped(e->raddr);
+}
+
+const char *v6t_event_name(__u16 type)
+{
+	switch (type) {
+	case V6T_EVENT_BIND:
+		return "bind";
+	case V6T_EVENT_ACCEPT:
+		return "accept";
+	case V6T_EVENT_CONNECT:
+		return "connect";
+	case V6T_EVENT_LISTEN:
+		return "listen";
+	case V6T_EVENT_SOCKET:
+		return "socket";
+	}
+	return "unknown";
+}
+
+const char *v6t_state_name(__u8 state)
+{
+	switch (state) {
+	case V6T_TCP_ESTABLISHED:
+		return "established";
+	case V6T_TCP_LISTEN:
+		return "listen";
+	case V6T_TCP_CLOSE:
+		return "bound"; /* a bound UDP socket, as ss -lu lists it (UNCONN) */
+	}
+	return "other";
+}
+
 enum v6t_stack v6t_classify_stack(const struct v6t_event *e)
 {
 	if (e->family != AF_INET6)
 		return V6T_STACK_V4;
-	if (e->type == V6T_EVENT_ACCEPT)
+	if (v6t_event_has_peer(e))
 		return v6t_addr_is_mapped(e->raddr) ? V6T_STACK_V4 : V6T_STACK_V6;
 	if (v6t_addr_is_mapped(e->laddr))
 		return V6T_STACK_V4;

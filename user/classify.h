@@ -10,13 +10,29 @@
 /* INET6_ADDRSTRLEN, without pulling <netinet/in.h> into every user */
 #define V6T_ADDR_STRLEN 46
 
+/* The TCP states a --snapshot reports (include/net/tcp_states.h) */
+enum {
+	V6T_TCP_ESTABLISHED = 1,
+	V6T_TCP_CLOSE = 7,
+	V6T_TCP_LISTEN = 10,
+};
+
 bool v6t_addr_is_mapped(const __u8 addr[16]);
+/* accept, connect and established sockets have a peer; bind, listen do not */
+bool v6t_event_has_peer(const struct v6t_event *e);
+/* an inet6 event whose peer is ::ffff:a.b.c.d */
+bool v6t_event_mapped(const struct v6t_event *e);
+const char *v6t_event_name(__u16 type);
+/* "listen", "bound" (UDP), "established" */
+const char *v6t_state_name(__u8 state);
 bool v6t_addr_is_wildcard(__u16 family, const __u8 addr[16]);
 
 /*
  * bind: dual only for an inet6 wildcard without v6only; an inet6 socket bound
  * to ::ffff:a.b.c.d serves v4; any other inet6 address v6; inet is v4.
- * accept: the IP version on the wire: v4 for a mapped peer.
+ * listen and listening or bound sockets: as bind.
+ * accept, connect, established sockets: the IP version on the wire: v4 for a
+ * mapped peer.
  */
 enum v6t_stack v6t_classify_stack(const struct v6t_event *e);
 const char *v6t_stack_name(enum v6t_stack stack);

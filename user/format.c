@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,11 +300,6 @@ void json_record_head(struct strbuf *sb, int64_t realtime_ns, const char *event)
 	json_str(sb, "event", event);
 }
 
-static const char *event_name(__u16 type)
-{
-	return type == V6T_EVENT_BIND ? "bind" : type == V6T_EVENT_ACCEPT ? "accept" : "unknown";
-}
-
 static const char *json_bool(bool b)
 {
 	return b ? "true" : "false";
@@ -338,9 +334,52 @@ static void json_process(struct strbuf *sb, const struct v6t_event *e,
 	json_str(sb, "proto", v6t_proto_name(e->protocol));
 }
 
-static void json_bind_fields(struct strbuf *sb, const struct v6t_event *e)
+/* The class of a holder: what its socket serves, as a bind of it would be. */
+static enum v6t_stack holder_stack(const struct holder *h)
 {
-	char addr[V6T_ADDR_STRLEN], ebuf[16];
+	struct v6t_event e = {.type = V6T_EVENT_BIND, .family = h->family, .v6only = h->v6only};
+
+	memcpy(e.laddr, h->addr, sizeof(e.laddr));
+	return v6t_classify_stack(&e);
+}
+
+static void json_holder(struct strbuf *sb, const struct event_info *info)
+{
+	const struct holder *h = info ? info->held_by : NULL;
+	char addr[V6T_ADDR_STRLEN];
+
+	if (!h || !info->holder_known) {
+		sb_lit(sb, ",\"held_by\":null");
+		return;
+	}
+	sb_lit(sb, ",\"held_by\":{\"pid\":");
+	if (h->pid) {
+		sb_u64(sb, h->pid);
+		json_comm(sb, "comm", h->comm);
+	} else {
+		sb_lit(sb, "null,\"comm\":null");
+	}
+	v6t_addr_string(h->family, h->addr, addr);
+	json_str(sb, "addr", addr);
+	json_uint(sb, "port", h->port);
+	json_str(sb, "stack", v6t_stack_name(holder_stack(h)));
+	sb_lit(sb, "}");
+}
+
+static void json_result(struct strbuf *sb, const struct v6t_event *e)
+{
+	char ebuf[16];
+
+	sb_lit(sb, ",\"ret\":");
+	sb_i64(sb, e->ret);
+	if (e->ret < 0)
+		json_str(sb, "error", v6t_errno_name(-e->ret, ebuf, sizeof(ebuf)));
+}
+
+/* bind, listen, and listening or bound sockets: the local end and what it serves */
+static void json_local_fields(struct strbuf *sb, const struct v6t_event *e)
+{
+	char addr[V6T_ADDR_STRLEN];
 
 	v6t_addr_string(e->family, e->laddr, addr);
 	json_str(sb, "addr", addr);
@@ -349,16 +388,13 @@ static void json_bind_fields(struct strbuf *sb, const struct v6t_event *e)
 		json_raw(sb, "v6only", json_bool(e->v6only));
 	json_raw(sb, "wildcard", json_bool(v6t_addr_is_wildcard(e->family, e->laddr)));
 	json_str(sb, "stack", v6t_stack_name(v6t_classify_stack(e)));
-	sb_lit(sb, ",\"ret\":");
-	sb_i64(sb, e->ret);
-	if (e->ret < 0)
-		json_str(sb, "error", v6t_errno_name(-e->ret, ebuf, sizeof(ebuf)));
 }
 
-static void json_accept_fields(struct strbuf *sb, const struct v6t_event *e)
+/* accept, connect, established sockets: both ends and the IP version on the wire */
+static void json_peer_fields(struct strbuf *sb, const struct v6t_event *e)
 {
 	char local[V6T_ADDR_STRLEN], peer[V6T_ADDR_STRLEN], v4[V6T_ADDR_STRLEN];
-	bool mapped = e->family == AF_INET6 && v6t_addr_is_mapped(e->raddr);
+	bool mapped = v6t_event_mapped(e);
 
 	v6t_addr_string(e->family, e->laddr, local);
 	v6t_addr_string(e->family, e->raddr, peer);
@@ -371,17 +407,60 @@ static void json_accept_fields(struct strbuf *sb, const struct v6t_event *e)
 		v6t_mapped_v4_string(e->raddr, v4);
 		json_str(sb, "peer_v4", v4);
 	}
+	json_str(sb, "stack", v6t_stack_name(v6t_classify_stack(e)));
+}
+
+/* A socket of the snapshot: its owner (if found), not a calling process. */
+static void json_socket(struct strbuf *sb, const struct v6t_event *e, const struct event_info *info)
+{
+	if (e->pid) {
+		json_uint(sb, "pid", e->pid);
+		json_comm(sb, "comm", e->comm);
+	} else {
+		sb_lit(sb, ",\"pid\":null,\"comm\":null");
+	}
+	json_uint(sb, "uid", e->uid);
+	json_uint(sb, "netns", e->netns);
+	json_uint(sb, "inode", info ? info->inode : 0);
+	json_str(sb, "family", v6t_family_name(e->family));
+	json_str(sb, "proto", v6t_proto_name(e->protocol));
+	json_str(sb, "state", v6t_state_name(e->state));
+	if (v6t_event_has_peer(e))
+		json_peer_fields(sb, e);
+	else
+		json_local_fields(sb, e);
 }
 
 void format_event_json(struct strbuf *sb, const struct v6t_event *e, const struct event_info *info,
 		       const struct format_opts *opts)
 {
-	json_record_head(sb, event_realtime(e, opts), event_name(e->type));
+	json_record_head(sb, event_realtime(e, opts), v6t_event_name(e->type));
+	if (e->type == V6T_EVENT_SOCKET) {
+		json_socket(sb, e, info);
+		sb_puts(sb, "}\n");
+		return;
+	}
 	json_process(sb, e, info);
-	if (e->type == V6T_EVENT_BIND)
-		json_bind_fields(sb, e);
-	else if (e->type == V6T_EVENT_ACCEPT)
-		json_accept_fields(sb, e);
+	switch (e->type) {
+	case V6T_EVENT_BIND:
+		json_local_fields(sb, e);
+		json_result(sb, e);
+		if (e->ret == -EADDRINUSE)
+			json_holder(sb, info);
+		break;
+	case V6T_EVENT_LISTEN:
+		json_local_fields(sb, e);
+		json_uint(sb, "backlog", e->backlog);
+		json_result(sb, e);
+		break;
+	case V6T_EVENT_ACCEPT:
+		json_peer_fields(sb, e);
+		break;
+	case V6T_EVENT_CONNECT:
+		json_peer_fields(sb, e);
+		json_result(sb, e);
+		break;
+	}
 	sb_puts(sb, "}\n");
 }
 
@@ -411,7 +490,7 @@ void format_lost_json(struct strbuf *sb, int64_t realtime_ns, uint64_t count)
 /* PID COMM EVENT PROTO LOCAL PEER STACK RESULT; COMM is written separately (escaped) */
 #define TEXT_PID  "%-7s "
 #define TEXT_COMM 16
-#define TEXT_REST " %-6s %-5s %-30s %-22s %-5s %s"
+#define TEXT_REST " %-7s %-5s %-30s %-22s %-5s %s"
 
 void format_text_header(struct strbuf *sb, const struct format_opts *opts)
 {
@@ -450,31 +529,65 @@ void text_comm_column(struct strbuf *sb, const char comm[V6T_COMM_LEN])
 		sb_append(sb, " ", 1);
 }
 
+/* " held by PID COMM [::]:80 dual", or " held by ?" when nobody was found */
+static void text_holder(struct strbuf *sb, const struct event_info *info)
+{
+	const struct holder *h = info ? info->held_by : NULL;
+	char where[64];
+
+	if (!h || !info->holder_known) {
+		sb_lit(sb, " held by ?");
+		return;
+	}
+	sb_lit(sb, " held by ");
+	if (h->pid) {
+		sb_u64(sb, h->pid);
+		sb_lit(sb, " ");
+		text_comm(sb, h->comm);
+	} else {
+		sb_lit(sb, "? ?");
+	}
+	endpoint_string(where, sizeof(where), h->family, h->addr, h->port);
+	sb_printf(sb, " %s %s", where, v6t_stack_name(holder_stack(h)));
+}
+
 void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struct event_info *info,
 		       const struct format_opts *opts)
 {
-	char pid[16], local[64], peer[64] = "-", result[32] = "ok", v4[V6T_ADDR_STRLEN];
+	char pid[16] = "-", local[64], peer[64] = "-", result[48] = "ok", v4[V6T_ADDR_STRLEN];
 	char ebuf[16];
+	bool mapped = v6t_event_mapped(e);
 
 	if (opts->timestamps)
 		text_time(sb, event_realtime(e, opts));
-	snprintf(pid, sizeof(pid), "%u", e->pid);
+	if (e->pid)
+		snprintf(pid, sizeof(pid), "%u", e->pid);
 	endpoint_string(local, sizeof(local), e->family, e->laddr, e->lport);
-	if (e->type == V6T_EVENT_ACCEPT) {
-		if (e->family == AF_INET6 && v6t_addr_is_mapped(e->raddr)) {
-			v6t_mapped_v4_string(e->raddr, v4);
-			snprintf(peer, sizeof(peer), "%s:%u", v4, e->rport);
-			strcpy(result, "mapped");
-		} else {
-			endpoint_string(peer, sizeof(peer), e->family, e->raddr, e->rport);
-		}
-	} else if (e->ret < 0) {
-		snprintf(result, sizeof(result), "%s", v6t_errno_name(-e->ret, ebuf, sizeof(ebuf)));
+	if (mapped) {
+		v6t_mapped_v4_string(e->raddr, v4);
+		snprintf(peer, sizeof(peer), "%s:%u", v4, e->rport);
+	} else if (v6t_event_has_peer(e)) {
+		endpoint_string(peer, sizeof(peer), e->family, e->raddr, e->rport);
 	}
+	if (e->type == V6T_EVENT_SOCKET)
+		snprintf(result, sizeof(result), "%s",
+			 mapped ? "mapped" : v6t_state_name(e->state));
+	else if (e->type != V6T_EVENT_ACCEPT && e->ret < 0)
+		snprintf(result, sizeof(result), "%s%s", mapped ? "mapped," : "",
+			 v6t_errno_name(-e->ret, ebuf, sizeof(ebuf)));
+	else if (mapped)
+		strcpy(result, "mapped");
 	sb_printf(sb, TEXT_PID, pid);
-	text_comm_column(sb, e->comm);
-	sb_printf(sb, TEXT_REST, event_name(e->type), v6t_netstat_proto(e->family, e->protocol),
+	if (e->type == V6T_EVENT_SOCKET && !e->pid)
+		sb_printf(sb, "%-16s", "-");
+	else
+		text_comm_column(sb, e->comm);
+	sb_printf(sb, TEXT_REST, v6t_event_name(e->type), v6t_netstat_proto(e->family, e->protocol),
 		  local, peer, v6t_stack_name(v6t_classify_stack(e)), result);
+	if (e->type == V6T_EVENT_LISTEN && e->ret == 0)
+		sb_printf(sb, " backlog=%u", e->backlog);
+	if (e->type == V6T_EVENT_BIND && e->ret == -EADDRINUSE)
+		text_holder(sb, info);
 	if (info && info->container) {
 		size_t len = strnlen(info->container, V6T_SHORT_ID_LEN);
 

@@ -51,10 +51,23 @@ struct start_info {
 	int64_t realtime_ns;
 };
 
-/* What user space adds to an event; either pointer may be NULL (unknown, none). */
+/* Who holds the port a bind failed on with EADDRINUSE. */
+struct holder {
+	uint32_t pid; /* 0: no process found (another pid namespace, or gone) */
+	char comm[V6T_COMM_LEN];
+	__u16 family;
+	__u8 addr[16];
+	__u16 port;
+	__u8 v6only;
+};
+
+/* What user space adds to an event; every pointer may be NULL (unknown, none). */
 struct event_info {
-	const char *cgroup;    /* the cgroup v2 path of cgroup_id */
-	const char *container; /* the container id that path holds */
+	const char *cgroup;	      /* the cgroup v2 path of cgroup_id */
+	const char *container;	      /* the container id that path holds */
+	bool holder_known;	      /* EADDRINUSE binds: the lookup found a holder */
+	const struct holder *held_by; /* then: which socket */
+	uint32_t inode;		      /* socket events: the socket's inode */
 };
 
 /* Text shows this many leading characters of a container id (as docker ps). */

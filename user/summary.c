@@ -12,7 +12,10 @@ struct proc_counts {
 	uint64_t binds[3];	 /* successful binds, by enum v6t_stack */
 	uint64_t failed;
 	uint64_t accepts;
-	uint64_t mapped;
+	uint64_t mapped; /* accepts of IPv4-mapped peers */
+	uint64_t listens;
+	uint64_t connects;
+	uint64_t connects_mapped;
 };
 
 static int by_pid(const void *a, const void *b)
@@ -57,8 +60,12 @@ void summary_add(struct summary *s, const struct v6t_event *e)
 			pc->binds[v6t_classify_stack(e)]++;
 	} else if (e->type == V6T_EVENT_ACCEPT) {
 		pc->accepts++;
-		if (e->family == AF_INET6 && v6t_addr_is_mapped(e->raddr))
-			pc->mapped++;
+		pc->mapped += v6t_event_mapped(e);
+	} else if (e->type == V6T_EVENT_LISTEN) {
+		pc->listens += e->ret == 0;
+	} else if (e->type == V6T_EVENT_CONNECT) {
+		pc->connects++;
+		pc->connects_mapped += v6t_event_mapped(e);
 	}
 }
 
@@ -81,21 +88,25 @@ static void format_proc(const void *node, VISIT which, void *arg)
 		json_comm(sb, "comm", pc->comm);
 		sb_printf(sb,
 			  ",\"binds_v4\":%llu,\"binds_v6\":%llu,\"binds_dual\":%llu,"
-			  "\"binds_failed\":%llu,\"accepts\":%llu,\"accepts_mapped\":%llu}",
+			  "\"binds_failed\":%llu,\"listens\":%llu,\"accepts\":%llu,"
+			  "\"accepts_mapped\":%llu,\"connects\":%llu,\"connects_mapped\":%llu}",
 			  (unsigned long long)pc->binds[V6T_STACK_V4],
 			  (unsigned long long)pc->binds[V6T_STACK_V6],
 			  (unsigned long long)pc->binds[V6T_STACK_DUAL],
-			  (unsigned long long)pc->failed, (unsigned long long)pc->accepts,
-			  (unsigned long long)pc->mapped);
+			  (unsigned long long)pc->failed, (unsigned long long)pc->listens,
+			  (unsigned long long)pc->accepts, (unsigned long long)pc->mapped,
+			  (unsigned long long)pc->connects,
+			  (unsigned long long)pc->connects_mapped);
 	} else {
 		sb_printf(sb, "%-7u ", pc->pid);
 		text_comm_column(sb, pc->comm);
-		sb_printf(sb, " %6llu %6llu %6llu %6llu %7llu %6llu\n",
+		sb_printf(sb, " %6llu %6llu %6llu %6llu %7llu %7llu %8llu %6llu\n",
 			  (unsigned long long)pc->binds[V6T_STACK_V4],
 			  (unsigned long long)pc->binds[V6T_STACK_V6],
 			  (unsigned long long)pc->binds[V6T_STACK_DUAL],
-			  (unsigned long long)pc->failed, (unsigned long long)pc->accepts,
-			  (unsigned long long)pc->mapped);
+			  (unsigned long long)pc->failed, (unsigned long long)pc->listens,
+			  (unsigned long long)pc->accepts, (unsigned long long)pc->connects,
+			  (unsigned long long)(pc->mapped + pc->connects_mapped));
 	}
 	ctx->first = false;
 }
@@ -112,8 +123,8 @@ void summary_format_text(const struct summary *s, struct strbuf *sb)
 			  (unsigned long long)s->unfollowed);
 	if (!s->root)
 		return;
-	sb_printf(sb, "%-7s %-16s %6s %6s %6s %6s %7s %6s\n", "PID", "COMM", "V4", "V6", "DUAL",
-		  "FAILED", "ACCEPTS", "MAPPED");
+	sb_printf(sb, "%-7s %-16s %6s %6s %6s %6s %7s %7s %8s %6s\n", "PID", "COMM", "V4", "V6",
+		  "DUAL", "FAILED", "LISTENS", "ACCEPTS", "CONNECTS", "MAPPED");
 	twalk_r(s->root, format_proc, &ctx);
 }
 

@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/timerfd.h>
@@ -27,8 +28,10 @@
 #include <cap-ng.h>
 #include "cgroup.h"
 #include "command.h"
+#include "classify.h"
 #include "format.h"
 #include "loader.h"
+#include "sockdiag.h"
 #include "summary.h"
 
 #define MAX_PIDS 1024
@@ -52,6 +55,8 @@ struct options {
 	int cgroup_fd;		  /* -c: the open cgroup directory, or -1 */
 	char **command;		  /* after --, or NULL */
 	bool as_root;
+	bool snapshot;	    /* --snapshot: print the existing sockets and exit */
+	bool with_snapshot; /* --with-snapshot: print them, then trace */
 	bool timestamps;
 	bool json;
 	bool verbose;
@@ -68,6 +73,14 @@ struct runtime {
 	struct strbuf out;
 	struct cgroup_names cgroups;
 	struct command cmd;
+	uint32_t netns; /* inode of the tracer's network namespace */
+	struct {	/* the last EADDRINUSE holder lookup, reused for a second */
+		uint32_t netns;
+		uint16_t protocol, port;
+		int64_t when_ns;
+		bool found;
+		struct holder holder;
+	} held;
 	int forwarded;	 /* SIGINT/SIGTERM received while COMMAND ran */
 	int stop_signal; /* the last SIGINT/SIGTERM received */
 	uint64_t lost_reported;
@@ -92,20 +105,24 @@ static void fail(const char *fmt, ...)
 const char *argp_program_version = "v6trace " V6TRACE_VERSION;
 
 static const char doc[] =
-	"Trace, live, how sockets straddle IPv4 and IPv6: binds to 0.0.0.0 (v4), to :: "
-	"(dual-stack, or v6-only with IPV6_V6ONLY or net.ipv6.bindv6only=1), and accepted "
-	"tcp6 connections whose peer is an IPv4-mapped ::ffff:a.b.c.d address.\n"
+	"Trace, live, how sockets straddle IPv4 and IPv6: binds and listens on 0.0.0.0 (v4), "
+	"on :: (dual-stack, or v6-only with IPV6_V6ONLY or net.ipv6.bindv6only=1), and tcp6 "
+	"connections, accepted or made, whose peer is an IPv4-mapped ::ffff:a.b.c.d address. "
+	"A bind that fails with EADDRINUSE names who holds the port.\n"
 	"\n"
 	"USAGE: v6trace [OPTION...] [-- COMMAND [ARG...]]\n"
 	"\n"
 	"EXAMPLES:\n"
-	"    v6trace                       # every bind and accept, as text\n"
+	"    v6trace                       # binds, listens, accepts, mapped connects\n"
 	"    v6trace -t                    # with timestamps\n"
 	"    v6trace -p 181 -p 182         # only processes 181 and 182\n"
 	"    v6trace -p 181 --children     # 181 and what it forks from now on\n"
 	"    v6trace -- ./deploy.sh        # a command and all its descendants\n"
 	"    v6trace -P 80,443 --stack v4  # IPv4-only sockets on ports 80 and 443\n"
-	"    v6trace --mapped              # accepts of IPv4 peers on tcp6 sockets\n"
+	"    v6trace --mapped              # tcp6 sockets talking to IPv4 peers\n"
+	"    v6trace --all-connects        # also tcp6 connects to native IPv6 peers\n"
+	"    v6trace --snapshot            # what listens now, then exit\n"
+	"    v6trace --with-snapshot --json  # what listens now, then what changes\n"
 	"    v6trace -c /sys/fs/cgroup/unified/system.slice/nginx.service\n"
 	"    v6trace --netns /run/netns/blue\n"
 	"    v6trace --json                # JSON Lines, for a log collector\n"
@@ -125,6 +142,9 @@ enum {
 	OPT_STACK,
 	OPT_MAPPED,
 	OPT_AS_ROOT,
+	OPT_ALL_CONNECTS,
+	OPT_SNAPSHOT,
+	OPT_WITH_SNAPSHOT,
 };
 
 static const struct argp_option option_table[] = {
@@ -141,7 +161,13 @@ static const struct argp_option option_table[] = {
 	{NULL, '6', NULL, 0, "Only inet6 (IPv6) sockets", 0},
 	{"stack", OPT_STACK, "v4|v6|dual", 0,
 	 "Only this stack (comma-separated list): what a socket serves or speaks", 0},
-	{"mapped", OPT_MAPPED, NULL, 0, "Only accepts whose peer is an IPv4-mapped address", 0},
+	{"mapped", OPT_MAPPED, NULL, 0,
+	 "Only accepts and connects whose peer is an IPv4-mapped address", 0},
+	{"all-connects", OPT_ALL_CONNECTS, NULL, 0,
+	 "Every connect of an inet6 TCP socket (default: only those to IPv4-mapped addresses)", 0},
+	{"snapshot", OPT_SNAPSHOT, NULL, 0,
+	 "Print the listening TCP, bound UDP and IPv4-mapped tcp6 sockets that exist, and exit", 0},
+	{"with-snapshot", OPT_WITH_SNAPSHOT, NULL, 0, "Print that snapshot, then trace", 0},
 	{"as-root", OPT_AS_ROOT, NULL, 0,
 	 "Run COMMAND as root even under sudo (default: as the user who ran sudo)", 0},
 	{"timestamp", 't', NULL, 0, "Print a time column (text output)", 0},
@@ -331,6 +357,15 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 	case OPT_AS_ROOT:
 		opts->as_root = true;
 		break;
+	case OPT_ALL_CONNECTS:
+		opts->filter.all_connects = 1;
+		break;
+	case OPT_SNAPSHOT:
+		opts->snapshot = true;
+		break;
+	case OPT_WITH_SNAPSHOT:
+		opts->with_snapshot = true;
+		break;
 	case 'p':
 		if (parse_uint(arg, INT_MAX, &val) || val == 0)
 			argp_error(state, "invalid PID: '%s'", arg);
@@ -397,6 +432,10 @@ static void parse_options(int argc, char **argv, struct options *opts)
 			exit(2);
 		}
 		opts->command = argv + nargs + 1;
+	}
+	if (opts->snapshot && (opts->with_snapshot || opts->command)) {
+		fail("--snapshot prints and exits: use --with-snapshot to trace after it");
+		exit(2);
 	}
 	if (opts->filter.children && !opts->npids) {
 		fail("--children needs -p PID");
@@ -493,6 +532,47 @@ static bool flush_output(struct runtime *rt)
 	return !rt->output_gone;
 }
 
+static uint32_t netns_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) ? 0 : (uint32_t)st.st_ino;
+}
+
+/*
+ * Who holds the port of a bind that failed with EADDRINUSE, asked of the
+ * kernel when the event is read, in the namespace of the socket (entered
+ * through the failing process, if it is still there). A crash-looping service
+ * fails the same way many times a second: one lookup serves for a second.
+ */
+static bool lookup_holder(struct runtime *rt, const struct v6t_event *e)
+{
+	int64_t now = clock_ns(CLOCK_MONOTONIC);
+	char path[64];
+	int fd = -1;
+
+	if (rt->held.netns == e->netns && rt->held.protocol == e->protocol &&
+	    rt->held.port == e->lport && now - rt->held.when_ns < 1000000000LL)
+		return rt->held.found;
+	rt->held.netns = e->netns;
+	rt->held.protocol = e->protocol;
+	rt->held.port = e->lport;
+	rt->held.when_ns = now;
+	rt->held.found = false;
+	if (e->netns != rt->netns) {
+		snprintf(path, sizeof(path), "/proc/%u/ns/net", e->pid);
+		if (netns_of(path) != e->netns)
+			return false; /* the process is gone: its namespace cannot be entered */
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return false;
+	}
+	rt->held.found = find_holder(fd, e, &rt->held.holder);
+	if (fd >= 0)
+		close(fd);
+	return rt->held.found;
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct runtime *rt = ctx;
@@ -509,6 +589,10 @@ static int on_event(void *ctx, void *data, size_t size)
 	cg = cgroup_name_of(&rt->cgroups, e.cgroup_id, clock_ns(CLOCK_MONOTONIC), CGROUP_RESCAN_NS);
 	info.cgroup = cg->path;
 	info.container = cg->container[0] ? cg->container : NULL;
+	if (e.type == V6T_EVENT_BIND && e.ret == -EADDRINUSE) {
+		info.holder_known = lookup_holder(rt, &e);
+		info.held_by = &rt->held.holder;
+	}
 	if (rt->opts->json)
 		format_event_json(&rt->out, &e, &info, &rt->fmt);
 	else
@@ -534,6 +618,74 @@ static void emit_start(struct runtime *rt)
 	else
 		format_text_header(&rt->out, &rt->fmt);
 	flush_output(rt);
+}
+
+struct snapshot_ctx {
+	struct runtime *rt;
+	struct owners owners;
+	unsigned int count;
+};
+
+static int snapshot_socket(const struct diag_sock *s, void *arg)
+{
+	struct snapshot_ctx *c = arg;
+	struct runtime *rt = c->rt;
+	struct event_info info = {.inode = s->inode};
+	struct v6t_event e = s->e;
+
+	if (e.state == V6T_TCP_ESTABLISHED && !v6t_event_mapped(&e))
+		return 0; /* only the tcp6 connections that carry IPv4 */
+	if (e.state == V6T_TCP_CLOSE && e.lport == 0)
+		return 0; /* an unbound UDP socket */
+	e.netns = rt->netns;
+	e.ts_ns = (uint64_t)clock_ns(CLOCK_MONOTONIC);
+	if (!owners_find(&c->owners, s->inode, &e.pid, e.comm))
+		e.pid = 0;
+	if (rt->opts->json)
+		format_event_json(&rt->out, &e, &info, &rt->fmt);
+	else
+		format_event_text(&rt->out, &e, &info, &rt->fmt);
+	c->count++;
+	return 0;
+}
+
+/*
+ * The sockets that exist now, in the tracer's network namespace: listening
+ * TCP, bound UDP, and established tcp6 with IPv4-mapped peers.
+ */
+static int print_snapshot(struct runtime *rt)
+{
+	static const struct {
+		uint8_t family, protocol, state;
+	} dumps[] = {
+		{AF_INET, IPPROTO_TCP, V6T_TCP_LISTEN},
+		{AF_INET6, IPPROTO_TCP, V6T_TCP_LISTEN},
+		{AF_INET, IPPROTO_UDP, V6T_TCP_CLOSE},
+		{AF_INET6, IPPROTO_UDP, V6T_TCP_CLOSE},
+		{AF_INET6, IPPROTO_TCP, V6T_TCP_ESTABLISHED},
+	};
+	struct snapshot_ctx c = {.rt = rt};
+	size_t i;
+	int err;
+
+	owners_scan(&c.owners);
+	for (i = 0; i < sizeof(dumps) / sizeof(dumps[0]); i++) {
+		err = sockdiag_dump(-1, dumps[i].family, dumps[i].protocol, 1u << dumps[i].state,
+				    snapshot_socket, &c);
+		if (err) {
+			owners_free(&c.owners);
+			sb_reset(&rt->out);
+			if (err == -ENOTSUP)
+				fail("cannot list sockets: this v6trace was linked statically without "
+				     "libmnl");
+			else
+				fail("cannot list sockets (NETLINK_SOCK_DIAG): %s", strerror(-err));
+			return -1;
+		}
+	}
+	owners_free(&c.owners);
+	flush_output(rt);
+	return 0;
 }
 
 /* Reports events the BPF side could not reserve room for since the last call. */
@@ -775,10 +927,20 @@ int main(int argc, char **argv)
 	rt.fmt.timestamps = opts.timestamps;
 	rt.fmt.mono_to_real_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
 	cgroup_names_init(&rt.cgroups);
+	rt.netns = netns_of("/proc/self/ns/net");
 
+	if (opts.snapshot) { /* no BPF: reading sock_diag and /proc needs no tracer */
+		if (!opts.json)
+			format_text_header(&rt.out, &rt.fmt);
+		status = print_snapshot(&rt) ? 1 : 0;
+		goto cleanup;
+	}
 	if (check_environment() || spawn_command(&rt) || start_tracing(&rt) || setup_loop(&rt))
 		goto cleanup;
 	emit_start(&rt);
+	/* after attaching: a socket made meanwhile is in the snapshot or an event */
+	if (opts.with_snapshot && print_snapshot(&rt))
+		goto cleanup;
 	if (rt.cmd.pid && command_release(&rt.cmd)) {
 		fail("cannot start %s", opts.command[0]);
 		goto cleanup;

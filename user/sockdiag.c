@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#ifndef V6T_NO_SOCKDIAG
+#include <libmnl/libmnl.h>
+#endif
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include "classify.h"
+#include "sockdiag.h"
+
+#ifndef V6T_NO_SOCKDIAG
+struct dump_ctx {
+	uint8_t family, protocol;
+	diag_cb cb;
+	void *ctx;
+	int stopped;
+};
+
+static int attr_cb(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+	int type = mnl_attr_get_type(attr);
+
+	if (mnl_attr_type_valid(attr, INET_DIAG_MAX) < 0)
+		return MNL_CB_OK; /* newer than our headers: skip */
+	tb[type] = attr;
+	return MNL_CB_OK;
+}
+
+static int msg_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_ctx *d = data;
+	const struct inet_diag_msg *msg = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[INET_DIAG_MAX + 1] = {0};
+	struct diag_sock s = {0};
+	size_t alen = msg->idiag_family == AF_INET6 ? 16 : 4;
+
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*msg)))
+		return MNL_CB_ERROR;
+	mnl_attr_parse(nlh, sizeof(*msg), attr_cb, tb);
+	s.e.type = V6T_EVENT_SOCKET;
+	s.e.family = msg->idiag_family;
+	s.e.protocol = d->protocol;
+	s.e.state = msg->idiag_state;
+	s.e.uid = msg->idiag_uid;
+	s.e.lport = ntohs(msg->id.idiag_sport);
+	s.e.rport = ntohs(msg->id.idiag_dport);
+	memcpy(s.e.laddr, msg->id.idiag_src, alen);
+	memcpy(s.e.raddr, msg->id.idiag_dst, alen);
+	if (tb[INET_DIAG_SKV6ONLY] && mnl_attr_get_payload_len(tb[INET_DIAG_SKV6ONLY]) >= 1)
+		s.e.v6only = mnl_attr_get_u8(tb[INET_DIAG_SKV6ONLY]);
+	s.inode = msg->idiag_inode;
+	if (d->cb(&s, d->ctx)) {
+		d->stopped = 1;
+		return MNL_CB_STOP;
+	}
+	return MNL_CB_OK;
+}
+
+/* A netlink socket of the namespace of netns_fd: entered only to create it. */
+static struct mnl_socket *open_in(int netns_fd)
+{
+	struct mnl_socket *nl;
+	int self = -1, err;
+
+	if (netns_fd >= 0) {
+		self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (self < 0 || setns(netns_fd, CLONE_NEWNET)) {
+			err = errno;
+			if (self >= 0)
+				close(self);
+			errno = err;
+			return NULL;
+		}
+	}
+	nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
+	err = errno;
+	if (self >= 0) {
+		if (setns(self, CLONE_NEWNET)) { /* cannot happen as root; never stay */
+			perror("v6trace: cannot return to the tracer's network namespace");
+			abort();
+		}
+		close(self);
+	}
+	errno = err;
+	return nl;
+}
+
+int sockdiag_dump(int netns_fd, uint8_t family, uint8_t protocol, uint32_t states, diag_cb cb,
+		  void *ctx)
+{
+	char buf[32768]; /* MNL_SOCKET_DUMP_SIZE, which libmnl 1.0.4 lacks */
+	struct dump_ctx d = {.family = family, .protocol = protocol, .cb = cb, .ctx = ctx};
+	struct inet_diag_req_v2 *req;
+	struct mnl_socket *nl;
+	struct nlmsghdr *nlh;
+	unsigned int seq, portid;
+	int ret, err = 0;
+
+	nl = open_in(netns_fd);
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		err = -errno;
+		goto out;
+	}
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq = (unsigned int)time(NULL);
+	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	req->sdiag_family = family;
+	req->sdiag_protocol = protocol;
+	req->idiag_states = states;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		err = -errno;
+		goto out;
+	}
+	portid = mnl_socket_get_portid(nl);
+	while ((ret = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0) {
+		ret = mnl_cb_run(buf, (size_t)ret, seq, portid, msg_cb, &d);
+		if (ret <= MNL_CB_STOP)
+			break;
+	}
+	if (ret < 0 && !d.stopped)
+		err = -errno;
+out:
+	mnl_socket_close(nl);
+	return err;
+}
+#else /* V6T_NO_SOCKDIAG */
+/* a fully static build without libmnl.a (see the Makefile) */
+int sockdiag_dump(int netns_fd, uint8_t family, uint8_t protocol, uint32_t states, diag_cb cb,
+		  void *ctx)
+{
+	(void)netns_fd, (void)family, (void)protocol, (void)states, (void)cb, (void)ctx;
+	return -ENOTSUP;
+}
+#endif
+
+/* ---- owners ------------------------------------------------------------- */
+
+struct owner {
+	uint32_t inode;
+	uint32_t pid;
+	char comm[V6T_COMM_LEN];
+};
+
+static int by_inode(const void *a, const void *b)
+{
+	uint32_t x = ((const struct owner *)a)->inode, y = ((const struct owner *)b)->inode;
+
+	return x < y ? -1 : x > y;
+}
+
+static void read_comm(uint32_t pid, char comm[V6T_COMM_LEN])
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	memset(comm, 0, V6T_COMM_LEN);
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, comm, V6T_COMM_LEN - 1);
+	close(fd);
+	if (n > 0 && comm[n - 1] == '\n')
+		comm[n - 1] = '\0';
+}
+
+static void add_owner(struct owners *o, uint32_t inode, uint32_t pid)
+{
+	struct owner key = {.inode = inode}, *n, **slot;
+
+	slot = tfind(&key, &o->root, by_inode);
+	if (slot) {
+		if (pid < (*slot)->pid) { /* the lowest pid: the parent of forked workers */
+			(*slot)->pid = pid;
+			read_comm(pid, (*slot)->comm);
+		}
+		return;
+	}
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return;
+	n->inode = inode;
+	n->pid = pid;
+	read_comm(pid, n->comm);
+	if (!tsearch(n, &o->root, by_inode))
+		free(n);
+}
+
+static void scan_fds(struct owners *o, uint32_t pid)
+{
+	char path[64], link[64];
+	struct dirent *de;
+	unsigned int inode;
+	DIR *dir;
+	int dfd;
+
+	snprintf(path, sizeof(path), "/proc/%u/fd", pid);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || !(dir = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	while ((de = readdir(dir))) {
+		ssize_t n = readlinkat(dfd, de->d_name, link, sizeof(link) - 1);
+
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (sscanf(link, "socket:[%u]", &inode) == 1)
+			add_owner(o, inode, pid);
+	}
+	closedir(dir);
+}
+
+void owners_scan(struct owners *o)
+{
+	struct dirent *de;
+	DIR *proc;
+
+	o->root = NULL;
+	proc = opendir("/proc");
+	if (!proc)
+		return;
+	while ((de = readdir(proc))) {
+		char *end;
+		unsigned long pid = strtoul(de->d_name, &end, 10);
+
+		if (*end || !pid)
+			continue;
+		scan_fds(o, (uint32_t)pid);
+	}
+	closedir(proc);
+}
+
+bool owners_find(const struct owners *o, uint32_t inode, uint32_t *pid, char comm[V6T_COMM_LEN])
+{
+	struct owner key = {.inode = inode};
+	void *found = tfind(&key, (void *const *)&o->root, by_inode);
+
+	if (!found)
+		return false;
+	*pid = (*(struct owner **)found)->pid;
+	memcpy(comm, (*(struct owner **)found)->comm, V6T_COMM_LEN);
+	return true;
+}
+
+void owners_free(struct owners *o)
+{
+	tdestroy(o->root, free);
+	o->root = NULL;
+}
+
+/* ---- who holds a port --------------------------------------------------- */
+
+struct holder_search {
+	const struct v6t_event *failed;
+	struct diag_sock best;
+	int best_score; /* 0: none yet */
+};
+
+/* Whether two local addresses of one port overlap (either is a wildcard, or equal). */
+static bool addresses_overlap(const struct v6t_event *a, const struct v6t_event *b)
+{
+	__u8 a4[16] = {0}, b4[16] = {0};
+
+	if (v6t_addr_is_wildcard(a->family, a->laddr) || v6t_addr_is_wildcard(b->family, b->laddr))
+		return true;
+	/* compare as IPv4 when one side is inet and the other ::ffff:a.b.c.d */
+	memcpy(a4, a->family == AF_INET6 && v6t_addr_is_mapped(a->laddr) ? a->laddr + 12 : a->laddr,
+	       a->family == AF_INET ? 4 : 16);
+	memcpy(b4, b->family == AF_INET6 && v6t_addr_is_mapped(b->laddr) ? b->laddr + 12 : b->laddr,
+	       b->family == AF_INET ? 4 : 16);
+	return !memcmp(a4, b4, sizeof(a4));
+}
+
+static int holder_cb(const struct diag_sock *s, void *ctx)
+{
+	struct holder_search *h = ctx;
+	int score;
+
+	if (s->e.lport != h->failed->lport)
+		return 0;
+	score = 1 + (addresses_overlap(&s->e, h->failed) ? 2 : 0) +
+		(s->e.state == V6T_TCP_LISTEN || s->e.state == V6T_TCP_CLOSE ? 1 : 0);
+	if (score > h->best_score) {
+		h->best = *s;
+		h->best_score = score;
+	}
+	return 0;
+}
+
+bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *out)
+{
+	struct holder_search h = {.failed = failed};
+	struct owners o = {0};
+	uint8_t proto = (uint8_t)failed->protocol;
+
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return false;
+	/* both families: a dual-stack [::]:P holds 0.0.0.0:P, and the other way round */
+	sockdiag_dump(netns_fd, AF_INET, proto, ~0u, holder_cb, &h);
+	sockdiag_dump(netns_fd, AF_INET6, proto, ~0u, holder_cb, &h);
+	if (!h.best_score)
+		return false;
+	memset(out, 0, sizeof(*out));
+	out->family = h.best.e.family;
+	memcpy(out->addr, h.best.e.laddr, sizeof(out->addr));
+	out->port = h.best.e.lport;
+	out->v6only = h.best.e.v6only;
+	owners_scan(&o);
+	if (!owners_find(&o, h.best.inode, &out->pid, out->comm))
+		out->pid = 0;
+	owners_free(&o);
+	return true;
+}

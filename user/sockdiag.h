@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The sockets that exist, from the kernel's NETLINK_SOCK_DIAG (libmnl), and
+ * the processes that own them, from /proc/PID/fd: what --snapshot prints and
+ * how a bind that failed with EADDRINUSE finds who holds the port.
+ */
+#ifndef V6TRACE_SOCKDIAG_H
+#define V6TRACE_SOCKDIAG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "format.h"
+#include "v6trace.h"
+
+/* One socket of a dump, as an event of type V6T_EVENT_SOCKET (no owner yet). */
+struct diag_sock {
+	struct v6t_event e; /* family, protocol, state, laddr, lport, raddr, rport, v6only, uid */
+	uint32_t inode;
+};
+
+/* Called per socket; a non-zero return stops the dump. */
+typedef int (*diag_cb)(const struct diag_sock *s, void *ctx);
+
+/*
+ * Dumps the sockets of family (AF_INET, AF_INET6) and protocol (IPPROTO_TCP,
+ * IPPROTO_UDP) whose state is in the mask (1 << TCP_*) in the network
+ * namespace of netns_fd (-1: the caller's). 0, or -errno.
+ */
+int sockdiag_dump(int netns_fd, uint8_t family, uint8_t protocol, uint32_t states, diag_cb cb,
+		  void *ctx);
+
+/* socket inode -> the lowest pid holding it, and that process's comm */
+struct owners {
+	void *root;
+};
+
+/* Scans /proc/[0-9]*\/fd once. */
+void owners_scan(struct owners *o);
+/* false if no process in this pid namespace holds the socket */
+bool owners_find(const struct owners *o, uint32_t inode, uint32_t *pid, char comm[V6T_COMM_LEN]);
+void owners_free(struct owners *o);
+
+/*
+ * Who holds port of protocol in the network namespace of netns_fd (-1: ours)
+ * in a way that conflicts with a bind of family to addr: a listening (TCP) or
+ * bound (UDP) socket first. false if none was found.
+ */
+bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *out);
+
+#endif
