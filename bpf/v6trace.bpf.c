@@ -489,81 +489,6 @@ static __always_inline bool stashed_call(__u32 kind, struct call_args *out)
 	return ok;
 }
 
-static __always_inline int kretprobe_bind(int ret)
-{
-	struct call_args args;
-
-	if (stashed_call(V6T_EVENT_BIND, &args))
-		emit_bind(args.sock, args.uaddr, false, ret);
-	return 0;
-}
-
-SEC("kprobe/inet_bind")
-int BPF_KPROBE(kprobe_inet_bind, struct socket *sock, struct sockaddr *uaddr)
-{
-	return stash_bind(sock, uaddr, -1);
-}
-
-SEC("kretprobe/inet_bind")
-int BPF_KRETPROBE(kretprobe_inet_bind, int ret)
-{
-	return kretprobe_bind(ret);
-}
-
-SEC("kprobe/inet6_bind")
-int BPF_KPROBE(kprobe_inet6_bind, struct socket *sock, struct sockaddr *uaddr)
-{
-	return stash_bind(sock, uaddr, -1);
-}
-
-SEC("kretprobe/inet6_bind")
-int BPF_KRETPROBE(kretprobe_inet6_bind, int ret)
-{
-	return kretprobe_bind(ret);
-}
-
-SEC("kretprobe/inet_csk_accept")
-int BPF_KRETPROBE(kretprobe_inet_csk_accept, struct sock *child)
-{
-	return emit_accept(child);
-}
-
-SEC("kprobe/inet_stream_connect")
-int BPF_KPROBE(kprobe_inet_stream_connect, struct socket *sock, struct sockaddr *uaddr)
-{
-	if (socket_family(sock) != AF_INET6 || !connect_dest_wanted(uaddr, false))
-		return 0;
-	return stash_call(V6T_EVENT_CONNECT, sock, uaddr, -1);
-}
-
-SEC("kretprobe/inet_stream_connect")
-int BPF_KRETPROBE(kretprobe_inet_stream_connect, int ret)
-{
-	struct call_args args;
-
-	if (stashed_call(V6T_EVENT_CONNECT, &args))
-		emit_connect(args.sock, args.uaddr, false, ret);
-	return 0;
-}
-
-SEC("kprobe/inet_listen")
-int BPF_KPROBE(kprobe_inet_listen, struct socket *sock)
-{
-	return stash_call(V6T_EVENT_LISTEN, sock, NULL, -1);
-}
-
-SEC("kretprobe/inet_listen")
-int BPF_KRETPROBE(kretprobe_inet_listen, int ret)
-{
-	struct call_args args;
-
-	if (stashed_call(V6T_EVENT_LISTEN, &args))
-		emit_listen(args.sock, ret);
-	return 0;
-}
-
-/* ---- tracepoint mode --------------------------------------------------- */
-
 /* current->files->fdt->fd[fd]->private_data, if fd is a socket. */
 static __always_inline const struct socket *socket_of_fd(long fd)
 {
@@ -584,6 +509,88 @@ static __always_inline const struct socket *socket_of_fd(long fd)
 	return BPF_CORE_READ(file, private_data);
 }
 
+/*
+ * Return of a call saved by stash_call(): in kprobe mode the struct socket
+ * and a kernel sockaddr were saved, in tracepoint mode the fd and a user one.
+ * kind is a constant at every call site, so only one emitter is kept.
+ */
+static __always_inline int finish_call(__u32 kind, int ret)
+{
+	const struct socket *sock;
+	struct call_args args;
+	bool user;
+
+	if (!stashed_call(kind, &args))
+		return 0;
+	user = !args.sock;
+	sock = user ? socket_of_fd(args.fd) : args.sock;
+	if (!sock)
+		return 0;
+	if (kind == V6T_EVENT_BIND)
+		return emit_bind(sock, args.uaddr, user, ret);
+	if (kind == V6T_EVENT_CONNECT)
+		return emit_connect(sock, args.uaddr, user, ret);
+	return emit_listen(sock, ret);
+}
+
+SEC("kprobe/inet_bind")
+int BPF_KPROBE(kprobe_inet_bind, struct socket *sock, struct sockaddr *uaddr)
+{
+	return stash_bind(sock, uaddr, -1);
+}
+
+SEC("kretprobe/inet_bind")
+int BPF_KRETPROBE(kretprobe_inet_bind, int ret)
+{
+	return finish_call(V6T_EVENT_BIND, ret);
+}
+
+SEC("kprobe/inet6_bind")
+int BPF_KPROBE(kprobe_inet6_bind, struct socket *sock, struct sockaddr *uaddr)
+{
+	return stash_bind(sock, uaddr, -1);
+}
+
+SEC("kretprobe/inet6_bind")
+int BPF_KRETPROBE(kretprobe_inet6_bind, int ret)
+{
+	return finish_call(V6T_EVENT_BIND, ret);
+}
+
+SEC("kretprobe/inet_csk_accept")
+int BPF_KRETPROBE(kretprobe_inet_csk_accept, struct sock *child)
+{
+	return emit_accept(child);
+}
+
+SEC("kprobe/inet_stream_connect")
+int BPF_KPROBE(kprobe_inet_stream_connect, struct socket *sock, struct sockaddr *uaddr)
+{
+	if (socket_family(sock) != AF_INET6 || !connect_dest_wanted(uaddr, false))
+		return 0;
+	return stash_call(V6T_EVENT_CONNECT, sock, uaddr, -1);
+}
+
+SEC("kretprobe/inet_stream_connect")
+int BPF_KRETPROBE(kretprobe_inet_stream_connect, int ret)
+{
+	return finish_call(V6T_EVENT_CONNECT, ret);
+}
+
+SEC("kprobe/inet_listen")
+int BPF_KPROBE(kprobe_inet_listen, struct socket *sock)
+{
+	return stash_call(V6T_EVENT_LISTEN, sock, NULL, -1);
+}
+
+SEC("kretprobe/inet_listen")
+int BPF_KRETPROBE(kretprobe_inet_listen, int ret)
+{
+	return finish_call(V6T_EVENT_LISTEN, ret);
+}
+
+/* ---- tracepoint mode --------------------------------------------------- */
+
 SEC("tracepoint/syscalls/sys_enter_bind")
 int tp_sys_enter_bind(struct trace_event_raw_sys_enter *ctx)
 {
@@ -600,15 +607,7 @@ int tp_sys_enter_bind(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_bind")
 int tp_sys_exit_bind(struct trace_event_raw_sys_exit *ctx)
 {
-	const struct socket *sock;
-	struct call_args args;
-
-	if (!stashed_call(V6T_EVENT_BIND, &args))
-		return 0;
-	sock = socket_of_fd(args.fd);
-	if (sock)
-		emit_bind(sock, args.uaddr, true, (int)ctx->ret);
-	return 0;
+	return finish_call(V6T_EVENT_BIND, (int)ctx->ret);
 }
 
 static __always_inline int tp_exit_accept(long ret)
@@ -648,15 +647,7 @@ int tp_sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_connect")
 int tp_sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
-	const struct socket *sock;
-	struct call_args args;
-
-	if (!stashed_call(V6T_EVENT_CONNECT, &args))
-		return 0;
-	sock = socket_of_fd(args.fd);
-	if (sock)
-		emit_connect(sock, args.uaddr, true, (int)ctx->ret);
-	return 0;
+	return finish_call(V6T_EVENT_CONNECT, (int)ctx->ret);
 }
 
 /* listen is rare: the socket is resolved at entry, so only inet ones are kept */
@@ -673,15 +664,7 @@ int tp_sys_enter_listen(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_listen")
 int tp_sys_exit_listen(struct trace_event_raw_sys_exit *ctx)
 {
-	const struct socket *sock;
-	struct call_args args;
-
-	if (!stashed_call(V6T_EVENT_LISTEN, &args))
-		return 0;
-	sock = socket_of_fd(args.fd);
-	if (sock)
-		emit_listen(sock, (int)ctx->ret);
-	return 0;
+	return finish_call(V6T_EVENT_LISTEN, (int)ctx->ret);
 }
 
 /* ---- following forks (--children, -- COMMAND), in every mode ------------ */
