@@ -45,13 +45,13 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-USER_LIB_SRCS := user/format.c user/classify.c user/summary.c user/cgroup.c
+USER_LIB_SRCS := user/format.c user/classify.c user/summary.c user/cgroup.c user/output.c
 USER_SRCS := user/v6trace.c user/loader.c user/command.c user/sockdiag.c $(USER_LIB_SRCS)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_SRCS))
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_LIB_SRCS))
 
 .DELETE_ON_ERROR:
-.PHONY: all clean run test test-vm deb bench FORCE test-unit test-integration test-asan deps install help format \
+.PHONY: all clean run test test-vm deb bench fuzz FORCE test-unit test-integration test-asan deps install help format \
 	format-check vmlinux
 
 all: $(BIN)
@@ -64,6 +64,7 @@ help:
 	@echo "make install       install to \$$(DESTDIR)\$$(PREFIX)"
 	@echo "make deb           build a Debian package in .output/deb/"
 	@echo "make test-vm       the qemu kernel matrix (KERNEL=path/to/vmlinuz for another kernel)"
+	@echo "make fuzz          fuzz the decoder and formatters for FUZZ_TIME seconds (600)"
 
 $(OUTPUT) $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
@@ -141,6 +142,19 @@ $(ASAN_OUT)/unit_tests: tests/unit_tests.c $(USER_LIB_SRCS) bpf/v6trace.h user/*
 test-unit: $(OUTPUT)/tests/unit_tests
 	$(OUTPUT)/tests/unit_tests
 
+# libFuzzer over the decoder's input and both formatters (JSON parsed by json-c)
+FUZZ_TIME ?= 600
+$(OUTPUT)/fuzz/fuzz_format: tests/fuzz_format.c $(USER_LIB_SRCS) bpf/v6trace.h user/*.h
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(OUTPUT)/fuzz/corpus
+	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARN) \
+		-std=gnu11 -D_GNU_SOURCE -Ibpf -Iuser -DV6TRACE_VERSION='"$(VERSION)"' \
+		tests/fuzz_format.c $(USER_LIB_SRCS) -ljson-c -o $@
+
+fuzz: deps $(OUTPUT)/fuzz/fuzz_format
+	$(OUTPUT)/fuzz/fuzz_format -max_total_time=$(FUZZ_TIME) -max_len=1024 \
+		$(OUTPUT)/fuzz/corpus
+
 deps:
 	$(Q)tools/install-deps
 
@@ -150,7 +164,7 @@ run: deps
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory v6trace $(OUTPUT)/tests/unit_tests $(ASAN_OUT)/unit_tests \
-		$(OUTPUT)/tests/workload
+		$(OUTPUT)/tests/workload $(OUTPUT)/fuzz/fuzz_format
 	$(Q)tests/run
 
 # The qemu kernel matrix; KERNEL=path/to/vmlinuz boots that kernel instead.
@@ -176,9 +190,11 @@ vmlinux:
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: v6trace
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
-		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(UNITDIR)
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(PREFIX)/share/doc/v6trace
 	install -m 0755 v6trace $(DESTDIR)$(PREFIX)/sbin/v6trace
 	install -m 0644 doc/v6trace.8 $(DESTDIR)$(PREFIX)/share/man/man8/v6trace.8
+	install -m 0644 doc/v6trace.schema.json $(DESTDIR)$(PREFIX)/share/doc/v6trace/
 	install -m 0644 contrib/v6trace.bash-completion \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/v6trace
 	sed 's|/usr/sbin/v6trace|$(PREFIX)/sbin/v6trace|' contrib/v6trace.service > \

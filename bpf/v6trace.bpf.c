@@ -50,9 +50,11 @@ struct {
 	__uint(max_entries, 256 * 1024); /* resized by the loader (--ringbuf-kb) */
 } events SEC(".maps");
 
+/* see enum v6t_stat; sized by the loader to V6T_STAT_SLOTS per possible CPU */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, V6T_STAT_MAX);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, V6T_STAT_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } stats SEC(".maps");
@@ -100,12 +102,14 @@ struct {
 	__type(value, struct call_args);
 } inflight SEC(".maps");
 
+/* this CPU's slot; atomic because a program can interrupt another on one CPU */
 static __always_inline void stat_inc(__u32 idx)
 {
-	__u64 *val = bpf_map_lookup_elem(&stats, &idx);
+	__u32 key = bpf_get_smp_processor_id() * V6T_STAT_SLOTS + idx;
+	__u64 *val = bpf_map_lookup_elem(&stats, &key);
 
 	if (val)
-		*val += 1;
+		__sync_fetch_and_add(val, 1);
 }
 
 /* ---- filters ------------------------------------------------------------ */

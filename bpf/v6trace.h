@@ -41,7 +41,13 @@ enum v6t_mode {
  */
 #define V6T_DRAIN_MS 100
 
-/* Per-CPU counters kept by the BPF side, read by user space. */
+/*
+ * Counters kept by the BPF side, per CPU, in a memory-mapped array that user
+ * space reads without a system call (it has no capabilities left to make one
+ * on kernels that refuse bpf() to unprivileged callers): the counter s of CPU
+ * c is element c * V6T_STAT_SLOTS + s, one cache line per CPU.
+ */
+#define V6T_STAT_SLOTS 8
 enum v6t_stat {
 	V6T_STAT_EMITTED = 0,	 /* events committed to the ring buffer */
 	V6T_STAT_LOST = 1,	 /* no room in the ring buffer: event dropped */
@@ -106,6 +112,7 @@ struct v6t_event {
 
 #ifndef __cplusplus
 _Static_assert(sizeof(struct v6t_event) == 104, "struct v6t_event layout changed");
+_Static_assert(V6T_STAT_MAX <= V6T_STAT_SLOTS, "more counters than slots per CPU");
 #endif
 
 #endif /* V6TRACE_H */

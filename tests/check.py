@@ -12,6 +12,24 @@ import os
 import re
 import sys
 
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "doc",
+                           "v6trace.schema.json")
+_validator = None
+
+
+def schema_errors(record):
+    """What is wrong with a record against doc/v6trace.schema.json (strict)."""
+    global _validator
+    if _validator is None:
+        import jsonschema  # python3-jsonschema (tools/install-deps)
+        with open(SCHEMA_PATH) as f:
+            schema = json.load(f)
+        jsonschema.Draft202012Validator.check_schema(schema)
+        _validator = jsonschema.Draft202012Validator(schema)
+    return [f"{'/'.join(map(str, e.absolute_path)) or '.'}: {e.message}"
+            for e in _validator.iter_errors(record)]
+
+
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 BIND_FIELDS = ("uid", "netns", "family", "proto", "addr", "port", "wildcard", "stack", "ret")
 ACCEPT_FIELDS = ("uid", "netns", "family", "proto", "local", "local_port", "peer", "peer_port",
@@ -58,6 +76,11 @@ def parse_jsonl(path, res, label):
             bad.append(f"{raw[:80]!r}: {e}")
     res.check(f"{label}: every line is valid UTF-8 JSON", not bad and records,
               "; ".join(bad[:3]) or "no records")
+    if records and "event" in records[0] and "v" in records[0]:  # v6trace's, not facts
+        invalid = [f"{r.get('event')}: {errs[0]}" for r in records
+                   for errs in [schema_errors(r)] if errs]
+        res.check(f"{label}: every record matches the JSON Schema", not invalid,
+                  "; ".join(invalid[:3]))
     return records
 
 

@@ -60,6 +60,23 @@ class Tracer:
         return self
 
 
+def port_outside_ephemeral():
+    """A free port below net.ipv4.ip_local_port_range: no bind to port 0 (the
+    other processes' binds, a flood's) can be given it by chance."""
+    import socket
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    for port in range(low - 1000, low):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 def actor(*args, env=None, prefix=()):
     return subprocess.Popen(list(prefix) + [PY, ACTOR] + list(args),
                             stdout=subprocess.PIPE, env=env)
@@ -309,11 +326,7 @@ def test_netns(res):
 
 
 def test_socket_filters(res):
-    import socket
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    p1 = probe.getsockname()[1]
-    probe.close()
+    p1 = port_outside_ephemeral()
     run_pair(res, "-P", ["-P", f"{p1},1"],
              {"args": [f"4/127.0.0.1/{p1}"]}, {"args": ["4/127.0.0.1/0", "6/::/0"]})
     run_pair(res, "-6", ["-6"], {"args": ["6/::1/0", "6/::/0/v6only"]},
@@ -351,11 +364,7 @@ def test_filtered_never_in_ring_buffer(res):
     n = 3000
     go = fresh("flood.go")
     flood = subprocess.Popen([WORKLOAD, "flood", str(n), go], stdout=subprocess.PIPE)
-    import socket
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = port_outside_ephemeral()
     errf = open(os.path.join(OUT, "flood.err"), "w+b")
     tracer = subprocess.Popen([V6TRACE, "--json", "--ringbuf-kb", "4", "-P", str(port)],
                               stdout=subprocess.PIPE, stderr=errf)
@@ -364,7 +373,8 @@ def test_filtered_never_in_ring_buffer(res):
     done = json.loads(flood.communicate(timeout=120)[0])
     match = facts_of(actor(f"4/127.0.0.1/{port}"))
     tracer.send_signal(signal.SIGINT)
-    out = tracer.communicate(timeout=60)[0]
+    out = tracer.stdout.read()  # with what readline() buffered
+    tracer.wait(timeout=60)
     records = [json.loads(l) for l in out.splitlines()]
     s = records[-1]
     binds = [r for r in records if r["event"] == "bind"]

@@ -53,10 +53,12 @@ def test_install_layout(res):
         p = subprocess.run(["make", "-s", "-C", ROOT, "install", f"DESTDIR={dest}", "PREFIX=/usr"],
                            capture_output=True, text=True)
         want = ["usr/sbin/v6trace", "usr/share/man/man8/v6trace.8",
+                "usr/share/doc/v6trace/v6trace.schema.json",
                 "usr/share/bash-completion/completions/v6trace",
                 "usr/lib/systemd/system/v6trace.service"]
         missing = [w for w in want if not os.path.isfile(os.path.join(dest, w))]
-        res.check("make install DESTDIR=... PREFIX=/usr installs binary, man page, completion, unit",
+        res.check("make install DESTDIR=... PREFIX=/usr installs binary, man page, JSON Schema, "
+                  "completion, unit",
                   p.returncode == 0 and not missing, f"rc {p.returncode} {p.stderr[-200:]}, missing {missing}")
         with open(os.path.join(dest, "usr/lib/systemd/system/v6trace.service")) as f:
             unit = f.read()
@@ -111,7 +113,8 @@ def test_deb(res):
                                 stderr=subprocess.DEVNULL)
         start = json.loads(proc.stdout.readline())
         proc.terminate()
-        rest = proc.communicate(timeout=20)[0].splitlines()
+        rest = proc.stdout.read().splitlines()  # with what readline() buffered
+        proc.wait(timeout=20)
         res.check("packaged v6trace traces: start record, then a summary after SIGTERM",
                   start.get("event") == "start" and proc.returncode == 0 and rest
                   and json.loads(rest[-1]).get("event") == "summary", f"{start} ... {rest[-1:]}")

@@ -202,6 +202,10 @@ static void test_json_bind(void **state)
 			       "\"port\":8080,\"wildcard\":true,\"stack\":\"v4\","
 			       "\"ret\":-98,\"error\":\"EADDRINUSE\",\"held_by\":null}\n"));
 	assert_null(strstr(sb.data, "v6only")); /* inet6 only */
+	sb_reset(&sb);
+	e.ret = INT32_MIN; /* not an errno; found by the fuzzer: it used to be negated */
+	format_event_json(&sb, &e, NULL, &fmt);
+	assert_non_null(strstr(sb.data, "\"ret\":-2147483648,\"error\":\"E2147483648\"}\n"));
 	sb_free(&sb);
 }
 
@@ -288,7 +292,7 @@ static void test_summary(void **state)
 	assert_string_equal(
 		sb.data,
 		"{\"v\":1,\"ts\":\"2026-11-23T14:02:41.000000123Z\",\"event\":\"summary\","
-		"\"events\":4,\"lost\":3,\"filtered\":9,\"unfollowed\":0,\"processes\":["
+		"\"events\":4,\"lost\":3,\"filtered\":9,\"unfollowed\":0,\"unwritten\":0,\"processes\":["
 		"{\"pid\":7,\"comm\":\"nginx\",\"binds_v4\":1,\"binds_v6\":0,\"binds_dual\":0,"
 		"\"binds_failed\":0,\"listens\":0,\"accepts\":0,\"accepts_mapped\":0,\"connects\":0,"
 		"\"connects_mapped\":0},"

@@ -143,6 +143,15 @@ void v6t_mapped_v4_string(const __u8 addr[16], char out[V6T_ADDR_STRLEN])
 		strcpy(out, "?");
 }
 
+const char *v6t_ret_error(__s32 ret, char *buf, size_t len)
+{
+	if (ret < -4095) { /* no errno: not negated, it could be INT_MIN */
+		snprintf(buf, len, "E%lld", -(long long)ret);
+		return buf;
+	}
+	return v6t_errno_name(-ret, buf, len);
+}
+
 const char *v6t_errno_name(int err, char *buf, size_t len)
 {
 	const char *name = strerrorname_np(err);

@@ -50,5 +50,7 @@ void v6t_mapped_v4_string(const __u8 addr[16], char out[V6T_ADDR_STRLEN]);
 
 /* "EADDRINUSE" for 98; "E<n>" when the C library has no name */
 const char *v6t_errno_name(int err, char *buf, size_t len);
+/* The name of a negative return value (-98: "EADDRINUSE"); buf: 24 bytes */
+const char *v6t_ret_error(__s32 ret, char *buf, size_t len);
 
 #endif

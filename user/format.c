@@ -368,12 +368,12 @@ static void json_holder(struct strbuf *sb, const struct event_info *info)
 
 static void json_result(struct strbuf *sb, const struct v6t_event *e)
 {
-	char ebuf[16];
+	char ebuf[24];
 
 	sb_lit(sb, ",\"ret\":");
 	sb_i64(sb, e->ret);
 	if (e->ret < 0)
-		json_str(sb, "error", v6t_errno_name(-e->ret, ebuf, sizeof(ebuf)));
+		json_str(sb, "error", v6t_ret_error(e->ret, ebuf, sizeof(ebuf)));
 }
 
 /* bind, listen, and listening or bound sockets: the local end and what it serves */
@@ -555,7 +555,7 @@ void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struc
 		       const struct format_opts *opts)
 {
 	char pid[16] = "-", local[64], peer[64] = "-", result[48] = "ok", v4[V6T_ADDR_STRLEN];
-	char ebuf[16];
+	char ebuf[24];
 	bool mapped = v6t_event_mapped(e);
 
 	if (opts->timestamps)
@@ -574,7 +574,7 @@ void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struc
 			 mapped ? "mapped" : v6t_state_name(e->state));
 	else if (e->type != V6T_EVENT_ACCEPT && e->ret < 0)
 		snprintf(result, sizeof(result), "%s%s", mapped ? "mapped," : "",
-			 v6t_errno_name(-e->ret, ebuf, sizeof(ebuf)));
+			 v6t_ret_error(e->ret, ebuf, sizeof(ebuf)));
 	else if (mapped)
 		strcpy(result, "mapped");
 	sb_printf(sb, TEXT_PID, pid);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -181,6 +182,9 @@ void tracer_detach(struct tracer *t)
 static void tracer_release(struct tracer *t)
 {
 	tracer_detach(t);
+	if (t->stats)
+		munmap((void *)t->stats, t->stats_len);
+	t->stats = NULL;
 	v6trace_bpf__destroy(t->skel);
 	t->skel = NULL;
 }
@@ -205,6 +209,21 @@ static int ensure_tracefs(char *err, size_t errlen)
 			 dir, strerror(e));
 		return -e;
 	}
+	return 0;
+}
+
+static int map_stats(struct tracer *t, char *err, size_t errlen)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	void *mem;
+
+	t->stats_len = ((size_t)t->ncpus * V6T_STAT_SLOTS * sizeof(__u64) + page - 1) / page * page;
+	mem = mmap(NULL, t->stats_len, PROT_READ, MAP_SHARED, bpf_map__fd(t->skel->maps.stats), 0);
+	if (mem == MAP_FAILED) {
+		snprintf(err, errlen, "cannot map the counters: %s", strerror(errno));
+		return -errno;
+	}
+	t->stats = mem;
 	return 0;
 }
 
@@ -233,6 +252,17 @@ static int try_mode(struct tracer *t, const struct loader_opts *opts, int mode, 
 			goto fail;
 		}
 	}
+	t->ncpus = libbpf_num_possible_cpus();
+	if (t->ncpus <= 0) {
+		ret = t->ncpus ? t->ncpus : -EINVAL;
+		snprintf(err, errlen, "cannot count the CPUs: %s", strerror(-ret));
+		goto fail;
+	}
+	ret = bpf_map__set_max_entries(t->skel->maps.stats, (__u32)t->ncpus * V6T_STAT_SLOTS);
+	if (ret) {
+		snprintf(err, errlen, "stats map size: %s", strerror(-ret));
+		goto fail;
+	}
 	if (mode == V6T_MODE_TRACEPOINT) {
 		ret = ensure_tracefs(err, errlen);
 		if (ret)
@@ -247,6 +277,9 @@ static int try_mode(struct tracer *t, const struct loader_opts *opts, int mode, 
 		goto fail;
 	}
 	ret = fill_filter_maps(t, opts, err, errlen);
+	if (ret)
+		goto fail;
+	ret = map_stats(t, err, errlen);
 	if (ret)
 		goto fail;
 	ret = attach_programs(t, err, errlen);
@@ -285,27 +318,15 @@ int tracer_ringbuf_fd(const struct tracer *t)
 
 int tracer_read_stats(const struct tracer *t, uint64_t stats[V6T_STAT_MAX])
 {
-	int ncpus = libbpf_num_possible_cpus();
-	__u64 *values;
-	__u32 key;
-	int cpu;
+	int cpu, i;
 
-	if (ncpus <= 0)
+	if (!t->stats)
 		return -EINVAL;
-	values = calloc((size_t)ncpus, sizeof(*values));
-	if (!values)
-		return -ENOMEM;
-	for (key = 0; key < V6T_STAT_MAX; key++) {
-		stats[key] = 0;
-		if (bpf_map__lookup_elem(t->skel->maps.stats, &key, sizeof(key), values,
-					 sizeof(*values) * (size_t)ncpus, 0)) {
-			free(values);
-			return -errno;
-		}
-		for (cpu = 0; cpu < ncpus; cpu++)
-			stats[key] += values[cpu];
+	for (i = 0; i < V6T_STAT_MAX; i++) {
+		stats[i] = 0;
+		for (cpu = 0; cpu < t->ncpus; cpu++)
+			stats[i] += t->stats[(size_t)cpu * V6T_STAT_SLOTS + (size_t)i];
 	}
-	free(values);
 	return 0;
 }
 

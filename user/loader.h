@@ -27,6 +27,9 @@ struct tracer {
 	struct bpf_link **links;
 	size_t nlinks;
 	enum v6t_mode mode;
+	const volatile __u64 *stats; /* the stats map, mapped read-only */
+	size_t stats_len;	     /* bytes mapped */
+	int ncpus;
 	/* why each mode that was tried and refused was refused (for -v) */
 	char refused[V6T_MODE_TRACEPOINT + 1][160];
 };
@@ -38,7 +41,7 @@ int mode_from_name(const char *name);
 /* 0, or -errno with a one-line reason in err */
 int tracer_start(struct tracer *t, const struct loader_opts *opts, char *err, size_t errlen);
 int tracer_ringbuf_fd(const struct tracer *t);
-/* Sums the per-CPU counters of enum v6t_stat. */
+/* Sums the per-CPU counters of enum v6t_stat; no system call. */
 int tracer_read_stats(const struct tracer *t, uint64_t stats[V6T_STAT_MAX]);
 /* Detaches the programs; the maps stay readable until tracer_stop(). */
 void tracer_detach(struct tracer *t);

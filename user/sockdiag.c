@@ -1,5 +1,12 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <cap-ng.h>
 #include <dirent.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -330,4 +337,109 @@ bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *ou
 		out->pid = 0;
 	owners_free(&o);
 	return true;
+}
+
+bool find_holder_of(const struct v6t_event *failed, uint32_t own_netns, struct holder *out)
+{
+	char path[64];
+	struct stat st;
+	bool found;
+	int fd;
+
+	if (failed->netns == own_netns)
+		return find_holder(-1, failed, out);
+	snprintf(path, sizeof(path), "/proc/%u/ns/net", failed->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false; /* the process is gone: its namespace cannot be entered */
+	if (fstat(fd, &st) || st.st_ino != failed->netns) {
+		close(fd); /* a recycled pid in another namespace */
+		return false;
+	}
+	found = find_holder(fd, failed, out);
+	close(fd);
+	return found;
+}
+
+/* ---- the helper that keeps the two capabilities a lookup needs --------- */
+
+struct holder_reply {
+	int32_t found;
+	struct holder holder;
+};
+
+static void helper_main(int fd, uint32_t own_netns)
+{
+	struct holder_reply reply;
+	struct v6t_event req;
+	ssize_t n;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1) /* the tracer is already gone */
+		_exit(0);
+	if (dup2(fd, 3) < 0 || close_range(4, ~0u, 0))
+		_exit(1);
+	fd = 3;
+	capng_clear(CAPNG_SELECT_BOTH);
+	capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_SYS_PTRACE, CAP_SYS_ADMIN,
+		      -1);
+	if (capng_apply(CAPNG_SELECT_BOTH) || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		_exit(1);
+	while ((n = read(fd, &req, sizeof(req))) == sizeof(req)) {
+		memset(&reply, 0, sizeof(reply));
+		reply.found = find_holder_of(&req, own_netns, &reply.holder);
+		if (write(fd, &reply, sizeof(reply)) != sizeof(reply))
+			break;
+	}
+	_exit(0);
+}
+
+int holder_helper_start(struct holder_helper *h, uint32_t own_netns)
+{
+	int sv[2];
+	pid_t pid;
+
+	memset(h, 0, sizeof(*h));
+	h->fd = -1;
+	h->own_netns = own_netns;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -errno;
+	}
+	if (pid == 0)
+		helper_main(sv[1], own_netns);
+	close(sv[1]);
+	h->pid = pid;
+	h->fd = sv[0];
+	return 0;
+}
+
+bool holder_helper_query(struct holder_helper *h, const struct v6t_event *failed,
+			 struct holder *out)
+{
+	struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
+	struct holder_reply reply;
+
+	if (!h->pid)
+		return find_holder_of(failed, h->own_netns, out);
+	if (write(h->fd, failed, sizeof(*failed)) != sizeof(*failed) || poll(&pfd, 1, 1000) != 1 ||
+	    read(h->fd, &reply, sizeof(reply)) != sizeof(reply))
+		return false;
+	if (reply.found)
+		*out = reply.holder;
+	return reply.found;
+}
+
+void holder_helper_stop(struct holder_helper *h)
+{
+	if (h->fd >= 0)
+		close(h->fd); /* EOF: the helper exits */
+	if (h->pid > 0)
+		waitpid(h->pid, NULL, 0);
+	h->fd = -1;
+	h->pid = 0;
 }

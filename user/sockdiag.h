@@ -46,5 +46,32 @@ void owners_free(struct owners *o);
  * bound (UDP) socket first. false if none was found.
  */
 bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *out);
+/*
+ * The same for a failed bind event: in the socket's network namespace,
+ * entered through the failing process (if it is still there) when it is not
+ * own_netns.
+ */
+bool find_holder_of(const struct v6t_event *failed, uint32_t own_netns, struct holder *out);
+
+/*
+ * The tracer drops every capability once it is attached, but naming who holds
+ * a port needs two: CAP_SYS_PTRACE to read other processes' /proc/PID/fd and
+ * CAP_SYS_ADMIN to enter a network namespace. A helper process forked before
+ * the drop keeps just those (and no_new_privs), closes every other file, and
+ * answers one question over a socket pair: who holds the port of this failed
+ * bind. It never sees a name, a path or anything a process chose but a port
+ * number and an address; it dies with the tracer.
+ */
+struct holder_helper {
+	int pid; /* 0: no helper (the lookups run in the tracer) */
+	int fd;
+	uint32_t own_netns;
+};
+
+int holder_helper_start(struct holder_helper *h, uint32_t own_netns);
+/* false if nobody holds it, or the helper did not answer within a second */
+bool holder_helper_query(struct holder_helper *h, const struct v6t_event *failed,
+			 struct holder *out);
+void holder_helper_stop(struct holder_helper *h);
 
 #endif

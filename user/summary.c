@@ -135,9 +135,10 @@ void summary_format_json(const struct summary *s, struct strbuf *sb, int64_t rea
 	json_record_head(sb, realtime_ns, "summary");
 	sb_printf(sb,
 		  ",\"events\":%llu,\"lost\":%llu,\"filtered\":%llu,\"unfollowed\":%llu,"
-		  "\"processes\":[",
+		  "\"unwritten\":%llu,\"processes\":[",
 		  (unsigned long long)s->events, (unsigned long long)s->lost,
-		  (unsigned long long)s->filtered, (unsigned long long)s->unfollowed);
+		  (unsigned long long)s->filtered, (unsigned long long)s->unfollowed,
+		  (unsigned long long)s->unwritten);
 	if (s->root)
 		twalk_r(s->root, format_proc, &ctx);
 	sb_puts(sb, "]}\n");

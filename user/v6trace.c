@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
@@ -31,12 +32,17 @@
 #include "classify.h"
 #include "format.h"
 #include "loader.h"
+#include "output.h"
 #include "sockdiag.h"
 #include "summary.h"
 
 #define MAX_PIDS 1024
 /* An event from a cgroup not seen yet walks the cgroup tree at most this often. */
 #define CGROUP_RESCAN_NS (200 * 1000000LL)
+/* Above this much unwritten output, the ring buffer is left to fill (and count). */
+#define OUTPUT_BACKLOG (4u << 20)
+/* At exit, how long a stalled reader gets to take the last records. */
+#define EXIT_FLUSH_NS (2 * 1000000000LL)
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -55,8 +61,10 @@ struct options {
 	int cgroup_fd;		  /* -c: the open cgroup directory, or -1 */
 	char **command;		  /* after --, or NULL */
 	bool as_root;
-	bool snapshot;	    /* --snapshot: print the existing sockets and exit */
-	bool with_snapshot; /* --with-snapshot: print them, then trace */
+	const char *output_path; /* -o */
+	const char *syslog;	 /* --syslog: the socket */
+	bool snapshot;		 /* --snapshot: print the existing sockets and exit */
+	bool with_snapshot;	 /* --with-snapshot: print them, then trace */
 	bool timestamps;
 	bool json;
 	bool verbose;
@@ -73,8 +81,9 @@ struct runtime {
 	struct strbuf out;
 	struct cgroup_names cgroups;
 	struct command cmd;
-	uint32_t netns; /* inode of the tracer's network namespace */
-	struct {	/* the last EADDRINUSE holder lookup, reused for a second */
+	uint32_t netns;		     /* inode of the tracer's network namespace */
+	struct holder_helper helper; /* keeps what EADDRINUSE lookups need */
+	struct {		     /* the last EADDRINUSE holder lookup, reused for a second */
 		uint32_t netns;
 		uint16_t protocol, port;
 		int64_t when_ns;
@@ -85,8 +94,9 @@ struct runtime {
 	int stop_signal; /* the last SIGINT/SIGTERM received */
 	uint64_t lost_reported;
 	uint64_t malformed;
-	uint64_t ticks;	  /* drain ticks since losses were last reported */
-	bool output_gone; /* the reader of stdout went away */
+	uint64_t ticks; /* drain ticks since losses were last reported */
+	struct output output;
+	bool watching_out; /* EPOLLOUT on the output: records are waiting for room */
 	int epfd, sigfd, timerfd;
 };
 
@@ -145,6 +155,7 @@ enum {
 	OPT_ALL_CONNECTS,
 	OPT_SNAPSHOT,
 	OPT_WITH_SNAPSHOT,
+	OPT_SYSLOG,
 };
 
 static const struct argp_option option_table[] = {
@@ -173,6 +184,14 @@ static const struct argp_option option_table[] = {
 	{"timestamp", 't', NULL, 0, "Print a time column (text output)", 0},
 	{"json", 'j', NULL, 0, "Write JSON Lines instead of text", 0},
 	{"mode", 'm', "MODE", 0, "Attach mode: auto (default), fentry, kprobe, tracepoint", 0},
+	{"output", 'o', "FILE", 0,
+	 "Append the records to FILE (created 0640; never through a symbolic or hard link); "
+	 "SIGHUP reopens it",
+	 0},
+	{"syslog", OPT_SYSLOG, "SOCKET", OPTION_ARG_OPTIONAL,
+	 "Send each record as JSON after an @cee: cookie to the local syslog socket "
+	 "(default /dev/log)",
+	 0},
 	{"ringbuf-kb", OPT_RINGBUF_KB, "KB", 0,
 	 "Ring buffer size in KiB, a power of two >= 4 (default 256)", 0},
 	{"verbose", 'v', NULL, 0, "Show libbpf's log and why attach modes were refused", 0},
@@ -366,6 +385,16 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 	case OPT_WITH_SNAPSHOT:
 		opts->with_snapshot = true;
 		break;
+	case 'o':
+		if (!*arg)
+			argp_error(state, "invalid --output: empty");
+		opts->output_path = arg;
+		break;
+	case OPT_SYSLOG:
+		opts->syslog = arg ? arg : "/dev/log";
+		if (!*opts->syslog)
+			argp_error(state, "invalid --syslog: empty");
+		break;
 	case 'p':
 		if (parse_uint(arg, INT_MAX, &val) || val == 0)
 			argp_error(state, "invalid PID: '%s'", arg);
@@ -437,6 +466,12 @@ static void parse_options(int argc, char **argv, struct options *opts)
 		fail("--snapshot prints and exits: use --with-snapshot to trace after it");
 		exit(2);
 	}
+	if (opts->syslog && opts->output_path) {
+		fail("--syslog and -o exclude each other");
+		exit(2);
+	}
+	if (opts->syslog)
+		opts->json = true; /* the payload a collector parses */
 	if (opts->filter.children && !opts->npids) {
 		fail("--children needs -p PID");
 		exit(2);
@@ -487,6 +522,33 @@ static int check_environment(void)
 	return 0;
 }
 
+/*
+ * Once the programs are attached and the ring buffer and counters are mapped,
+ * nothing left needs a privilege: drop every capability (effective,
+ * permitted, inheritable, ambient, bounding set) and set no_new_privs, so the
+ * loop that reads what any process can influence (names, addresses, paths)
+ * runs with none. Detaching at the end is closing file descriptors.
+ */
+static int drop_privileges(void)
+{
+#ifdef CAPNG_SELECT_ALL
+	const capng_select_t all = CAPNG_SELECT_ALL;
+#else
+	const capng_select_t all = CAPNG_SELECT_BOTH;
+#endif
+
+	capng_clear(all);
+	if (capng_apply(all)) {
+		fail("cannot drop capabilities");
+		return -EPERM;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
+		fail("cannot set no_new_privs: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 static int read_bindv6only(void)
 {
 	FILE *f = fopen("/proc/sys/net/ipv6/bindv6only", "r");
@@ -510,26 +572,25 @@ static int64_t clock_ns(clockid_t id)
 
 /* ---- output ------------------------------------------------------------ */
 
-/* Writes the pending records; false once the reader of stdout is gone. */
+/* Watches the output for room while records wait, and for its reader leaving. */
+static void watch_output(struct runtime *rt)
+{
+	bool want = output_pending(&rt->output) > 0;
+	struct epoll_event ev = {.events = want ? EPOLLOUT : 0, .data.fd = rt->output.fd};
+
+	if (rt->epfd < 0 || !rt->output.pipe || want == rt->watching_out)
+		return;
+	if (!epoll_ctl(rt->epfd, EPOLL_CTL_MOD, rt->output.fd, &ev))
+		rt->watching_out = want;
+}
+
+/* Hands the formatted records over and writes what can be written now. */
 static bool flush_output(struct runtime *rt)
 {
-	size_t off = 0;
-
-	while (off < rt->out.len && !rt->output_gone) {
-		ssize_t n = write(STDOUT_FILENO, rt->out.data + off, rt->out.len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			if (errno != EPIPE)
-				fail("cannot write output: %s", strerror(errno));
-			rt->output_gone = true;
-			break;
-		}
-		off += (size_t)n;
-	}
-	sb_reset(&rt->out);
-	return !rt->output_gone;
+	output_add(&rt->output, &rt->out);
+	output_flush(&rt->output, 0);
+	watch_output(rt);
+	return !rt->output.gone;
 }
 
 static uint32_t netns_of(const char *path)
@@ -548,8 +609,6 @@ static uint32_t netns_of(const char *path)
 static bool lookup_holder(struct runtime *rt, const struct v6t_event *e)
 {
 	int64_t now = clock_ns(CLOCK_MONOTONIC);
-	char path[64];
-	int fd = -1;
 
 	if (rt->held.netns == e->netns && rt->held.protocol == e->protocol &&
 	    rt->held.port == e->lport && now - rt->held.when_ns < 1000000000LL)
@@ -558,18 +617,7 @@ static bool lookup_holder(struct runtime *rt, const struct v6t_event *e)
 	rt->held.protocol = e->protocol;
 	rt->held.port = e->lport;
 	rt->held.when_ns = now;
-	rt->held.found = false;
-	if (e->netns != rt->netns) {
-		snprintf(path, sizeof(path), "/proc/%u/ns/net", e->pid);
-		if (netns_of(path) != e->netns)
-			return false; /* the process is gone: its namespace cannot be entered */
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return false;
-	}
-	rt->held.found = find_holder(fd, e, &rt->held.holder);
-	if (fd >= 0)
-		close(fd);
+	rt->held.found = holder_helper_query(&rt->helper, e, &rt->held.holder);
 	return rt->held.found;
 }
 
@@ -600,6 +648,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* The banner, and the start record or header (written by the caller). */
 static void emit_start(struct runtime *rt)
 {
 	struct utsname uts;
@@ -617,7 +666,6 @@ static void emit_start(struct runtime *rt)
 		format_start_json(&rt->out, &info);
 	else
 		format_text_header(&rt->out, &rt->fmt);
-	flush_output(rt);
 }
 
 struct snapshot_ctx {
@@ -684,7 +732,6 @@ static int print_snapshot(struct runtime *rt)
 		}
 	}
 	owners_free(&c.owners);
-	flush_output(rt);
 	return 0;
 }
 
@@ -751,12 +798,12 @@ static int setup_loop(struct runtime *rt)
 {
 	struct itimerspec tick = {.it_interval = {0, V6T_DRAIN_MS * 1000000L},
 				  .it_value = {0, V6T_DRAIN_MS * 1000000L}};
-	struct stat st;
 	sigset_t mask;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	if (rt->cmd.pid)
 		sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
@@ -772,14 +819,20 @@ static int setup_loop(struct runtime *rt)
 		return -errno;
 	}
 	/* A pipe reports EPOLLERR as soon as its reader is gone: exit at once. */
-	if (!fstat(STDOUT_FILENO, &st) && S_ISFIFO(st.st_mode))
-		watch(rt->epfd, STDOUT_FILENO, 0);
+	if (rt->output.pipe && rt->output.kind != OUTPUT_SYSLOG)
+		watch(rt->epfd, rt->output.fd, 0);
 	return 0;
 }
 
+/*
+ * Reads the ring buffer, unless the output is that far behind: then the
+ * records stay in the kernel's buffer and, once it is full, new events are
+ * counted as lost there. A stalled reader never stalls the traced processes.
+ */
 static void drain(struct runtime *rt)
 {
-	ring_buffer__consume(rt->rb);
+	if (output_pending(&rt->output) < OUTPUT_BACKLOG)
+		ring_buffer__consume(rt->rb);
 	flush_output(rt);
 }
 
@@ -796,6 +849,14 @@ static bool on_signal(struct runtime *rt)
 		return false;
 	if (si.ssi_signo == SIGCHLD)
 		return command_reap(&rt->cmd);
+	if (si.ssi_signo == SIGHUP && rt->output.kind == OUTPUT_FILE) {
+		char err[512];
+
+		if (output_reopen(&rt->output, err, sizeof(err)))
+			fail("cannot reopen the output on SIGHUP, still writing the old file: %s",
+			     err);
+		return false;
+	}
 	rt->stop_signal = (int)si.ssi_signo;
 	if (!rt->cmd.pid || rt->cmd.exited || rt->forwarded++)
 		return true;
@@ -821,17 +882,19 @@ static int run_loop(struct runtime *rt)
 		for (i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 
-			if (fd == STDOUT_FILENO)
-				rt->output_gone = true;
+			if (fd == rt->output.fd && (evs[i].events & (EPOLLERR | EPOLLHUP)))
+				rt->output.gone = true;
+			else if (fd == rt->output.fd)
+				flush_output(rt);
 			else if (fd == rt->sigfd && on_signal(rt))
 				return 0;
 			else if (fd == rt->timerfd && read(fd, &ticks, sizeof(ticks)) > 0)
 				on_tick(rt, ticks);
 		}
-		if (rt->output_gone)
+		if (rt->output.gone)
 			return 0;
 		drain(rt);
-		if (rt->output_gone)
+		if (rt->output.gone)
 			return 0;
 	}
 }
@@ -878,11 +941,13 @@ static void cleanup(struct runtime *rt)
 {
 	if (rt->cmd.pid)
 		command_abort(&rt->cmd); /* a child that never ran exits now */
+	holder_helper_stop(&rt->helper);
 	ring_buffer__free(rt->rb);
 	tracer_stop(&rt->tracer);
 	summary_free(&rt->summary);
 	cgroup_names_free(&rt->cgroups);
 	sb_free(&rt->out);
+	output_close(&rt->output);
 	if (rt->opts->cgroup_fd >= 0)
 		close(rt->opts->cgroup_fd);
 	if (rt->epfd >= 0)
@@ -891,6 +956,48 @@ static void cleanup(struct runtime *rt)
 		close(rt->sigfd);
 	if (rt->timerfd >= 0)
 		close(rt->timerfd);
+}
+
+static int open_output(struct runtime *rt)
+{
+	char err[512];
+	int ret = 0;
+
+	if (rt->opts->output_path)
+		ret = output_open_file(&rt->output, rt->opts->output_path, err, sizeof(err));
+	else if (rt->opts->syslog)
+		ret = output_open_syslog(&rt->output, rt->opts->syslog, err, sizeof(err));
+	else
+		output_stdout(&rt->output);
+	if (ret)
+		fail("cannot open the output: %s", err);
+	return ret;
+}
+
+/*
+ * The end: detach first, so nothing arrives after the summary; then every
+ * event still in the ring buffer, the losses, the summary, and a last flush
+ * that gives a stalled reader EXIT_FLUSH_NS before the rest is dropped.
+ * Whatever happens, only whole records are written.
+ */
+static void finish(struct runtime *rt)
+{
+	tracer_detach(&rt->tracer);
+	ring_buffer__consume(rt->rb);
+	report_lost(rt);
+	output_add(&rt->output, &rt->out);
+	rt->summary.unwritten = rt->output.dropped;
+	emit_summary(rt);
+	output_add(&rt->output, &rt->out);
+	output_flush(&rt->output, clock_ns(CLOCK_MONOTONIC) + EXIT_FLUSH_NS);
+	if (rt->output.dropped) /* the summary may be among them: the totals, here */
+		fprintf(stderr,
+			"v6trace: %llu records could not be written; %llu events, %llu lost, "
+			"%llu filtered in the kernel\n",
+			(unsigned long long)rt->output.dropped,
+			(unsigned long long)rt->summary.events,
+			(unsigned long long)rt->summary.lost,
+			(unsigned long long)rt->summary.filtered);
 }
 
 static int spawn_command(struct runtime *rt)
@@ -919,8 +1026,9 @@ static int final_status(struct runtime *rt)
 int main(int argc, char **argv)
 {
 	static struct options opts = {.cgroup_fd = -1};
-	struct runtime rt = {.opts = &opts, .epfd = -1, .sigfd = -1, .timerfd = -1};
-	int status = 1;
+	struct runtime rt = {
+		.opts = &opts, .epfd = -1, .sigfd = -1, .timerfd = -1, .helper = {.fd = -1}};
+	int status = 1, ret;
 
 	parse_options(argc, argv, &opts);
 	libbpf_set_print(opts.verbose ? libbpf_log : libbpf_quiet);
@@ -928,11 +1036,14 @@ int main(int argc, char **argv)
 	rt.fmt.mono_to_real_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
 	cgroup_names_init(&rt.cgroups);
 	rt.netns = netns_of("/proc/self/ns/net");
+	if (open_output(&rt))
+		goto cleanup;
 
 	if (opts.snapshot) { /* no BPF: reading sock_diag and /proc needs no tracer */
 		if (!opts.json)
 			format_text_header(&rt.out, &rt.fmt);
 		status = print_snapshot(&rt) ? 1 : 0;
+		flush_output(&rt);
 		goto cleanup;
 	}
 	if (check_environment() || spawn_command(&rt) || start_tracing(&rt) || setup_loop(&rt))
@@ -941,21 +1052,23 @@ int main(int argc, char **argv)
 	/* after attaching: a socket made meanwhile is in the snapshot or an event */
 	if (opts.with_snapshot && print_snapshot(&rt))
 		goto cleanup;
+	ret = holder_helper_start(&rt.helper, rt.netns);
+	if (ret)
+		fail("no helper for EADDRINUSE lookups (%s): they run without privileges",
+		     strerror(-ret));
+	if (drop_privileges())
+		goto cleanup;
+	flush_output(&rt); /* the first record out: the privileges are gone by then */
 	if (rt.cmd.pid && command_release(&rt.cmd)) {
 		fail("cannot start %s", opts.command[0]);
 		goto cleanup;
 	}
-	if (!rt.output_gone)
+	if (!rt.output.gone)
 		status = run_loop(&rt);
 	else
 		status = 0;
-	if (status == 0 && !rt.output_gone) {
-		tracer_detach(&rt.tracer); /* first: nothing arrives after the summary */
-		ring_buffer__consume(rt.rb);
-		report_lost(&rt);
-		flush_output(&rt);
-		emit_summary(&rt);
-	}
+	if (status == 0 && !rt.output.gone)
+		finish(&rt);
 	if (status == 0)
 		status = final_status(&rt);
 cleanup:
