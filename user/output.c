@@ -214,13 +214,16 @@ static bool wait_room(struct output *o, int64_t deadline_ns)
 	int64_t left;
 
 	for (;;) {
+		int ms;
+
 		left = deadline_ns > 0 ? deadline_ns - now_ns() : 0;
-		if (poll(&pfd, 1, left > 0 ? (int)((left + 999999) / 1000000) : 0) > 0) {
+		ms = left > 0 ? (int)((left + 999999) / 1000000) : 0;
+		if (poll(&pfd, 1, deadline_ns == OUTPUT_WAIT_FOREVER ? -1 : ms) > 0) {
 			if (pfd.revents & (POLLERR | POLLHUP))
 				o->gone = true;
 			return !o->gone;
 		}
-		if (left <= 0)
+		if (left <= 0 && deadline_ns != OUTPUT_WAIT_FOREVER)
 			return false;
 	}
 }

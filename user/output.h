@@ -50,9 +50,11 @@ int output_open_syslog(struct output *o, const char *socket_path, char *err, siz
 void output_add(struct output *o, struct strbuf *sb);
 /*
  * Writes what can be written without waiting; with deadline_ns > 0 waits for
- * room until that CLOCK_MONOTONIC time, then drops (and counts) the rest.
- * Returns the bytes still pending.
+ * room until that CLOCK_MONOTONIC time, then drops (and counts) the rest;
+ * OUTPUT_WAIT_FOREVER waits as long as the reader is there (--snapshot piped
+ * into a pager). Returns the bytes still pending.
  */
+#define OUTPUT_WAIT_FOREVER (-1)
 size_t output_flush(struct output *o, int64_t deadline_ns);
 /* Records given but not written yet. */
 size_t output_pending(const struct output *o);

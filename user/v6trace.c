@@ -1043,7 +1043,8 @@ int main(int argc, char **argv)
 		if (!opts.json)
 			format_text_header(&rt.out, &rt.fmt);
 		status = print_snapshot(&rt) ? 1 : 0;
-		flush_output(&rt);
+		output_add(&rt.output, &rt.out);
+		output_flush(&rt.output, OUTPUT_WAIT_FOREVER); /* a pager may take its time */
 		goto cleanup;
 	}
 	if (check_environment() || spawn_command(&rt) || start_tracing(&rt) || setup_loop(&rt))
