@@ -59,6 +59,24 @@ class Results:
         return ok
 
 
+def run_suite(name, prefix, tests, outdir=None):
+    """Runs root-only test functions, each given a Results; one that raises is
+    a failure, not the end of the suite. Ends with "N passed, N failed"."""
+    if os.geteuid() != 0:
+        print(f"{name} need root", file=sys.stderr)
+        return 2
+    if outdir:
+        os.makedirs(outdir, exist_ok=True)
+    res = Results(prefix)
+    for test in tests:
+        try:
+            test(res)
+        except Exception as e:
+            res.check(f"{test.__name__} ran", False, repr(e))
+    print(f"{res.passed} passed, {res.failed} failed")
+    return 1 if res.failed else 0
+
+
 def read_lines(path):
     try:
         with open(path, "rb") as f:

@@ -414,20 +414,11 @@ def test_stalled_reader(res):
 
 
 def main():
-    if os.geteuid() != 0:
-        print("collector tests need root", file=sys.stderr)
-        return 2
-    os.makedirs(OUT, exist_ok=True)
-    res = check.Results("host collector: ")
-    for test in (test_schema, test_output_file, test_sighup_reopen, test_full_disk, test_syslog,
-                 test_loss_several_processes, test_capabilities, test_sigterm_mid_flood,
-                 test_stalled_reader):
-        try:
-            test(res)
-        except Exception as e:
-            res.check(f"{test.__name__} ran", False, repr(e))
-    print(f"{res.passed} passed, {res.failed} failed")
-    return 1 if res.failed else 0
+    tests = (
+        test_schema, test_output_file, test_sighup_reopen, test_full_disk, test_syslog,
+        test_loss_several_processes, test_capabilities, test_sigterm_mid_flood,
+        test_stalled_reader)
+    return check.run_suite("collector tests", "host collector: ", tests, outdir=OUT)
 
 
 if __name__ == "__main__":

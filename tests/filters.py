@@ -386,19 +386,10 @@ def test_filtered_never_in_ring_buffer(res):
 
 
 def main():
-    if os.geteuid() != 0:
-        print("filter tests need root", file=sys.stderr)
-        return 2
-    os.makedirs(OUT, exist_ok=True)
-    res = check.Results("host filters: ")
-    for test in (test_command, test_command_user, test_children, test_comm_uid, test_cgroup,
-                 test_netns, test_socket_filters, test_filtered_never_in_ring_buffer):
-        try:
-            test(res)
-        except Exception as e:  # a crash of one test is a failure, not the end
-            res.check(f"{test.__name__} ran", False, repr(e))
-    print(f"{res.passed} passed, {res.failed} failed")
-    return 1 if res.failed else 0
+    tests = (
+        test_command, test_command_user, test_children, test_comm_uid, test_cgroup, test_netns,
+        test_socket_filters, test_filtered_never_in_ring_buffer)
+    return check.run_suite("filter tests", "host filters: ", tests, outdir=OUT)
 
 
 if __name__ == "__main__":
