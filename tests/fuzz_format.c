@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <json-c/json.h>
+#include "classify.h"
 #include "format.h"
 #include "summary.h"
 
@@ -59,6 +61,18 @@ static void check_text(const struct strbuf *sb, bool one_line)
 	}
 	if (!sb->len || sb->data[sb->len - 1] != '\n') {
 		fprintf(stderr, "text line without its newline\n");
+		abort();
+	}
+}
+
+/* v6trace's address strings are inet_ntop's, byte for byte */
+static void check_addr(int family, const __u8 addr[16])
+{
+	char ours[V6T_ADDR_STRLEN], libc[V6T_ADDR_STRLEN];
+
+	v6t_addr_string((__u16)family, addr, ours);
+	if (!inet_ntop(family, addr, libc, sizeof(libc)) || strcmp(ours, libc)) {
+		fprintf(stderr, "address: ours %s, inet_ntop %s\n", ours, libc);
 		abort();
 	}
 }
@@ -109,6 +123,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		info.holder_known = true;
 	}
 	info.inode = e.reserved;
+	check_addr(AF_INET, e.laddr);
+	check_addr(AF_INET6, e.laddr);
+	check_addr(AF_INET6, e.raddr);
 
 	format_event_json(&sb, &e, &info, &opts);
 	check_json(&sb);

@@ -394,6 +394,36 @@ static void test_socket_records(void **state)
 	sb_free(&sb);
 }
 
+/* The IPv4 fast path writes exactly what inet_ntop writes. */
+static void test_addr_strings(void **state)
+{
+	char ours[V6T_ADDR_STRLEN], libc[V6T_ADDR_STRLEN];
+	__u8 a[16] = {0};
+	unsigned int v, pos;
+
+	(void)state;
+	for (pos = 0; pos < 4; pos++) {
+		for (v = 0; v < 256; v++) {
+			memset(a, 0, sizeof(a));
+			a[pos] = (__u8)v;
+			a[(pos + 1) % 4] = (__u8)(255 - v);
+			v6t_addr_string(AF_INET, a, ours);
+			inet_ntop(AF_INET, a, libc, sizeof(libc));
+			assert_string_equal(ours, libc);
+			/* the same four bytes as ::ffff:a.b.c.d */
+			memmove(a + 12, a, 4);
+			memset(a, 0, 12);
+			a[10] = a[11] = 0xff;
+			v6t_addr_string(AF_INET6, a, ours);
+			inet_ntop(AF_INET6, a, libc, sizeof(libc));
+			assert_string_equal(ours, libc);
+			v6t_mapped_v4_string(a, ours);
+			inet_ntop(AF_INET, a + 12, libc, sizeof(libc));
+			assert_string_equal(ours, libc);
+		}
+	}
+}
+
 #define CID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static void test_container_ids(void **state)
@@ -459,6 +489,7 @@ int main(void)
 		cmocka_unit_test(test_record_layout),
 		cmocka_unit_test(test_classify_stack),
 		cmocka_unit_test(test_wildcard_and_mapped),
+		cmocka_unit_test(test_addr_strings),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_json_escape),
 		cmocka_unit_test(test_text_escape),
