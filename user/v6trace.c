@@ -96,7 +96,8 @@ struct runtime {
 	uint64_t malformed;
 	uint64_t ticks; /* drain ticks since losses were last reported */
 	struct output output;
-	bool watching_out; /* EPOLLOUT on the output: records are waiting for room */
+	bool watching_out;  /* EPOLLOUT on the output: records are waiting for room */
+	bool watching_ring; /* EPOLLIN on the ring buffer: off while the output is behind */
 	int epfd, sigfd, timerfd;
 };
 
@@ -818,6 +819,7 @@ static int setup_loop(struct runtime *rt)
 		fail("cannot set up the event loop: %s", strerror(errno));
 		return -errno;
 	}
+	rt->watching_ring = true;
 	/* A pipe reports EPOLLERR as soon as its reader is gone: exit at once. */
 	if (rt->output.pipe && rt->output.kind != OUTPUT_SYSLOG)
 		watch(rt->epfd, rt->output.fd, 0);
@@ -831,9 +833,20 @@ static int setup_loop(struct runtime *rt)
  */
 static void drain(struct runtime *rt)
 {
-	if (output_pending(&rt->output) < OUTPUT_BACKLOG)
+	bool room = output_pending(&rt->output) < OUTPUT_BACKLOG;
+	struct epoll_event ev = {.data.fd = ring_buffer__epoll_fd(rt->rb)};
+
+	if (room)
 		ring_buffer__consume(rt->rb);
 	flush_output(rt);
+	/* the ring buffer stays readable while it is not read: stop watching it
+	 * until the reader catches up, or the loop would spin */
+	room = output_pending(&rt->output) < OUTPUT_BACKLOG;
+	if (room != rt->watching_ring) {
+		ev.events = room ? EPOLLIN : 0;
+		if (!epoll_ctl(rt->epfd, EPOLL_CTL_MOD, ev.data.fd, &ev))
+			rt->watching_ring = room;
+	}
 }
 
 /*
