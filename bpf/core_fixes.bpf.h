@@ -45,4 +45,63 @@ static __always_inline __u8 sock_ipv6only(const struct sock *sk)
  * kretprobes read the return register and are not affected.
  */
 
+/*
+ * MPTCP (Linux 5.6+, what Go >= 1.24 listens with) keeps a struct mptcp_sock
+ * (sk_protocol IPPROTO_MPTCP) on the user's socket and does the TCP work on
+ * kernel "subflow" sockets: plain TCP socks whose tcp_sock.is_mptcp bit is
+ * set when the "mptcp" ULP is attached (subflow_ulp_init()). Up to 6.5,
+ * mptcp_bind() and mptcp_listen() call inet_bind()/inet6_bind()/inet_listen()
+ * on the first subflow's struct socket; from 6.6 (the series "mptcp: get rid
+ * of msk->subflow", which added inet_bind_sk(), inet6_bind_sk() and
+ * __inet_listen_sk() for it) they call those helpers on the subflow sock
+ * directly and never pass through the proto_ops functions. So the MPTCP
+ * socket is traced at mptcp_bind()/mptcp_listen() on every kernel (the loader
+ * loads those programs when the running kernel's BTF has them), and a
+ * subflow seen in inet_bind()/inet6_bind()/inet_listen() up to 6.5 is skipped,
+ * lest one bind be reported twice. The is_mptcp bit exists only in kernels
+ * built with CONFIG_MPTCP (Debian's 5.10 is not): there, no sock is a subflow.
+ */
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+static __always_inline bool sock_is_mptcp_subflow(const struct sock *sk)
+{
+	const struct tcp_sock *tp = (const void *)sk;
+
+	if (!bpf_core_field_exists(tp->is_mptcp) || sock_protocol(sk) != IPPROTO_TCP)
+		return false;
+	return BPF_CORE_READ_BITFIELD_PROBED(tp, is_mptcp);
+}
+
+/*
+ * The protocol user space sees on an accepted socket: inet_csk_accept() of an
+ * MPTCP listener returns the TCP subflow; mptcp_stream_accept() hands the
+ * caller its MPTCP socket when the peer spoke MPTCP (the subflow's is_mptcp
+ * bit) and the plain TCP socket when the peer fell back to TCP.
+ */
+static __always_inline __u16 accepted_protocol(const struct sock *child)
+{
+	return sock_is_mptcp_subflow(child) ? IPPROTO_MPTCP : sock_protocol(child);
+}
+
+/*
+ * The accept queue limit of a listener. An MPTCP socket listens through its
+ * first subflow (mptcp_sock.first, Linux 5.7+), which holds the backlog;
+ * listen() on the mptcp_sock itself leaves its own sk_max_ack_backlog alone.
+ */
+static __always_inline __u32 listen_backlog(const struct sock *sk)
+{
+	const struct mptcp_sock *msk = (const void *)sk;
+	const struct sock *first;
+
+	if (sock_protocol(sk) == IPPROTO_MPTCP && bpf_core_type_exists(struct mptcp_sock) &&
+	    bpf_core_field_exists(msk->first)) {
+		first = BPF_CORE_READ(msk, first);
+		if (first)
+			return BPF_CORE_READ(first, sk_max_ack_backlog);
+	}
+	return BPF_CORE_READ(sk, sk_max_ack_backlog);
+}
+
 #endif /* V6TRACE_CORE_FIXES_BPF_H */

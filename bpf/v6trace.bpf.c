@@ -4,7 +4,8 @@
  * kinds of hooks.
  *
  *   fentry:     fexit on inet_bind, inet6_bind, inet_listen, inet_csk_accept,
- *               inet_stream_connect
+ *               inet_stream_connect, and mptcp_bind, mptcp_listen where the
+ *               kernel has MPTCP (see core_fixes.bpf.h)
  *   kprobe:     kprobe + kretprobe on the same functions
  *   tracepoint: syscalls:sys_{enter,exit}_{bind,listen,connect},
  *               sys_exit_accept{,4}; the fd is resolved to its struct socket
@@ -86,13 +87,21 @@ struct {
 /*
  * Arguments saved at entry, keyed by thread id, read back at return. A thread
  * is in one system call at a time; kind guards against reading back what
- * another call left (one whose return was missed while attaching).
+ * another call left (one whose return was missed while attaching). hook tells
+ * nested calls apart: up to Linux 6.5 mptcp_bind() calls inet6_bind() on its
+ * subflow, whose return must not take what mptcp_bind() saved.
  */
+enum call_hook {
+	HOOK_INET = 0,	/* inet_bind, inet6_bind, inet_listen, inet_stream_connect, syscalls */
+	HOOK_MPTCP = 1, /* mptcp_bind, mptcp_listen */
+};
+
 struct call_args {
 	const void *sock;  /* struct socket * (kprobe) */
 	const void *uaddr; /* struct sockaddr *: kernel (kprobe) or user (tracepoint) */
 	__s32 fd;	   /* tracepoint only */
-	__u32 kind;	   /* enum v6t_event_type */
+	__u16 kind;	   /* enum v6t_event_type */
+	__u16 hook;	   /* enum call_hook */
 };
 
 struct {
@@ -294,6 +303,20 @@ static __always_inline bool family_traced(__u16 family)
 	return family == AF_INET || family == AF_INET6;
 }
 
+/* TCP, and MPTCP (whose user-facing socket listens, accepts and connects too) */
+static __always_inline bool protocol_is_stream(__u16 protocol)
+{
+	return protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP;
+}
+
+/* An MPTCP subflow's socket, seen inside mptcp_bind()/mptcp_listen() up to 6.5. */
+static __always_inline bool socket_is_mptcp_subflow(const struct socket *sock)
+{
+	const struct sock *sk = BPF_CORE_READ(sock, sk);
+
+	return sk && sock_is_mptcp_subflow(sk);
+}
+
 static __always_inline int emit_bind(const struct socket *sock, const void *uaddr, bool user,
 				     int ret)
 {
@@ -325,6 +348,7 @@ static __always_inline int emit_accept(const struct sock *sk)
 		return 0;
 	if (!task_passes())
 		return 0;
+	e.protocol = accepted_protocol(sk);
 	read_local(&e, sk);
 	e.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (e.family == AF_INET6)
@@ -368,7 +392,7 @@ static __always_inline int emit_connect(const struct socket *sock, const void *u
 	if (!sk)
 		return 0;
 	fill_sock_common(&e, sk);
-	if (e.family != AF_INET6 || e.protocol != IPPROTO_TCP)
+	if (e.family != AF_INET6 || !protocol_is_stream(e.protocol))
 		return 0;
 	if (user)
 		bpf_probe_read_user(&sa, sizeof(sa), uaddr);
@@ -390,11 +414,11 @@ static __always_inline int emit_listen(const struct socket *sock, int ret)
 	if (!sk)
 		return 0;
 	fill_sock_common(&e, sk);
-	if (!family_traced(e.family) || e.protocol != IPPROTO_TCP)
+	if (!family_traced(e.family) || !protocol_is_stream(e.protocol))
 		return 0;
 	read_local(&e, sk);
 	e.ret = ret;
-	e.backlog = BPF_CORE_READ(sk, sk_max_ack_backlog);
+	e.backlog = listen_backlog(sk);
 	event_emit(&e);
 	return 0;
 }
@@ -409,20 +433,30 @@ static __always_inline __u16 socket_family(const struct socket *sock)
 
 /* ---- fentry mode ------------------------------------------------------- */
 
+/* inet_bind, inet6_bind and mptcp_bind share a prototype and an emitter */
+static __always_inline int fexit_bind(struct socket *sock, struct sockaddr *uaddr, int ret)
+{
+	if (socket_is_mptcp_subflow(sock) || !task_passes())
+		return 0;
+	return emit_bind(sock, uaddr, false, ret);
+}
+
 SEC("fexit/inet_bind")
 int BPF_PROG(fexit_inet_bind, struct socket *sock, struct sockaddr *uaddr, int addr_len, int ret)
 {
-	if (!task_passes())
-		return 0;
-	return emit_bind(sock, uaddr, false, ret);
+	return fexit_bind(sock, uaddr, ret);
 }
 
 SEC("fexit/inet6_bind")
 int BPF_PROG(fexit_inet6_bind, struct socket *sock, struct sockaddr *uaddr, int addr_len, int ret)
 {
-	if (!task_passes())
-		return 0;
-	return emit_bind(sock, uaddr, false, ret);
+	return fexit_bind(sock, uaddr, ret);
+}
+
+SEC("fexit/mptcp_bind")
+int BPF_PROG(fexit_mptcp_bind, struct socket *sock, struct sockaddr *uaddr, int addr_len, int ret)
+{
+	return fexit_bind(sock, uaddr, ret);
 }
 
 /* Up to Linux 6.9: (sk, flags, err, kern); see core_fixes.bpf.h. */
@@ -449,21 +483,34 @@ int BPF_PROG(fexit_inet_stream_connect, struct socket *sock, struct sockaddr *ua
 	return emit_connect(sock, uaddr, false, ret);
 }
 
+static __always_inline int fexit_listen(struct socket *sock, int ret)
+{
+	if (socket_is_mptcp_subflow(sock) || !task_passes())
+		return 0;
+	return emit_listen(sock, ret);
+}
+
 SEC("fexit/inet_listen")
 int BPF_PROG(fexit_inet_listen, struct socket *sock, int backlog, int ret)
 {
-	if (!task_passes())
-		return 0;
-	return emit_listen(sock, ret);
+	return fexit_listen(sock, ret);
+}
+
+SEC("fexit/mptcp_listen")
+int BPF_PROG(fexit_mptcp_listen, struct socket *sock, int backlog, int ret)
+{
+	return fexit_listen(sock, ret);
 }
 
 /* ---- kprobe mode ------------------------------------------------------- */
 
 /* Entry of a call on an inet socket: saved for the return, if wanted. */
-static __always_inline int stash_call(__u32 kind, const void *sock, const void *uaddr, int fd)
+static __always_inline int stash_hook_call(__u16 kind, __u16 hook, const void *sock,
+					   const void *uaddr, int fd)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct call_args args = {.sock = sock, .uaddr = uaddr, .fd = fd, .kind = kind};
+	struct call_args args = {
+		.sock = sock, .uaddr = uaddr, .fd = fd, .kind = kind, .hook = hook};
 
 	if (!task_passes())
 		return 0;
@@ -471,19 +518,37 @@ static __always_inline int stash_call(__u32 kind, const void *sock, const void *
 	return 0;
 }
 
+static __always_inline int stash_call(__u16 kind, const void *sock, const void *uaddr, int fd)
+{
+	return stash_hook_call(kind, HOOK_INET, sock, uaddr, fd);
+}
+
 static __always_inline int stash_bind(const void *sock, const void *uaddr, int fd)
 {
 	return stash_call(V6T_EVENT_BIND, sock, uaddr, fd);
 }
 
-/* The saved arguments of this thread's call of that kind; removed from the map. */
-static __always_inline bool stashed_call(__u32 kind, struct call_args *out)
+/* kprobe mode's entry of bind and listen; MPTCP subflows are not the user's socket */
+static __always_inline int stash_socket_call(__u16 kind, __u16 hook, const struct socket *sock,
+					     const void *uaddr)
+{
+	if (socket_is_mptcp_subflow(sock))
+		return 0;
+	return stash_hook_call(kind, hook, sock, uaddr, -1);
+}
+
+/*
+ * The saved arguments of this thread's call of that kind, from that hook;
+ * removed from the map. What another hook saved belongs to an outer call and
+ * stays; what another kind left is stale and goes.
+ */
+static __always_inline bool stashed_call(__u16 kind, __u16 hook, struct call_args *out)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct call_args *args = bpf_map_lookup_elem(&inflight, &tid);
 	bool ok = false;
 
-	if (!args)
+	if (!args || (args->kind == kind && args->hook != hook))
 		return false;
 	if (args->kind == kind) {
 		*out = *args;
@@ -518,13 +583,13 @@ static __always_inline const struct socket *socket_of_fd(long fd)
  * and a kernel sockaddr were saved, in tracepoint mode the fd and a user one.
  * kind is a constant at every call site, so only one emitter is kept.
  */
-static __always_inline int finish_call(__u32 kind, int ret)
+static __always_inline int finish_hook_call(__u16 kind, __u16 hook, int ret)
 {
 	const struct socket *sock;
 	struct call_args args;
 	bool user;
 
-	if (!stashed_call(kind, &args))
+	if (!stashed_call(kind, hook, &args))
 		return 0;
 	user = !args.sock;
 	sock = user ? socket_of_fd(args.fd) : args.sock;
@@ -537,10 +602,15 @@ static __always_inline int finish_call(__u32 kind, int ret)
 	return emit_listen(sock, ret);
 }
 
+static __always_inline int finish_call(__u16 kind, int ret)
+{
+	return finish_hook_call(kind, HOOK_INET, ret);
+}
+
 SEC("kprobe/inet_bind")
 int BPF_KPROBE(kprobe_inet_bind, struct socket *sock, struct sockaddr *uaddr)
 {
-	return stash_bind(sock, uaddr, -1);
+	return stash_socket_call(V6T_EVENT_BIND, HOOK_INET, sock, uaddr);
 }
 
 SEC("kretprobe/inet_bind")
@@ -552,13 +622,25 @@ int BPF_KRETPROBE(kretprobe_inet_bind, int ret)
 SEC("kprobe/inet6_bind")
 int BPF_KPROBE(kprobe_inet6_bind, struct socket *sock, struct sockaddr *uaddr)
 {
-	return stash_bind(sock, uaddr, -1);
+	return stash_socket_call(V6T_EVENT_BIND, HOOK_INET, sock, uaddr);
 }
 
 SEC("kretprobe/inet6_bind")
 int BPF_KRETPROBE(kretprobe_inet6_bind, int ret)
 {
 	return finish_call(V6T_EVENT_BIND, ret);
+}
+
+SEC("kprobe/mptcp_bind")
+int BPF_KPROBE(kprobe_mptcp_bind, struct socket *sock, struct sockaddr *uaddr)
+{
+	return stash_socket_call(V6T_EVENT_BIND, HOOK_MPTCP, sock, uaddr);
+}
+
+SEC("kretprobe/mptcp_bind")
+int BPF_KRETPROBE(kretprobe_mptcp_bind, int ret)
+{
+	return finish_hook_call(V6T_EVENT_BIND, HOOK_MPTCP, ret);
 }
 
 SEC("kretprobe/inet_csk_accept")
@@ -584,13 +666,25 @@ int BPF_KRETPROBE(kretprobe_inet_stream_connect, int ret)
 SEC("kprobe/inet_listen")
 int BPF_KPROBE(kprobe_inet_listen, struct socket *sock)
 {
-	return stash_call(V6T_EVENT_LISTEN, sock, NULL, -1);
+	return stash_socket_call(V6T_EVENT_LISTEN, HOOK_INET, sock, NULL);
 }
 
 SEC("kretprobe/inet_listen")
 int BPF_KRETPROBE(kretprobe_inet_listen, int ret)
 {
 	return finish_call(V6T_EVENT_LISTEN, ret);
+}
+
+SEC("kprobe/mptcp_listen")
+int BPF_KPROBE(kprobe_mptcp_listen, struct socket *sock)
+{
+	return stash_socket_call(V6T_EVENT_LISTEN, HOOK_MPTCP, sock, NULL);
+}
+
+SEC("kretprobe/mptcp_listen")
+int BPF_KRETPROBE(kretprobe_mptcp_listen, int ret)
+{
+	return finish_hook_call(V6T_EVENT_LISTEN, HOOK_MPTCP, ret);
 }
 
 /* ---- tracepoint mode --------------------------------------------------- */

@@ -114,7 +114,12 @@ static void test_names(void **state)
 	assert_string_equal(v6t_errno_name(4000, buf, sizeof(buf)), "E4000");
 	assert_string_equal(v6t_netstat_proto(AF_INET6, IPPROTO_TCP), "tcp6");
 	assert_string_equal(v6t_netstat_proto(AF_INET, IPPROTO_UDP), "udp");
-	assert_string_equal(v6t_netstat_proto(AF_INET, IPPROTO_ICMP), "raw");
+	/* the record has no socket type: an unknown protocol is not called raw */
+	assert_string_equal(v6t_netstat_proto(AF_INET, IPPROTO_ICMP), "other");
+	assert_string_equal(v6t_netstat_proto(AF_INET6, IPPROTO_SCTP), "other6");
+	assert_string_equal(v6t_netstat_proto(AF_INET6, IPPROTO_MPTCP), "mptcp");
+	assert_string_equal(v6t_netstat_proto(AF_INET, IPPROTO_MPTCP), "mptcp");
+	assert_string_equal(v6t_proto_name(IPPROTO_MPTCP), "mptcp");
 	assert_string_equal(v6t_proto_name(IPPROTO_SCTP), "other");
 	assert_string_equal(v6t_family_name(AF_INET6), "inet6");
 }

@@ -6,7 +6,8 @@
  * hold v6trace's events against them. Linked statically: it also runs in the
  * busybox guests of the qemu kernel matrix.
  *
- *   workload all              every bind, listen, accept and connect classification
+ *   workload all              every bind, listen, accept and connect classification,
+ *                             on TCP, UDP and (where the kernel has it) MPTCP sockets
  *   workload wait-bind FILE   wait until FILE exists, then bind udp 0.0.0.0:0
  *   workload flood N FILE     wait until FILE exists, then N times socket +
  *                             bind [::]:0 + close; records the count
@@ -35,6 +36,10 @@
 #include <unistd.h>
 
 #define HOSTILE_COMM "q\"b\\n\nx"
+
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
 
 static void die(const char *what)
 {
@@ -91,6 +96,26 @@ static void sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t 
 	}
 }
 
+/* What the kernel says the socket is (SO_PROTOCOL), as v6trace names it. */
+static const char *proto_of(int fd)
+{
+	int val = 0;
+	socklen_t len = sizeof(val);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &val, &len))
+		die("getsockopt SO_PROTOCOL");
+	switch (val) {
+	case IPPROTO_TCP:
+		return "tcp";
+	case IPPROTO_UDP:
+		return "udp";
+	case IPPROTO_MPTCP:
+		return "mptcp";
+	default:
+		return "other";
+	}
+}
+
 static int v6only_of(int fd)
 {
 	int val = 0;
@@ -109,6 +134,7 @@ struct bind_case {
 	int v6only;		  /* -1: leave the socket's default */
 	const char *expect_stack; /* the classification the scenario stands for */
 	bool expect_wildcard;
+	int protocol; /* of socket(2): 0 for the type's default, IPPROTO_MPTCP */
 };
 
 /*
@@ -124,7 +150,7 @@ static int bind_and_record(const struct bind_case *c, unsigned int port)
 	unsigned int bound_port = port;
 	int fd, ret, err = 0;
 
-	fd = socket(c->family, c->type, 0);
+	fd = socket(c->family, c->type, c->protocol);
 	if (fd < 0)
 		die("socket");
 	if (c->v6only >= 0 &&
@@ -157,8 +183,7 @@ static int bind_and_record(const struct bind_case *c, unsigned int port)
 	}
 	record_head(c->scenario, "bind");
 	printf(",\"family\":\"%s\",\"proto\":\"%s\",\"addr\":\"%s\",\"port\":%u",
-	       c->family == AF_INET6 ? "inet6" : "inet", c->type == SOCK_STREAM ? "tcp" : "udp",
-	       addr, bound_port);
+	       c->family == AF_INET6 ? "inet6" : "inet", proto_of(fd), addr, bound_port);
 	if (c->family == AF_INET6)
 		printf(",\"v6only\":%s", v6only_of(fd) ? "true" : "false");
 	printf(",\"wildcard\":%s,\"stack\":\"%s\",\"ret\":%d",
@@ -212,8 +237,8 @@ static void listen_and_record(const char *scenario, int fd, int backlog, const c
 		die("getsockname");
 	sockaddr_text(&ss, addr, sizeof(addr), &port);
 	record_head(scenario, "listen");
-	printf(",\"family\":\"%s\",\"proto\":\"tcp\",\"addr\":\"%s\",\"port\":%u",
-	       ss.ss_family == AF_INET6 ? "inet6" : "inet", addr, port);
+	printf(",\"family\":\"%s\",\"proto\":\"%s\",\"addr\":\"%s\",\"port\":%u",
+	       ss.ss_family == AF_INET6 ? "inet6" : "inet", proto_of(fd), addr, port);
 	if (ss.ss_family == AF_INET6)
 		printf(",\"v6only\":%s", v6only_of(fd) ? "true" : "false");
 	printf(",\"wildcard\":%s,\"stack\":\"%s\",\"backlog\":%d,\"ret\":0}\n",
@@ -226,7 +251,8 @@ static void listen_and_record(const char *scenario, int fd, int backlog, const c
  * blocking or not; records what connect returned and the local end it got.
  * default_shown: v6trace shows it without --all-connects (mapped ones).
  */
-static int connect_and_record(const char *scenario, int listener, const char *dest, bool nonblock)
+static int connect_and_record(const char *scenario, int listener, const char *dest, bool nonblock,
+			      int protocol)
 {
 	struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
 	struct sockaddr_storage local;
@@ -236,7 +262,7 @@ static int connect_and_record(const char *scenario, int listener, const char *de
 	bool mapped = !strncmp(dest, "::ffff:", 7);
 	int fd, ret, err = 0;
 
-	fd = socket(AF_INET6, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
+	fd = socket(AF_INET6, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), protocol);
 	if (fd < 0)
 		die("socket");
 	sa.sin6_port = htons((unsigned short)local_port(listener));
@@ -250,9 +276,9 @@ static int connect_and_record(const char *scenario, int listener, const char *de
 		die("getsockname");
 	sockaddr_text(&local, laddr, sizeof(laddr), &lport);
 	record_head(scenario, "connect");
-	printf(",\"family\":\"inet6\",\"proto\":\"tcp\",\"local\":\"%s\",\"local_port\":%u,"
+	printf(",\"family\":\"inet6\",\"proto\":\"%s\",\"local\":\"%s\",\"local_port\":%u,"
 	       "\"peer\":\"%s\",\"peer_port\":%u,\"mapped\":%s",
-	       laddr, lport, dest, ntohs(sa.sin6_port), mapped ? "true" : "false");
+	       proto_of(fd), laddr, lport, dest, ntohs(sa.sin6_port), mapped ? "true" : "false");
 	if (mapped)
 		printf(",\"peer_v4\":\"%s\"", dest + 7);
 	printf(",\"stack\":\"%s\",\"ret\":%d", mapped ? "v4" : "v6", ret ? -err : 0);
@@ -265,7 +291,7 @@ static int connect_and_record(const char *scenario, int listener, const char *de
 
 /* Connects a client of the given family to the listener and records the accept. */
 static void accept_and_record(const char *scenario, int listener, int client_family,
-			      const char *client_addr, bool expect_mapped)
+			      int client_protocol, const char *client_addr, bool expect_mapped)
 {
 	struct sockaddr_storage ss = {0}, local, peer;
 	socklen_t len = sizeof(local);
@@ -273,7 +299,7 @@ static void accept_and_record(const char *scenario, int listener, int client_fam
 	unsigned int lport, pport, port = local_port(listener);
 	int client, child;
 
-	client = socket(client_family, SOCK_STREAM, 0);
+	client = socket(client_family, SOCK_STREAM, client_protocol);
 	if (client < 0)
 		die("socket");
 	if (client_family == AF_INET6) {
@@ -302,9 +328,9 @@ static void accept_and_record(const char *scenario, int listener, int client_fam
 	sockaddr_text(&local, laddr, sizeof(laddr), &lport);
 	sockaddr_text(&peer, paddr, sizeof(paddr), &pport);
 	record_head(scenario, "accept");
-	printf(",\"family\":\"inet6\",\"proto\":\"tcp\",\"local\":\"%s\",\"local_port\":%u,"
+	printf(",\"family\":\"inet6\",\"proto\":\"%s\",\"local\":\"%s\",\"local_port\":%u,"
 	       "\"peer\":\"%s\",\"peer_port\":%u,\"mapped\":%s",
-	       laddr, lport, paddr, pport, expect_mapped ? "true" : "false");
+	       proto_of(child), laddr, lport, paddr, pport, expect_mapped ? "true" : "false");
 	if (expect_mapped)
 		printf(",\"peer_v4\":\"%s\"", client_addr);
 	printf("}\n");
@@ -336,7 +362,7 @@ static void loopback_up(void)
 static void netns_bindv6only(void)
 {
 	static const struct bind_case c = {
-		"netns_bindv6only", AF_INET6, SOCK_STREAM, "::", -1, "v6", true};
+		"netns_bindv6only", AF_INET6, SOCK_STREAM, "::", -1, "v6", true, 0};
 	pid_t pid = fork();
 	int status, fd;
 
@@ -356,26 +382,80 @@ static void netns_bindv6only(void)
 		exit(1);
 }
 
+/*
+ * MPTCP, as Go >= 1.24 listens: socket(AF_INET6, SOCK_STREAM, IPPROTO_MPTCP).
+ * A kernel without MPTCP (Debian's 5.10), or with net.mptcp.enabled=0,
+ * refuses the socket: that is recorded as such, and nothing is expected.
+ */
+static bool mptcp_available(void)
+{
+	int fd = socket(AF_INET6, SOCK_STREAM, IPPROTO_MPTCP);
+
+	if (fd >= 0) {
+		close(fd);
+		return true;
+	}
+	record_head("mptcp", "unsupported");
+	printf(",\"errno\":%d}\n", errno);
+	fflush(stdout);
+	return false;
+}
+
+static void mptcp_scenarios(void)
+{
+	static const struct bind_case binds[] = {
+		{"mptcp4_any", AF_INET, SOCK_STREAM, "0.0.0.0", -1, "v4", true, IPPROTO_MPTCP},
+		{"mptcp6_v6only", AF_INET6, SOCK_STREAM, "::", 1, "v6", true, IPPROTO_MPTCP},
+	};
+	static const struct bind_case listener = {"mptcp_listener", AF_INET6, SOCK_STREAM,  "::", 0,
+						  "dual",	    true,     IPPROTO_MPTCP};
+	static const struct bind_case loser = {
+		"mptcp_eaddrinuse", AF_INET6, SOCK_STREAM, "::", 0, "dual", true, IPPROTO_MPTCP};
+	size_t i;
+	int lfd, fd, c1;
+
+	if (!mptcp_available())
+		return;
+	for (i = 0; i < sizeof(binds) / sizeof(binds[0]); i++) {
+		fd = bind_and_record(&binds[i], 0);
+		listen_and_record(binds[i].scenario, fd, 16, binds[i].expect_stack, true);
+		close(fd);
+	}
+	lfd = bind_and_record(&listener, 0);
+	listen_and_record("mptcp_listener", lfd, 8, "dual", true);
+	/* a plain TCP client falls back: the accepted socket is TCP */
+	accept_and_record("mptcp_accept_tcp_mapped", lfd, AF_INET, 0, "127.0.0.1", true);
+	/* an MPTCP client: the accepted socket is MPTCP */
+	accept_and_record("mptcp_accept_mptcp_v6", lfd, AF_INET6, IPPROTO_MPTCP, "::1", false);
+	accept_and_record("mptcp_accept_mptcp_mapped", lfd, AF_INET, IPPROTO_MPTCP, "127.0.0.1",
+			  true);
+	c1 = connect_and_record("mptcp_connect_mapped", lfd, "::ffff:127.0.0.1", false,
+				IPPROTO_MPTCP);
+	close(c1);
+	close(bind_and_record(&loser, local_port(lfd)));
+	close(lfd);
+}
+
 static void scenario_all(void)
 {
 	static const struct bind_case binds[] = {
-		{"tcp4_any", AF_INET, SOCK_STREAM, "0.0.0.0", -1, "v4", true},
-		{"udp4_any", AF_INET, SOCK_DGRAM, "0.0.0.0", -1, "v4", true},
-		{"tcp6_dual", AF_INET6, SOCK_STREAM, "::", 0, "dual", true},
-		{"udp6_dual", AF_INET6, SOCK_DGRAM, "::", 0, "dual", true},
-		{"tcp6_v6only", AF_INET6, SOCK_STREAM, "::", 1, "v6", true},
-		{"udp6_v6only", AF_INET6, SOCK_DGRAM, "::", 1, "v6", true},
-		{"tcp6_mapped_bind", AF_INET6, SOCK_STREAM, "::ffff:127.0.0.1", 0, "v4", false},
-		{"tcp6_loopback", AF_INET6, SOCK_STREAM, "::1", 0, "v6", false},
+		{"tcp4_any", AF_INET, SOCK_STREAM, "0.0.0.0", -1, "v4", true, 0},
+		{"udp4_any", AF_INET, SOCK_DGRAM, "0.0.0.0", -1, "v4", true, 0},
+		{"tcp6_dual", AF_INET6, SOCK_STREAM, "::", 0, "dual", true, 0},
+		{"udp6_dual", AF_INET6, SOCK_DGRAM, "::", 0, "dual", true, 0},
+		{"tcp6_v6only", AF_INET6, SOCK_STREAM, "::", 1, "v6", true, 0},
+		{"udp6_v6only", AF_INET6, SOCK_DGRAM, "::", 1, "v6", true, 0},
+		{"tcp6_mapped_bind", AF_INET6, SOCK_STREAM, "::ffff:127.0.0.1", 0, "v4", false, 0},
+		{"tcp6_loopback", AF_INET6, SOCK_STREAM, "::1", 0, "v6", false, 0},
 	};
 	static const struct bind_case holder = {
-		"eaddrinuse_holder", AF_INET, SOCK_STREAM, "0.0.0.0", -1, "v4", true};
+		"eaddrinuse_holder", AF_INET, SOCK_STREAM, "0.0.0.0", -1, "v4", true, 0};
 	static const struct bind_case loser = {
-		"eaddrinuse_dual", AF_INET6, SOCK_STREAM, "::", 0, "dual", true};
+		"eaddrinuse_dual", AF_INET6, SOCK_STREAM, "::", 0, "dual", true, 0};
 	static const struct bind_case listener = {
-		"accept_listener", AF_INET6, SOCK_STREAM, "::", 0, "dual", true};
+		"accept_listener", AF_INET6, SOCK_STREAM, "::", 0, "dual", true, 0};
 	static const struct bind_case v6only_listener = {
-		"listen_v6only", AF_INET6, SOCK_STREAM, "::", 1, "v6", true};
+		"listen_v6only", AF_INET6, SOCK_STREAM, "::", 1, "v6", true, 0};
 	size_t i;
 	int fd, lfd, c1, c2, c3;
 
@@ -390,11 +470,11 @@ static void scenario_all(void)
 
 	lfd = bind_and_record(&listener, 0);
 	listen_and_record("accept_listener", lfd, 8, "dual", true);
-	accept_and_record("accept_mapped", lfd, AF_INET, "127.0.0.1", true);
-	accept_and_record("accept_v6", lfd, AF_INET6, "::1", false);
-	c1 = connect_and_record("connect_mapped", lfd, "::ffff:127.0.0.1", false);
-	c2 = connect_and_record("connect_v6", lfd, "::1", false);
-	c3 = connect_and_record("connect_nonblock_mapped", lfd, "::ffff:127.0.0.1", true);
+	accept_and_record("accept_mapped", lfd, AF_INET, 0, "127.0.0.1", true);
+	accept_and_record("accept_v6", lfd, AF_INET6, 0, "::1", false);
+	c1 = connect_and_record("connect_mapped", lfd, "::ffff:127.0.0.1", false, 0);
+	c2 = connect_and_record("connect_v6", lfd, "::1", false, 0);
+	c3 = connect_and_record("connect_nonblock_mapped", lfd, "::ffff:127.0.0.1", true, 0);
 	close(c1);
 	close(c2);
 	close(c3);
@@ -405,6 +485,7 @@ static void scenario_all(void)
 	close(fd);
 
 	netns_bindv6only();
+	mptcp_scenarios();
 }
 
 static void wait_for_file(const char *file)
@@ -423,7 +504,7 @@ static void wait_for_file(const char *file)
 static void scenario_wait_bind(const char *file)
 {
 	static const struct bind_case c = {"wait_bind", AF_INET, SOCK_DGRAM, "0.0.0.0",
-					   -1,		"v4",	 true};
+					   -1,		"v4",	 true,	     0};
 	wait_for_file(file);
 	close(bind_and_record(&c, 0));
 }
@@ -449,8 +530,8 @@ static void scenario_flood(long n, const char *file)
 static void scenario_fork_bind(void)
 {
 	static const struct bind_case cases[] = {
-		{"fork_child_udp4", AF_INET, SOCK_DGRAM, "0.0.0.0", -1, "v4", true},
-		{"fork_child_tcp6_dual", AF_INET6, SOCK_STREAM, "::", 0, "dual", true},
+		{"fork_child_udp4", AF_INET, SOCK_DGRAM, "0.0.0.0", -1, "v4", true, 0},
+		{"fork_child_tcp6_dual", AF_INET6, SOCK_STREAM, "::", 0, "dual", true, 0},
 	};
 	int status;
 	pid_t pid;
@@ -472,7 +553,7 @@ static void scenario_fork_bind(void)
 static void scenario_hostile(void)
 {
 	static const struct bind_case c = {"hostile_comm", AF_INET, SOCK_DGRAM, "0.0.0.0", -1,
-					   "v4",	   true};
+					   "v4",	   true,    0};
 
 	if (prctl(PR_SET_NAME, HOSTILE_COMM))
 		die("PR_SET_NAME");

@@ -110,6 +110,8 @@ const char *v6t_proto_name(__u16 protocol)
 		return "tcp";
 	case IPPROTO_UDP:
 		return "udp";
+	case IPPROTO_MPTCP:
+		return "mptcp";
 	default:
 		return "other";
 	}
@@ -124,8 +126,11 @@ const char *v6t_netstat_proto(__u16 family, __u16 protocol)
 		return v6 ? "tcp6" : "tcp";
 	case IPPROTO_UDP:
 		return v6 ? "udp6" : "udp";
+	case IPPROTO_MPTCP:
+		return "mptcp"; /* as ss names it, whatever the family */
 	default:
-		return v6 ? "raw6" : "raw";
+		/* not "raw": that is SOCK_RAW, and the type is not in the record */
+		return v6 ? "other6" : "other";
 	}
 }
 

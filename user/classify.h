@@ -38,9 +38,12 @@ enum v6t_stack v6t_classify_stack(const struct v6t_event *e);
 const char *v6t_stack_name(enum v6t_stack stack);
 
 const char *v6t_family_name(__u16 family);
-/* "tcp", "udp" or "other" */
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+/* "tcp", "udp", "mptcp" or "other" */
 const char *v6t_proto_name(__u16 protocol);
-/* As netstat writes it: tcp, tcp6, udp, udp6, raw, raw6 */
+/* As netstat writes it: tcp, tcp6, udp, udp6; mptcp as ss does; other, other6 */
 const char *v6t_netstat_proto(__u16 family, __u16 protocol);
 
 /* inet_ntop of the address; writes "?" for an unknown family */

@@ -53,57 +53,89 @@ static int program_mode(const struct bpf_program *prog)
 }
 
 /*
- * Number of parameters of inet_csk_accept in the running kernel: 4 up to 6.9,
- * 2 from 6.10 (see bpf/core_fixes.bpf.h). The fexit program must match it.
+ * What the running kernel's BTF says about the functions fentry and kprobe
+ * mode hook: which inet_csk_accept() prototype it has and whether it has
+ * MPTCP (see bpf/core_fixes.bpf.h for both).
  */
-static int accept_arity(char *err, size_t errlen)
+struct kernel_funcs {
+	int accept_arity; /* parameters of inet_csk_accept: 4 up to 6.9, 2 from 6.10 */
+	bool mptcp;	  /* mptcp_bind and mptcp_listen exist (CONFIG_MPTCP) */
+};
+
+static bool btf_has_func(const struct btf *btf, const char *name)
+{
+	return btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
+}
+
+static int read_kernel_funcs(struct kernel_funcs *kf, char *err, size_t errlen)
 {
 	const struct btf_type *t;
 	struct btf *btf;
-	int id, n;
+	int id;
 
 	btf = btf__load_vmlinux_btf();
 	if (!btf) {
 		snprintf(err, errlen, "cannot read kernel BTF: %s", strerror(errno));
 		return -errno;
 	}
+	kf->mptcp = btf_has_func(btf, "mptcp_bind") && btf_has_func(btf, "mptcp_listen");
 	id = btf__find_by_name_kind(btf, "inet_csk_accept", BTF_KIND_FUNC);
 	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
 	t = t ? btf__type_by_id(btf, t->type) : NULL;
-	if (!t || !btf_is_func_proto(t)) {
+	kf->accept_arity = t && btf_is_func_proto(t) ? btf_vlen(t) : -1;
+	btf__free(btf);
+	return 0;
+}
+
+/* fexit reads the return value after the last parameter: the count must be known */
+static int check_accept_arity(const struct kernel_funcs *kf, char *err, size_t errlen)
+{
+	if (kf->accept_arity < 0) {
 		snprintf(err, errlen, "inet_csk_accept is not in the kernel's BTF");
-		btf__free(btf);
 		return -ENOENT;
 	}
-	n = btf_vlen(t);
-	btf__free(btf);
-	if (n != 2 && n != 4) {
-		snprintf(err, errlen, "inet_csk_accept has %d parameters; known: 2 or 4", n);
+	if (kf->accept_arity != 2 && kf->accept_arity != 4) {
+		snprintf(err, errlen, "inet_csk_accept has %d parameters; known: 2 or 4",
+			 kf->accept_arity);
 		return -ENOTSUP;
 	}
-	return n;
+	return 0;
+}
+
+/* Whether a program of the chosen mode fits the running kernel's functions. */
+static bool program_fits(const struct v6trace_bpf *skel, const struct bpf_program *prog,
+			 const struct kernel_funcs *kf)
+{
+	if (prog == skel->progs.fexit_inet_csk_accept_4)
+		return kf->accept_arity == 4;
+	if (prog == skel->progs.fexit_inet_csk_accept_2)
+		return kf->accept_arity == 2;
+	if (prog == skel->progs.fexit_mptcp_bind || prog == skel->progs.fexit_mptcp_listen ||
+	    prog == skel->progs.kprobe_mptcp_bind || prog == skel->progs.kretprobe_mptcp_bind ||
+	    prog == skel->progs.kprobe_mptcp_listen || prog == skel->progs.kretprobe_mptcp_listen)
+		return kf->mptcp;
+	return true;
 }
 
 static int select_programs(struct tracer *t, int mode, bool follow_forks, char *err, size_t errlen)
 {
+	struct kernel_funcs kf = {.accept_arity = 0};
 	struct bpf_program *prog;
-	int arity = 0;
 
-	if (mode == V6T_MODE_FENTRY) {
-		arity = accept_arity(err, errlen);
-		if (arity < 0)
-			return arity;
+	if (mode == V6T_MODE_FENTRY || mode == V6T_MODE_KPROBE) {
+		int ret = read_kernel_funcs(&kf, err, errlen);
+
+		if (!ret && mode == V6T_MODE_FENTRY)
+			ret = check_accept_arity(&kf, err, errlen);
+		if (ret)
+			return ret;
 	}
 	bpf_object__for_each_program(prog, t->skel->obj)
 	{
 		int pmode = program_mode(prog);
 		bool load = pmode ? pmode == mode : follow_forks;
 
-		if (prog == t->skel->progs.fexit_inet_csk_accept_4)
-			load = load && arity == 4;
-		else if (prog == t->skel->progs.fexit_inet_csk_accept_2)
-			load = load && arity == 2;
-		bpf_program__set_autoload(prog, load);
+		bpf_program__set_autoload(prog, load && program_fits(t->skel, prog, &kf));
 	}
 	return 0;
 }
