@@ -28,7 +28,8 @@
 
 #ifndef V6T_NO_SOCKDIAG
 struct dump_ctx {
-	uint8_t family, protocol;
+	uint8_t family;
+	uint16_t protocol;
 	diag_cb cb;
 	void *ctx;
 	int stopped;
@@ -104,7 +105,7 @@ static struct mnl_socket *open_in(int netns_fd)
 	return nl;
 }
 
-int sockdiag_dump(int netns_fd, uint8_t family, uint8_t protocol, uint32_t states, diag_cb cb,
+int sockdiag_dump(int netns_fd, uint8_t family, uint16_t protocol, uint32_t states, diag_cb cb,
 		  void *ctx)
 {
 	char buf[32768]; /* MNL_SOCKET_DUMP_SIZE, which libmnl 1.0.4 lacks */
@@ -128,8 +129,11 @@ int sockdiag_dump(int netns_fd, uint8_t family, uint8_t protocol, uint32_t state
 	nlh->nlmsg_seq = seq = (unsigned int)time(NULL);
 	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
 	req->sdiag_family = family;
-	req->sdiag_protocol = protocol;
+	req->sdiag_protocol = (uint8_t)protocol;
 	req->idiag_states = states;
+	/* IPPROTO_MPTCP (262) does not fit sdiag_protocol: Linux 5.9+ reads it here */
+	if (protocol > UINT8_MAX)
+		mnl_attr_put_u32(nlh, INET_DIAG_REQ_PROTOCOL, protocol);
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
 		err = -errno;
 		goto out;
@@ -148,7 +152,7 @@ out:
 }
 #else /* V6T_NO_SOCKDIAG */
 /* a fully static build without libmnl.a (see the Makefile) */
-int sockdiag_dump(int netns_fd, uint8_t family, uint8_t protocol, uint32_t states, diag_cb cb,
+int sockdiag_dump(int netns_fd, uint8_t family, uint16_t protocol, uint32_t states, diag_cb cb,
 		  void *ctx)
 {
 	(void)netns_fd, (void)family, (void)protocol, (void)states, (void)cb, (void)ctx;
@@ -318,8 +322,15 @@ bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *ou
 {
 	struct holder_search h = {.failed = failed};
 	struct owners o = {0};
-	uint8_t proto = (uint8_t)failed->protocol;
+	uint16_t proto = failed->protocol;
 
+	/*
+	 * An MPTCP socket holds its port through its TCP subflow, which sock_diag
+	 * lists with TCP under the MPTCP socket's inode: one TCP lookup finds
+	 * the holder of a port whichever of the two the holder and the loser are.
+	 */
+	if (proto == IPPROTO_MPTCP)
+		proto = IPPROTO_TCP;
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return false;
 	/* both families: a dual-stack [::]:P holds 0.0.0.0:P, and the other way round */

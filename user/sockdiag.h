@@ -26,7 +26,7 @@ typedef int (*diag_cb)(const struct diag_sock *s, void *ctx);
  * IPPROTO_UDP) whose state is in the mask (1 << TCP_*) in the network
  * namespace of netns_fd (-1: the caller's). 0, or -errno.
  */
-int sockdiag_dump(int netns_fd, uint8_t family, uint8_t protocol, uint32_t states, diag_cb cb,
+int sockdiag_dump(int netns_fd, uint8_t family, uint16_t protocol, uint32_t states, diag_cb cb,
 		  void *ctx);
 
 /* socket inode -> the lowest pid holding it, and that process's comm */

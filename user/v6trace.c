@@ -673,7 +673,43 @@ struct snapshot_ctx {
 	struct runtime *rt;
 	struct owners owners;
 	unsigned int count;
+	/* inodes of the MPTCP sockets listed, sorted once the MPTCP dumps are done */
+	uint32_t *mptcp_inodes;
+	size_t n_mptcp, cap_mptcp;
+	bool mptcp_sorted;
 };
+
+static int compare_inodes(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * sock_diag lists an MPTCP socket twice: as itself, and its TCP subflow (a
+ * kernel socket) under TCP with the same inode. Only the first is the user's.
+ */
+static bool is_mptcp_subflow(const struct snapshot_ctx *c, const struct diag_sock *s)
+{
+	return s->e.protocol == IPPROTO_TCP && c->n_mptcp &&
+	       bsearch(&s->inode, c->mptcp_inodes, c->n_mptcp, sizeof(uint32_t), compare_inodes);
+}
+
+static int remember_mptcp(struct snapshot_ctx *c, uint32_t inode)
+{
+	if (c->n_mptcp == c->cap_mptcp) {
+		size_t cap = c->cap_mptcp ? c->cap_mptcp * 2 : 64;
+		uint32_t *grown = reallocarray(c->mptcp_inodes, cap, sizeof(uint32_t));
+
+		if (!grown)
+			return -ENOMEM;
+		c->mptcp_inodes = grown;
+		c->cap_mptcp = cap;
+	}
+	c->mptcp_inodes[c->n_mptcp++] = inode;
+	return 0;
+}
 
 static int snapshot_socket(const struct diag_sock *s, void *arg)
 {
@@ -686,6 +722,10 @@ static int snapshot_socket(const struct diag_sock *s, void *arg)
 		return 0; /* only the tcp6 connections that carry IPv4 */
 	if (e.state == V6T_TCP_CLOSE && e.lport == 0)
 		return 0; /* an unbound UDP socket */
+	if (is_mptcp_subflow(c, s))
+		return 0;
+	if (e.protocol == IPPROTO_MPTCP && remember_mptcp(c, s->inode))
+		return -ENOMEM;
 	e.netns = rt->netns;
 	e.ts_ns = (uint64_t)clock_ns(CLOCK_MONOTONIC);
 	if (!owners_find(&c->owners, s->inode, &e.pid, e.comm))
@@ -699,14 +739,33 @@ static int snapshot_socket(const struct diag_sock *s, void *arg)
 }
 
 /*
+ * A kernel without MPTCP (no net.mptcp) has no MPTCP socket to miss; one whose
+ * sock_diag cannot list them (no mptcp_diag) has, and the user is told so.
+ */
+static void warn_mptcp_unlisted(int err)
+{
+	if (access("/proc/sys/net/mptcp", F_OK))
+		return;
+	fprintf(stderr, "v6trace: MPTCP sockets are not listed (sock_diag for MPTCP: %s)\n",
+		strerror(-err));
+}
+
+/*
  * The sockets that exist now, in the tracer's network namespace: listening
- * TCP, bound UDP, and established tcp6 with IPv4-mapped peers.
+ * TCP and MPTCP, bound UDP, and established tcp6 and MPTCP over IPv6 with
+ * IPv4-mapped peers. MPTCP goes first, so that its subflows can be left out
+ * of the TCP lists.
  */
 static int print_snapshot(struct runtime *rt)
 {
 	static const struct {
-		uint8_t family, protocol, state;
+		uint8_t family;
+		uint16_t protocol;
+		uint8_t state;
 	} dumps[] = {
+		{AF_INET, IPPROTO_MPTCP, V6T_TCP_LISTEN},
+		{AF_INET6, IPPROTO_MPTCP, V6T_TCP_LISTEN},
+		{AF_INET6, IPPROTO_MPTCP, V6T_TCP_ESTABLISHED},
 		{AF_INET, IPPROTO_TCP, V6T_TCP_LISTEN},
 		{AF_INET6, IPPROTO_TCP, V6T_TCP_LISTEN},
 		{AF_INET, IPPROTO_UDP, V6T_TCP_CLOSE},
@@ -714,26 +773,38 @@ static int print_snapshot(struct runtime *rt)
 		{AF_INET6, IPPROTO_TCP, V6T_TCP_ESTABLISHED},
 	};
 	struct snapshot_ctx c = {.rt = rt};
+	bool mptcp_warned = false;
 	size_t i;
-	int err;
+	int err, ret = 0;
 
 	owners_scan(&c.owners);
 	for (i = 0; i < sizeof(dumps) / sizeof(dumps[0]); i++) {
+		if (dumps[i].protocol != IPPROTO_MPTCP && !c.mptcp_sorted) {
+			qsort(c.mptcp_inodes, c.n_mptcp, sizeof(uint32_t), compare_inodes);
+			c.mptcp_sorted = true;
+		}
 		err = sockdiag_dump(-1, dumps[i].family, dumps[i].protocol, 1u << dumps[i].state,
 				    snapshot_socket, &c);
+		if (err && err != -ENOTSUP && dumps[i].protocol == IPPROTO_MPTCP) {
+			if (!mptcp_warned)
+				warn_mptcp_unlisted(err);
+			mptcp_warned = true;
+			continue;
+		}
 		if (err) {
-			owners_free(&c.owners);
 			sb_reset(&rt->out);
 			if (err == -ENOTSUP)
 				fail("cannot list sockets: this v6trace was linked statically without "
 				     "libmnl");
 			else
 				fail("cannot list sockets (NETLINK_SOCK_DIAG): %s", strerror(-err));
-			return -1;
+			ret = -1;
+			break;
 		}
 	}
 	owners_free(&c.owners);
-	return 0;
+	free(c.mptcp_inodes);
+	return ret;
 }
 
 /* Reports events the BPF side could not reserve room for since the last call. */
