@@ -87,21 +87,17 @@ struct {
 /*
  * Arguments saved at entry, keyed by thread id, read back at return. A thread
  * is in one system call at a time; kind guards against reading back what
- * another call left (one whose return was missed while attaching). hook tells
- * nested calls apart: up to Linux 6.5 mptcp_bind() calls inet6_bind() on its
- * subflow, whose return must not take what mptcp_bind() saved.
+ * another call left (one whose return was missed while attaching). nested
+ * counts calls on MPTCP subflows inside the saved one (up to 6.5 mptcp_bind()
+ * calls inet6_bind() on its subflow, and on 6.1 an MPTCP connect passes
+ * through inet_stream_connect() again for it): their returns are not ours.
  */
-enum call_hook {
-	HOOK_INET = 0,	/* inet_bind, inet6_bind, inet_listen, inet_stream_connect, syscalls */
-	HOOK_MPTCP = 1, /* mptcp_bind, mptcp_listen */
-};
-
 struct call_args {
 	const void *sock;  /* struct socket * (kprobe) */
 	const void *uaddr; /* struct sockaddr *: kernel (kprobe) or user (tracepoint) */
 	__s32 fd;	   /* tracepoint only */
 	__u16 kind;	   /* enum v6t_event_type */
-	__u16 hook;	   /* enum call_hook */
+	__u16 nested;	   /* subflow calls entered and not yet returned */
 };
 
 struct {
@@ -478,7 +474,8 @@ SEC("fexit/inet_stream_connect")
 int BPF_PROG(fexit_inet_stream_connect, struct socket *sock, struct sockaddr *uaddr, int addr_len,
 	     int flags, int ret)
 {
-	if (socket_family(sock) != AF_INET6 || !connect_dest_wanted(uaddr, false) || !task_passes())
+	if (socket_family(sock) != AF_INET6 || !connect_dest_wanted(uaddr, false) ||
+	    socket_is_mptcp_subflow(sock) || !task_passes())
 		return 0;
 	return emit_connect(sock, uaddr, false, ret);
 }
@@ -505,12 +502,10 @@ int BPF_PROG(fexit_mptcp_listen, struct socket *sock, int backlog, int ret)
 /* ---- kprobe mode ------------------------------------------------------- */
 
 /* Entry of a call on an inet socket: saved for the return, if wanted. */
-static __always_inline int stash_hook_call(__u16 kind, __u16 hook, const void *sock,
-					   const void *uaddr, int fd)
+static __always_inline int stash_call(__u16 kind, const void *sock, const void *uaddr, int fd)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct call_args args = {
-		.sock = sock, .uaddr = uaddr, .fd = fd, .kind = kind, .hook = hook};
+	struct call_args args = {.sock = sock, .uaddr = uaddr, .fd = fd, .kind = kind};
 
 	if (!task_passes())
 		return 0;
@@ -518,38 +513,45 @@ static __always_inline int stash_hook_call(__u16 kind, __u16 hook, const void *s
 	return 0;
 }
 
-static __always_inline int stash_call(__u16 kind, const void *sock, const void *uaddr, int fd)
-{
-	return stash_hook_call(kind, HOOK_INET, sock, uaddr, fd);
-}
-
 static __always_inline int stash_bind(const void *sock, const void *uaddr, int fd)
 {
 	return stash_call(V6T_EVENT_BIND, sock, uaddr, fd);
 }
 
-/* kprobe mode's entry of bind and listen; MPTCP subflows are not the user's socket */
-static __always_inline int stash_socket_call(__u16 kind, __u16 hook, const struct socket *sock,
+/*
+ * kprobe mode's entry of bind, listen and connect. An MPTCP subflow is not the
+ * user's socket: its call is counted as nested in the user's one, if any.
+ */
+static __always_inline int stash_socket_call(__u16 kind, const struct socket *sock,
 					     const void *uaddr)
 {
-	if (socket_is_mptcp_subflow(sock))
-		return 0;
-	return stash_hook_call(kind, hook, sock, uaddr, -1);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct call_args *outer;
+
+	if (!socket_is_mptcp_subflow(sock))
+		return stash_call(kind, sock, uaddr, -1);
+	outer = bpf_map_lookup_elem(&inflight, &tid);
+	if (outer)
+		outer->nested++;
+	return 0;
 }
 
 /*
- * The saved arguments of this thread's call of that kind, from that hook;
- * removed from the map. What another hook saved belongs to an outer call and
- * stays; what another kind left is stale and goes.
+ * The saved arguments of this thread's call of that kind, removed from the
+ * map; false at the return of a nested subflow call, which leaves them be.
  */
-static __always_inline bool stashed_call(__u16 kind, __u16 hook, struct call_args *out)
+static __always_inline bool stashed_call(__u16 kind, struct call_args *out)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct call_args *args = bpf_map_lookup_elem(&inflight, &tid);
 	bool ok = false;
 
-	if (!args || (args->kind == kind && args->hook != hook))
+	if (!args)
 		return false;
+	if (args->nested) {
+		args->nested--;
+		return false;
+	}
 	if (args->kind == kind) {
 		*out = *args;
 		ok = true;
@@ -583,13 +585,13 @@ static __always_inline const struct socket *socket_of_fd(long fd)
  * and a kernel sockaddr were saved, in tracepoint mode the fd and a user one.
  * kind is a constant at every call site, so only one emitter is kept.
  */
-static __always_inline int finish_hook_call(__u16 kind, __u16 hook, int ret)
+static __always_inline int finish_call(__u16 kind, int ret)
 {
 	const struct socket *sock;
 	struct call_args args;
 	bool user;
 
-	if (!stashed_call(kind, hook, &args))
+	if (!stashed_call(kind, &args))
 		return 0;
 	user = !args.sock;
 	sock = user ? socket_of_fd(args.fd) : args.sock;
@@ -602,15 +604,10 @@ static __always_inline int finish_hook_call(__u16 kind, __u16 hook, int ret)
 	return emit_listen(sock, ret);
 }
 
-static __always_inline int finish_call(__u16 kind, int ret)
-{
-	return finish_hook_call(kind, HOOK_INET, ret);
-}
-
 SEC("kprobe/inet_bind")
 int BPF_KPROBE(kprobe_inet_bind, struct socket *sock, struct sockaddr *uaddr)
 {
-	return stash_socket_call(V6T_EVENT_BIND, HOOK_INET, sock, uaddr);
+	return stash_socket_call(V6T_EVENT_BIND, sock, uaddr);
 }
 
 SEC("kretprobe/inet_bind")
@@ -622,7 +619,7 @@ int BPF_KRETPROBE(kretprobe_inet_bind, int ret)
 SEC("kprobe/inet6_bind")
 int BPF_KPROBE(kprobe_inet6_bind, struct socket *sock, struct sockaddr *uaddr)
 {
-	return stash_socket_call(V6T_EVENT_BIND, HOOK_INET, sock, uaddr);
+	return stash_socket_call(V6T_EVENT_BIND, sock, uaddr);
 }
 
 SEC("kretprobe/inet6_bind")
@@ -634,13 +631,13 @@ int BPF_KRETPROBE(kretprobe_inet6_bind, int ret)
 SEC("kprobe/mptcp_bind")
 int BPF_KPROBE(kprobe_mptcp_bind, struct socket *sock, struct sockaddr *uaddr)
 {
-	return stash_socket_call(V6T_EVENT_BIND, HOOK_MPTCP, sock, uaddr);
+	return stash_socket_call(V6T_EVENT_BIND, sock, uaddr);
 }
 
 SEC("kretprobe/mptcp_bind")
 int BPF_KRETPROBE(kretprobe_mptcp_bind, int ret)
 {
-	return finish_hook_call(V6T_EVENT_BIND, HOOK_MPTCP, ret);
+	return finish_call(V6T_EVENT_BIND, ret);
 }
 
 SEC("kretprobe/inet_csk_accept")
@@ -654,7 +651,7 @@ int BPF_KPROBE(kprobe_inet_stream_connect, struct socket *sock, struct sockaddr 
 {
 	if (socket_family(sock) != AF_INET6 || !connect_dest_wanted(uaddr, false))
 		return 0;
-	return stash_call(V6T_EVENT_CONNECT, sock, uaddr, -1);
+	return stash_socket_call(V6T_EVENT_CONNECT, sock, uaddr);
 }
 
 SEC("kretprobe/inet_stream_connect")
@@ -666,7 +663,7 @@ int BPF_KRETPROBE(kretprobe_inet_stream_connect, int ret)
 SEC("kprobe/inet_listen")
 int BPF_KPROBE(kprobe_inet_listen, struct socket *sock)
 {
-	return stash_socket_call(V6T_EVENT_LISTEN, HOOK_INET, sock, NULL);
+	return stash_socket_call(V6T_EVENT_LISTEN, sock, NULL);
 }
 
 SEC("kretprobe/inet_listen")
@@ -678,13 +675,13 @@ int BPF_KRETPROBE(kretprobe_inet_listen, int ret)
 SEC("kprobe/mptcp_listen")
 int BPF_KPROBE(kprobe_mptcp_listen, struct socket *sock)
 {
-	return stash_socket_call(V6T_EVENT_LISTEN, HOOK_MPTCP, sock, NULL);
+	return stash_socket_call(V6T_EVENT_LISTEN, sock, NULL);
 }
 
 SEC("kretprobe/mptcp_listen")
 int BPF_KRETPROBE(kretprobe_mptcp_listen, int ret)
 {
-	return finish_hook_call(V6T_EVENT_LISTEN, HOOK_MPTCP, ret);
+	return finish_call(V6T_EVENT_LISTEN, ret);
 }
 
 /* ---- tracepoint mode --------------------------------------------------- */
