@@ -93,6 +93,12 @@ $(BIN): $(USER_OBJS)
 $(OUTPUT)/static/v6trace: FORCE
 	$(Q)$(MAKE) --no-print-directory STATIC=1 OUTPUT=$(OUTPUT)/static BIN=$@ $@
 
+# The qemu guests' v6trace: the Debian package's link (STATIC=libs: every
+# library static but the C library and libmnl, which tools/vm-run packs into
+# the initramfs with the dynamic loader), so --snapshot and held_by work there.
+$(OUTPUT)/guest/v6trace: FORCE
+	$(Q)$(MAKE) --no-print-directory STATIC=libs OUTPUT=$(OUTPUT)/guest BIN=$@ $@
+
 FORCE:
 
 -include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/tests/*.d)
@@ -112,6 +118,11 @@ $(OUTPUT)/tests/workload: $(OUTPUT)/tests/workload.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -static $^ -o $@
 
+# The sockets the guests' snapshot and held_by tests hold (tests/snapshot.sh).
+$(OUTPUT)/tests/holder: $(OUTPUT)/tests/holder.o
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -static $^ -o $@
+
 # ---- benchmarks (tools/bench) ------------------------------------------
 
 $(OUTPUT)/bench/storm: tools/bench/storm.c
@@ -125,9 +136,10 @@ $(OUTPUT)/bench/format: tools/bench/format.c $(LIB_OBJS)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Ibpf -Iuser $^ -o $@
 
 bench: deps
-	$(Q)tools/install-deps bpftrace qemu-system-x86 busybox-static cpio
+	$(Q)tools/install-deps bpftrace busybox-static cpio xz-utils zstd $(QEMU_DEPS)
 	$(Q)$(MAKE) --no-print-directory v6trace $(OUTPUT)/bench/storm $(OUTPUT)/bench/format \
-		$(OUTPUT)/static/v6trace $(OUTPUT)/tests/workload
+		$(OUTPUT)/guest/v6trace $(OUTPUT)/tests/workload
+	$(Q)tools/fetch-qemu
 	$(Q)tools/bench/run
 
 # Sanitizer build of the unit tests: its own object directory.
@@ -168,12 +180,22 @@ test: deps
 	$(Q)tests/run
 
 # The qemu kernel matrix; KERNEL=path/to/vmlinuz boots that kernel instead.
+# The emulator is qemu 10 from bookworm-backports (tools/fetch-qemu), unpacked
+# and run on Debian 12's libraries and firmware packages: QEMU_DEPS.
+# A kernel that could not be fetched fails the matrix (SKIP_MISSING=1: a skip).
+QEMU_DEPS := seabios ipxe-qemu libaio1 libasound2 libbpf1 libbrlapi0.8 libc6 libcacard0 \
+	libcap-ng0 libcapstone4 libfdt1 libfuse3-3 libglib2.0-0 libgmp10 libgnutls30 libhogweed6 \
+	libibverbs1 libjpeg62-turbo libncursesw6 libnettle8 libnuma1 libpixman-1-0 libpmem1 \
+	libpng16-16 librdmacm1 libsasl2-2 libseccomp2 libslirp0 libtinfo6 libudev1 liburing2 \
+	libusb-1.0-0 libusbredirparser1 libvdeplug2 libzstd1 zlib1g
 test-vm: deps
-	$(Q)tools/install-deps qemu-system-x86 busybox-static cpio
-	$(Q)$(MAKE) --no-print-directory $(OUTPUT)/static/v6trace $(OUTPUT)/tests/workload
+	$(Q)tools/install-deps busybox-static cpio xz-utils zstd $(QEMU_DEPS)
+	$(Q)$(MAKE) --no-print-directory $(OUTPUT)/guest/v6trace $(OUTPUT)/tests/workload \
+		$(OUTPUT)/tests/holder
+	$(Q)tools/fetch-qemu
 ifeq ($(KERNEL),)
 	$(Q)tools/fetch-kernels
-	$(Q)tools/vm-run
+	$(Q)tools/vm-run $(if $(SKIP_MISSING),,--require-all)
 else
 	$(Q)tools/vm-run --kernel $(KERNEL)
 endif
