@@ -104,4 +104,64 @@ static __always_inline __u32 listen_backlog(const struct sock *sk)
 	return BPF_CORE_READ(sk, sk_max_ack_backlog);
 }
 
+/*
+ * io_uring's io_uring_complete tracepoint, what tracepoint mode sees of
+ * IORING_OP_ACCEPT, _CONNECT (5.5) and _BIND, _LISTEN (6.11), which never
+ * enter a system call. Its arguments changed twice; the loader counts them in
+ * the running kernel's BTF (btf_trace_io_uring_complete) and sets
+ * uring_complete_args. Read from the BTF of Debian's kernels:
+ *   5.10:            (ctx, user_data, res, cflags): no request; not used
+ *   6.1, 6.12:       (ctx, req, user_data, res, cflags, extra1, extra2)
+ *   6.18, 7.2:       (ctx, req, cqe)
+ * The request's result is then res, or cqe->res.
+ */
+
+static __always_inline int uring_complete_res(const __u64 *args, __u32 layout)
+{
+	const struct io_uring_cqe *cqe;
+
+	if (layout == V6T_URING_COMPLETE_REQ_RES)
+		return (int)args[3];
+	cqe = (const void *)args[2];
+	return BPF_CORE_READ(cqe, res);
+}
+
+/*
+ * The address an IORING_OP_BIND asked for, copied into the request's async
+ * data at prep. Up to some 6.1x it is the addr field of a struct
+ * io_async_msghdr (6.11, 6.12); later kernels (6.18: measured) allocate a
+ * bare struct sockaddr_storage instead, and the BTF has no type or function
+ * that tells the two apart. Both places are kept at io_uring_submit_req
+ * (after prep; by the completion the async data may be gone, and the file is
+ * not assigned before the issue), and at the completion the one whose family
+ * is the socket's is the address. If both or neither are, it is not known,
+ * never guessed.
+ */
+struct uring_bind_addrs {
+	struct sockaddr_in6 bare;   /* async_data as a sockaddr_storage */
+	struct sockaddr_in6 msghdr; /* async_data as a struct io_async_msghdr */
+};
+
+static __always_inline bool uring_bind_addrs_read(const struct io_kiocb *req,
+						  struct uring_bind_addrs *out)
+{
+	const struct io_async_msghdr *io = BPF_CORE_READ(req, async_data);
+
+	if (!io)
+		return false;
+	bpf_probe_read_kernel(&out->bare, sizeof(out->bare), io);
+	bpf_probe_read_kernel(&out->msghdr, sizeof(out->msghdr), &io->addr);
+	return true;
+}
+
+static __always_inline const struct sockaddr_in6 *uring_bind_addr(const struct uring_bind_addrs *a,
+								  __u16 family)
+{
+	bool bare = a->bare.sin6_family == family, msghdr = a->msghdr.sin6_family == family;
+
+	if (bare == msghdr)
+		return NULL;
+	return bare ? &a->bare : &a->msghdr;
+}
+
 #endif /* V6TRACE_CORE_FIXES_BPF_H */

@@ -9,7 +9,8 @@
  *   kprobe:     kprobe + kretprobe on the same functions
  *   tracepoint: syscalls:sys_{enter,exit}_{bind,listen,connect},
  *               sys_exit_accept{,4}; the fd is resolved to its struct socket
- *               in the kernel
+ *               in the kernel; and io_uring's io_uring_complete for the
+ *               requests that never enter those system calls
  *
  * Whatever the hook, the event is filled from the socket after the call, by
  * the same helpers, so every mode reports the same record. The loader enables
@@ -45,6 +46,8 @@ const volatile struct v6t_filter filter = {};
  * of bpf_ringbuf_submit) costs an irq_work and a context switch per bind.
  */
 const volatile __u64 wakeup_bytes = 0;
+/* arguments of io_uring_complete in this kernel (core_fixes.bpf.h); 0: not traced */
+const volatile __u32 uring_complete_args = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -760,6 +763,118 @@ SEC("tracepoint/syscalls/sys_exit_listen")
 int tp_sys_exit_listen(struct trace_event_raw_sys_exit *ctx)
 {
 	return finish_call(V6T_EVENT_LISTEN, (int)ctx->ret);
+}
+
+/*
+ * io_uring requests, in tracepoint mode: their completion, in the task that
+ * ran them (the submitter, or an io-wq worker sharing its files and memory).
+ * fentry and kprobe modes see them in inet_bind() and the rest, which
+ * io_uring calls as the system calls do. IORING_OP_* values are UAPI.
+ */
+/* what each IORING_OP_BIND in flight asked for, by request (core_fixes.bpf.h) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct uring_bind_addrs);
+} uring_binds SEC(".maps");
+
+#define IORING_OP_ACCEPT  13
+#define IORING_OP_CONNECT 16
+#define IORING_OP_BIND	  56
+#define IORING_OP_LISTEN  57
+
+static __always_inline const struct socket *uring_socket(const struct io_kiocb *req)
+{
+	const struct file *file = BPF_CORE_READ(req, file);
+
+	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	return BPF_CORE_READ(file, private_data);
+}
+
+/* A direct-descriptor accept (file_slot) returns a slot, not an fd: not resolved. */
+static __always_inline int uring_accept(const struct io_kiocb *req, int res)
+{
+	const struct io_accept *acc = (const void *)req;
+	const struct socket *sock;
+
+	if (res < 0 || BPF_CORE_READ(acc, file_slot))
+		return 0;
+	sock = socket_of_fd(res);
+	return sock ? emit_accept(BPF_CORE_READ(sock, sk)) : 0;
+}
+
+static __always_inline int uring_connect(const struct io_kiocb *req, int res)
+{
+	const struct io_connect *conn = (const void *)req;
+	const void *uaddr = BPF_CORE_READ(conn, addr);
+	const struct socket *sock = uring_socket(req);
+
+	if (!sock || socket_family(sock) != AF_INET6 || !connect_dest_wanted(uaddr, true) ||
+	    !task_passes())
+		return 0;
+	return emit_connect(sock, uaddr, true, res);
+}
+
+/* Keeps the address of a bind for its completion (6.11+, where the op exists). */
+SEC("raw_tracepoint/io_uring_submit_req")
+int raw_tp_io_uring_submit_req(struct bpf_raw_tracepoint_args *ctx)
+{
+	const struct io_kiocb *req = (const void *)ctx->args[0];
+	struct uring_bind_addrs addrs = {};
+	__u64 key = (__u64)req;
+
+	if (BPF_CORE_READ(req, opcode) != IORING_OP_BIND || !uring_bind_addrs_read(req, &addrs))
+		return 0;
+	bpf_map_update_elem(&uring_binds, &key, &addrs, BPF_ANY);
+	return 0;
+}
+
+/* A bind request's completion, with the address it asked for if known. */
+static __always_inline int uring_bind(const struct io_kiocb *req, const struct socket *sock,
+				      int res)
+{
+	__u64 key = (__u64)req;
+	struct uring_bind_addrs *addrs = bpf_map_lookup_elem(&uring_binds, &key);
+	const struct sockaddr_in6 *asked = NULL;
+	struct sockaddr_in6 copy = {};
+
+	if (addrs) {
+		asked = uring_bind_addr(addrs, socket_family(sock));
+		if (asked)
+			copy = *asked;
+	}
+	bpf_map_delete_elem(&uring_binds, &key);
+	return emit_bind(sock, asked ? &copy : NULL, false, res);
+}
+
+SEC("raw_tracepoint/io_uring_complete")
+int raw_tp_io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
+{
+	const struct io_kiocb *req = (const void *)ctx->args[1];
+	const struct socket *sock;
+	__u8 opcode;
+	int res;
+
+	if (uring_complete_args != V6T_URING_COMPLETE_REQ_RES &&
+	    uring_complete_args != V6T_URING_COMPLETE_CQE)
+		return 0;
+	opcode = BPF_CORE_READ(req, opcode);
+	if (opcode != IORING_OP_ACCEPT && opcode != IORING_OP_CONNECT && opcode != IORING_OP_BIND &&
+	    opcode != IORING_OP_LISTEN)
+		return 0;
+	res = uring_complete_res(ctx->args, uring_complete_args);
+	if (opcode == IORING_OP_ACCEPT)
+		return uring_accept(req, res);
+	if (opcode == IORING_OP_CONNECT)
+		return uring_connect(req, res);
+	sock = uring_socket(req);
+	if (!sock || !family_traced(socket_family(sock)) || !task_passes())
+		return 0;
+	if (opcode == IORING_OP_BIND)
+		return uring_bind(req, sock, res);
+	return emit_listen(sock, res);
 }
 
 /* ---- following forks (--children, -- COMMAND), in every mode ------------ */

@@ -63,6 +63,13 @@ enum v6t_stack {
 	V6T_STACK_DUAL = 2,
 };
 
+/*
+ * Arguments of the io_uring_complete tracepoint that tracepoint mode can use
+ * (the loader counts them in the kernel's BTF; see core_fixes.bpf.h).
+ */
+#define V6T_URING_COMPLETE_REQ_RES 7 /* (ctx, req, user_data, res, cflags, extra1, extra2) */
+#define V6T_URING_COMPLETE_CQE	   3 /* (ctx, req, cqe) */
+
 #define V6T_MAX_PIDS  8192
 #define V6T_MAX_PORTS 64
 

@@ -43,6 +43,8 @@ static int program_mode(const struct bpf_program *prog)
 {
 	const char *sec = bpf_program__section_name(prog);
 
+	if (!strncmp(sec, "raw_tracepoint/io_uring_", 24))
+		return V6T_MODE_TRACEPOINT;
 	if (!strncmp(sec, "raw_tracepoint/", 15))
 		return 0;
 	if (!strncmp(sec, "fexit/", 6))
@@ -58,8 +60,10 @@ static int program_mode(const struct bpf_program *prog)
  * MPTCP (see bpf/core_fixes.bpf.h for both).
  */
 struct kernel_funcs {
-	int accept_arity; /* parameters of inet_csk_accept: 4 up to 6.9, 2 from 6.10 */
-	bool mptcp;	  /* mptcp_bind and mptcp_listen exist (CONFIG_MPTCP) */
+	int accept_arity;      /* parameters of inet_csk_accept: 4 up to 6.9, 2 from 6.10 */
+	bool mptcp;	       /* mptcp_bind and mptcp_listen exist (CONFIG_MPTCP) */
+	int uring_args;	       /* arguments of the io_uring_complete tracepoint; -1: none */
+	bool uring_submit_req; /* the io_uring_submit_req tracepoint (6.5+) */
 };
 
 static bool btf_has_func(const struct btf *btf, const char *name)
@@ -67,11 +71,22 @@ static bool btf_has_func(const struct btf *btf, const char *name)
 	return btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
 }
 
+/* Parameters of a function, or of a pointer-to-function typedef; -1 if absent. */
+static int btf_arity(const struct btf *btf, const char *name, int kind)
+{
+	int id = btf__find_by_name_kind(btf, name, kind);
+	const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+
+	t = t ? btf__type_by_id(btf, t->type) : NULL;
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);
+	return t && btf_is_func_proto(t) ? btf_vlen(t) : -1;
+}
+
 static int read_kernel_funcs(struct kernel_funcs *kf, char *err, size_t errlen)
 {
-	const struct btf_type *t;
 	struct btf *btf;
-	int id;
+	int n;
 
 	btf = btf__load_vmlinux_btf();
 	if (!btf) {
@@ -79,10 +94,12 @@ static int read_kernel_funcs(struct kernel_funcs *kf, char *err, size_t errlen)
 		return -errno;
 	}
 	kf->mptcp = btf_has_func(btf, "mptcp_bind") && btf_has_func(btf, "mptcp_listen");
-	id = btf__find_by_name_kind(btf, "inet_csk_accept", BTF_KIND_FUNC);
-	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
-	t = t ? btf__type_by_id(btf, t->type) : NULL;
-	kf->accept_arity = t && btf_is_func_proto(t) ? btf_vlen(t) : -1;
+	kf->accept_arity = btf_arity(btf, "inet_csk_accept", BTF_KIND_FUNC);
+	/* the typedef's first parameter is the tracepoint's private data, not an argument */
+	n = btf_arity(btf, "btf_trace_io_uring_complete", BTF_KIND_TYPEDEF);
+	kf->uring_args = n > 0 ? n - 1 : -1;
+	kf->uring_submit_req =
+		btf_arity(btf, "btf_trace_io_uring_submit_req", BTF_KIND_TYPEDEF) == 2;
 	btf__free(btf);
 	return 0;
 }
@@ -110,6 +127,12 @@ static bool program_fits(const struct v6trace_bpf *skel, const struct bpf_progra
 		return kf->accept_arity == 4;
 	if (prog == skel->progs.fexit_inet_csk_accept_2)
 		return kf->accept_arity == 2;
+	if (prog == skel->progs.raw_tp_io_uring_submit_req)
+		return kf->uring_submit_req &&
+		       program_fits(skel, skel->progs.raw_tp_io_uring_complete, kf);
+	if (prog == skel->progs.raw_tp_io_uring_complete)
+		return kf->uring_args == V6T_URING_COMPLETE_REQ_RES ||
+		       kf->uring_args == V6T_URING_COMPLETE_CQE;
 	if (prog == skel->progs.fexit_mptcp_bind || prog == skel->progs.fexit_mptcp_listen ||
 	    prog == skel->progs.kprobe_mptcp_bind || prog == skel->progs.kretprobe_mptcp_bind ||
 	    prog == skel->progs.kprobe_mptcp_listen || prog == skel->progs.kretprobe_mptcp_listen)
@@ -121,15 +144,15 @@ static int select_programs(struct tracer *t, int mode, bool follow_forks, char *
 {
 	struct kernel_funcs kf = {.accept_arity = 0};
 	struct bpf_program *prog;
+	int ret = read_kernel_funcs(&kf, err, errlen);
 
-	if (mode == V6T_MODE_FENTRY || mode == V6T_MODE_KPROBE) {
-		int ret = read_kernel_funcs(&kf, err, errlen);
-
-		if (!ret && mode == V6T_MODE_FENTRY)
-			ret = check_accept_arity(&kf, err, errlen);
-		if (ret)
-			return ret;
-	}
+	if (!ret && mode == V6T_MODE_FENTRY)
+		ret = check_accept_arity(&kf, err, errlen);
+	if (ret)
+		return ret;
+	t->skel->rodata->uring_complete_args = kf.uring_args > 0 ? (__u32)kf.uring_args : 0;
+	t->uring = mode == V6T_MODE_TRACEPOINT &&
+		   program_fits(t->skel, t->skel->progs.raw_tp_io_uring_complete, &kf);
 	bpf_object__for_each_program(prog, t->skel->obj)
 	{
 		int pmode = program_mode(prog);
