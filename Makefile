@@ -123,6 +123,11 @@ $(OUTPUT)/tests/holder: $(OUTPUT)/tests/holder.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -static $^ -o $@
 
+# The io_uring scenarios (liburing), static for the guests too.
+$(OUTPUT)/tests/uring: $(OUTPUT)/tests/uring.o
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -static $^ -luring -o $@
+
 # ---- benchmarks (tools/bench) ------------------------------------------
 
 $(OUTPUT)/bench/storm: tools/bench/storm.c
@@ -176,7 +181,7 @@ run: deps
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory v6trace $(OUTPUT)/tests/unit_tests $(ASAN_OUT)/unit_tests \
-		$(OUTPUT)/tests/workload $(OUTPUT)/fuzz/fuzz_format
+		$(OUTPUT)/tests/workload $(OUTPUT)/tests/uring $(OUTPUT)/fuzz/fuzz_format
 	$(Q)tests/run
 
 # The qemu kernel matrix; KERNEL=path/to/vmlinuz boots that kernel instead.

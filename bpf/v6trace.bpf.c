@@ -400,6 +400,9 @@ static __always_inline int emit_connect(const struct socket *sock, const void *u
 	__builtin_memcpy(e.raddr, &sa.sin6_addr, 16);
 	e.rport = bpf_ntohs(sa.sin6_port);
 	read_local(&e, sk);
+	/* a refused connect gives its port back (inet_num 0); getsockname() still says inet_sport */
+	if (!e.lport)
+		e.lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
 	e.ret = ret;
 	event_emit(&e);
 	return 0;

@@ -264,7 +264,7 @@ def check_dir(outdir, mode, prefix=""):
                   b"".join(read_lines(os.path.join(outdir, n + ".err"))).decode("utf-8", "replace")[:200]
                   for n in tracers))
     wl = [l.decode() for l in read_lines(os.path.join(outdir, "workload.rc"))]
-    res.check("workload ran", wl == ["workload all 0", "workload hostile 0"],
+    res.check("workload ran", wl == ["workload all 0", "workload hostile 0", "uring all 0"],
               f"{wl}; " + b" ".join(read_lines(os.path.join(outdir, "workload.err"))).decode())
 
     recorded = parse_jsonl(os.path.join(outdir, "facts.jsonl"), res, "workload facts")

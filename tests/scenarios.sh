@@ -6,6 +6,9 @@
 #
 #   scenarios.sh V6TRACE WORKLOAD OUTDIR MODE
 #
+# The io_uring scenarios run too when an `uring` program stands beside the
+# workload (tests/uring.c): their records go to facts.jsonl with the rest.
+#
 # OUTDIR gets: json.out (v6trace --json), text.out (v6trace --all-connects, text),
 # pfilter.out (v6trace --json -p A), sfilter.out (-6 --stack dual),
 # mapped.out (--mapped --comm workload), facts.jsonl (what the workload did),
@@ -61,6 +64,11 @@ if [ "$ok" = 1 ]; then
 	echo "workload all $?" > "$OUT/workload.rc"
 	"$WORKLOAD" hostile >> "$OUT/facts.jsonl" 2>> "$OUT/workload.err"
 	echo "workload hostile $?" >> "$OUT/workload.rc"
+	URING=$(dirname "$WORKLOAD")/uring
+	if [ -x "$URING" ]; then
+		"$URING" all >> "$OUT/facts.jsonl" 2>> "$OUT/workload.err"
+		echo "uring all $?" >> "$OUT/workload.rc"
+	fi
 fi
 touch "$OUT/go"
 wait "$A" "$B"
