@@ -196,7 +196,7 @@ QEMU_DEPS := seabios ipxe-qemu libaio1 libasound2 libbpf1 libbrlapi0.8 libc6 lib
 test-vm: deps
 	$(Q)tools/install-deps busybox-static cpio xz-utils zstd $(QEMU_DEPS)
 	$(Q)$(MAKE) --no-print-directory $(OUTPUT)/guest/v6trace $(OUTPUT)/tests/workload \
-		$(OUTPUT)/tests/holder
+		$(OUTPUT)/tests/uring $(OUTPUT)/tests/holder
 	$(Q)tools/fetch-qemu
 ifeq ($(KERNEL),)
 	$(Q)tools/fetch-kernels
