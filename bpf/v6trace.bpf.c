@@ -48,6 +48,12 @@ const volatile struct v6t_filter filter = {};
 const volatile __u64 wakeup_bytes = 0;
 /* arguments of io_uring_complete in this kernel (core_fixes.bpf.h); 0: not traced */
 const volatile __u32 uring_complete_args = 0;
+/*
+ * fentry and kprobe modes see io_uring's bind, listen and accept in the inet
+ * functions, but its connect as attempts (EINPROGRESS, then a retry whose
+ * result io_uring rewrites): there, io_uring_complete reports connects only.
+ */
+const volatile bool uring_connect_only = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -433,6 +439,38 @@ static __always_inline __u16 socket_family(const struct socket *sock)
 	return sk ? BPF_CORE_READ(sk, __sk_common.skc_family) : 0;
 }
 
+/* threads inside io_uring's io_connect(), whose inet_stream_connect() calls are attempts */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} uring_connecting SEC(".maps");
+
+static __always_inline bool in_uring_connect(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	return bpf_map_lookup_elem(&uring_connecting, &tid) != NULL;
+}
+
+static __always_inline int uring_connect_enter(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u8 one = 1;
+
+	bpf_map_update_elem(&uring_connecting, &tid, &one, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int uring_connect_leave(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&uring_connecting, &tid);
+	return 0;
+}
+
 /* ---- fentry mode ------------------------------------------------------- */
 
 /* inet_bind, inet6_bind and mptcp_bind share a prototype and an emitter */
@@ -481,7 +519,7 @@ int BPF_PROG(fexit_inet_stream_connect, struct socket *sock, struct sockaddr *ua
 	     int flags, int ret)
 {
 	if (socket_family(sock) != AF_INET6 || !connect_dest_wanted(uaddr, false) ||
-	    socket_is_mptcp_subflow(sock) || !task_passes())
+	    socket_is_mptcp_subflow(sock) || in_uring_connect() || !task_passes())
 		return 0;
 	return emit_connect(sock, uaddr, false, ret);
 }
@@ -655,7 +693,8 @@ int BPF_KRETPROBE(kretprobe_inet_csk_accept, struct sock *child)
 SEC("kprobe/inet_stream_connect")
 int BPF_KPROBE(kprobe_inet_stream_connect, struct socket *sock, struct sockaddr *uaddr)
 {
-	if (socket_family(sock) != AF_INET6 || !connect_dest_wanted(uaddr, false))
+	if (socket_family(sock) != AF_INET6 || !connect_dest_wanted(uaddr, false) ||
+	    in_uring_connect())
 		return 0;
 	return stash_socket_call(V6T_EVENT_CONNECT, sock, uaddr);
 }
@@ -768,6 +807,30 @@ int tp_sys_exit_listen(struct trace_event_raw_sys_exit *ctx)
 	return finish_call(V6T_EVENT_LISTEN, (int)ctx->ret);
 }
 
+SEC("fentry/io_connect")
+int BPF_PROG(fentry_io_connect)
+{
+	return uring_connect_enter();
+}
+
+SEC("fexit/io_connect")
+int BPF_PROG(fexit_io_connect)
+{
+	return uring_connect_leave();
+}
+
+SEC("kprobe/io_connect")
+int BPF_KPROBE(kprobe_io_connect)
+{
+	return uring_connect_enter();
+}
+
+SEC("kretprobe/io_connect")
+int BPF_KRETPROBE(kretprobe_io_connect)
+{
+	return uring_connect_leave();
+}
+
 /*
  * io_uring requests, in tracepoint mode: their completion, in the task that
  * ran them (the submitter, or an io-wq worker sharing its files and memory).
@@ -869,9 +932,11 @@ int raw_tp_io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	res = uring_complete_res(ctx->args, uring_complete_args);
 	if (opcode == IORING_OP_ACCEPT)
-		return uring_accept(req, res);
+		return uring_connect_only ? 0 : uring_accept(req, res);
 	if (opcode == IORING_OP_CONNECT)
 		return uring_connect(req, res);
+	if (uring_connect_only)
+		return 0;
 	sock = uring_socket(req);
 	if (!sock || !family_traced(socket_family(sock)) || !task_passes())
 		return 0;

@@ -43,11 +43,11 @@ static int program_mode(const struct bpf_program *prog)
 {
 	const char *sec = bpf_program__section_name(prog);
 
-	if (!strncmp(sec, "raw_tracepoint/io_uring_", 24))
+	if (!strcmp(sec, "raw_tracepoint/io_uring_submit_req"))
 		return V6T_MODE_TRACEPOINT;
 	if (!strncmp(sec, "raw_tracepoint/", 15))
-		return 0;
-	if (!strncmp(sec, "fexit/", 6))
+		return 0; /* forks and exits (when following), io_uring completions */
+	if (!strncmp(sec, "fexit/", 6) || !strncmp(sec, "fentry/", 7))
 		return V6T_MODE_FENTRY;
 	if (!strncmp(sec, "kprobe/", 7) || !strncmp(sec, "kretprobe/", 10))
 		return V6T_MODE_KPROBE;
@@ -64,6 +64,7 @@ struct kernel_funcs {
 	bool mptcp;	       /* mptcp_bind and mptcp_listen exist (CONFIG_MPTCP) */
 	int uring_args;	       /* arguments of the io_uring_complete tracepoint; -1: none */
 	bool uring_submit_req; /* the io_uring_submit_req tracepoint (6.5+) */
+	bool io_connect;       /* io_uring's io_connect() */
 };
 
 static bool btf_has_func(const struct btf *btf, const char *name)
@@ -98,6 +99,7 @@ static int read_kernel_funcs(struct kernel_funcs *kf, char *err, size_t errlen)
 	/* the typedef's first parameter is the tracepoint's private data, not an argument */
 	n = btf_arity(btf, "btf_trace_io_uring_complete", BTF_KIND_TYPEDEF);
 	kf->uring_args = n > 0 ? n - 1 : -1;
+	kf->io_connect = btf_has_func(btf, "io_connect");
 	kf->uring_submit_req =
 		btf_arity(btf, "btf_trace_io_uring_submit_req", BTF_KIND_TYPEDEF) == 2;
 	btf__free(btf);
@@ -130,6 +132,9 @@ static bool program_fits(const struct v6trace_bpf *skel, const struct bpf_progra
 	if (prog == skel->progs.raw_tp_io_uring_submit_req)
 		return kf->uring_submit_req &&
 		       program_fits(skel, skel->progs.raw_tp_io_uring_complete, kf);
+	if (prog == skel->progs.fentry_io_connect || prog == skel->progs.fexit_io_connect ||
+	    prog == skel->progs.kprobe_io_connect || prog == skel->progs.kretprobe_io_connect)
+		return kf->io_connect;
 	if (prog == skel->progs.raw_tp_io_uring_complete)
 		return kf->uring_args == V6T_URING_COMPLETE_REQ_RES ||
 		       kf->uring_args == V6T_URING_COMPLETE_CQE;
@@ -151,12 +156,15 @@ static int select_programs(struct tracer *t, int mode, bool follow_forks, char *
 	if (ret)
 		return ret;
 	t->skel->rodata->uring_complete_args = kf.uring_args > 0 ? (__u32)kf.uring_args : 0;
-	t->uring = mode == V6T_MODE_TRACEPOINT &&
-		   program_fits(t->skel, t->skel->progs.raw_tp_io_uring_complete, &kf);
+	t->skel->rodata->uring_connect_only = mode != V6T_MODE_TRACEPOINT;
+	t->uring = program_fits(t->skel, t->skel->progs.raw_tp_io_uring_complete, &kf);
 	bpf_object__for_each_program(prog, t->skel->obj)
 	{
 		int pmode = program_mode(prog);
 		bool load = pmode ? pmode == mode : follow_forks;
+
+		if (prog == t->skel->progs.raw_tp_io_uring_complete)
+			load = true; /* every mode; what it reports depends on the mode */
 
 		bpf_program__set_autoload(prog, load && program_fits(t->skel, prog, &kf));
 	}

@@ -30,7 +30,7 @@ struct tracer {
 	const volatile __u64 *stats; /* the stats map, mapped read-only */
 	size_t stats_len;	     /* bytes mapped */
 	int ncpus;
-	bool uring; /* tracepoint mode: io_uring requests are traced too */
+	bool uring; /* io_uring_complete is traced: io_uring requests (tracepoint), connects */
 	/* why each mode that was tried and refused was refused (for -v) */
 	char refused[V6T_MODE_TRACEPOINT + 1][160];
 };

@@ -663,10 +663,12 @@ static void emit_start(struct runtime *rt)
 
 	fprintf(stderr, "v6trace %s: tracing with %s on Linux %s, net.ipv6.bindv6only=%d\n",
 		info.version, info.mode, info.kernel, info.bindv6only);
-	if (rt->tracer.mode == V6T_MODE_TRACEPOINT && !rt->tracer.uring)
+	if (!rt->tracer.uring)
 		fprintf(stderr,
-			"v6trace: io_uring requests are not seen in tracepoint mode on this "
-			"kernel (its io_uring_complete tracepoint names no request)\n");
+			"v6trace: io_uring %s not seen on this kernel in %s mode (its "
+			"io_uring_complete tracepoint names no request)\n",
+			rt->tracer.mode == V6T_MODE_TRACEPOINT ? "requests are" : "connects are",
+			info.mode);
 	if (rt->opts->json)
 		format_start_json(&rt->out, &info);
 	else
