@@ -10,7 +10,21 @@
 #   apt-get $(apt_opts SUITE) ...      any apt-get/apt-cache call on that suite
 #   dep_matching SUITE PKG REGEX       the first dependency of PKG matching REGEX
 #   download_unpack SUITE DIR PKG...   apt-get download PKG... and dpkg -x them into DIR
+#
+# APT_ARCH (default: this machine's architecture) is the architecture whose
+# packages these calls see: another one (arm64) gets its own lists and cache
+# under $CACHE/apt/SUITE-ARCH, so no dpkg --add-architecture is needed for it.
 APT_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+APT_ARCH=${APT_ARCH:-$(dpkg --print-architecture)}
+
+# apt_dir SUITE: the private apt state of SUITE for APT_ARCH
+apt_dir() {
+	if [ "$APT_ARCH" = "$(dpkg --print-architecture)" ]; then
+		echo "$CACHE/apt/$1"
+	else
+		echo "$CACHE/apt/$1-$APT_ARCH"
+	fi
+}
 
 mirror_uri() {
 	local uri
@@ -22,16 +36,19 @@ mirror_uri() {
 }
 
 apt_opts() {
-	local dir=$CACHE/apt/$1
+	local dir
+	dir=$(apt_dir "$1")
 	echo "-o Dir::Etc::sourcelist=$dir/sources.list -o Dir::Etc::sourceparts=/nonexistent" \
 		"-o Dir::State::Lists=$dir/lists -o Dir::Cache=$dir/cache" \
 		"-o Dir::State::status=$dir/status -o Debug::NoLocking=1" \
-		"-o APT::Get::List-Cleanup=0 -o Acquire::Languages=none"
+		"-o APT::Get::List-Cleanup=0 -o Acquire::Languages=none" \
+		"-o APT::Architecture=$APT_ARCH -o APT::Architectures=$APT_ARCH"
 }
 
 # setup_suite SUITE URI: lists refreshed at most once an hour
 setup_suite() {
-	local suite=$1 uri=$2 dir=$CACHE/apt/$1
+	local suite=$1 uri=$2 dir
+	dir=$(apt_dir "$suite")
 	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
 	[ -e "$dir/status" ] || : >"$dir/status"
 	echo "deb [signed-by=$APT_KEYRING] $uri $suite main" >"$dir/sources.list"
