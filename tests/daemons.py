@@ -14,8 +14,9 @@ tools/fetch-go).
 
 Each runs twice: (a) `v6trace --json -- COMMAND` (the foreground form of each
 daemon) and (b) with `v6trace --json` already running before it starts. One
-IPv4 and one IPv6 client connect to every TCP port (a datagram of each family
-for UDP, where the socket serves it). Then, field by field against ss's rows
+IPv4 and one IPv6 client connect to every TCP port (a family no socket serves
+must be refused; the Go server also gets an MPTCP client; a datagram of each
+family it serves for UDP). Then, field by field against ss's rows
 for that server's sockets (ss -ltnpe, -lunpe, -tnpe, -Mlnpe): every bind and
 listen (address, port, proto, family, v6only, stack, pid, uid, comm, backlog),
 every accept (the IPv4 client of a dual-stack socket as ::ffff:127.0.0.1),
@@ -50,6 +51,7 @@ PY = "/usr/bin/python3"
 PORT_RANGE = (23100, 24000)
 MODES = {"a": "under -- COMMAND", "b": "tracer started first"}
 EVENTS = ("bind", "listen", "accept", "connect")
+IPPROTO_MPTCP = 262
 BINDV6ONLY = bool(int(open("/proc/sys/net/ipv6/bindv6only").read()))
 NETNS = os.stat("/proc/self/ns/net").st_ino
 
@@ -242,6 +244,7 @@ class Daemon:
     stop_sig = signal.SIGTERM
     probe = "http"          # how to see that it serves: http, ssh, pg, echo, udp
     java_client = False     # also run the Java client against it
+    mptcp_client = False    # also an MPTCP IPv4 client (socket(AF_INET, SOCK_STREAM, 262))
     bind_comm = None        # the comm at bind/listen time when it is not ss's
     listen_calls = 1        # listen() calls per listening socket
     config = ""             # what the expected sockets come from, for the labels
@@ -414,6 +417,11 @@ class Postgres(Daemon):
             f.write("\nlisten_addresses = '*'\n")
 
     def command(self, port, tmp):
+        # left behind only when a failed run's cleanup killed the last server,
+        # and all of its processes with it
+        stale = os.path.join(self.data, "postmaster.pid")
+        if os.path.exists(stale):
+            os.unlink(stale)
         return self.run_as + [self.bin, "-D", self.data, "-p", str(port), "-k", tmp]
 
     def listeners(self, port, tmp):
@@ -557,6 +565,7 @@ class SocketActivated(Daemon):
 
 class GoMptcp(Daemon):
     name = "Go MPTCP"
+    mptcp_client = True
     config = "net.ListenConfig{} with SetMultipathTCP(true) on :P, as Go >= 1.24 does"
 
     def setup(self, tmp):
@@ -647,6 +656,8 @@ class Run:
         self.refused, self.unserved = [], []
         self.java = None
         self.notes = []
+        self.not_ready, self.not_accepted = "did not start", None
+        self.status = None
 
     def popen(self, argv, stdout, stderr, stdin=subprocess.DEVNULL, cgroup=True):
         p = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr,
@@ -706,8 +717,12 @@ class Run:
         served = self.served()
         if self.d.probe == "udp":
             return
-        for host in ("127.0.0.1", "::1"):
-            s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        todo = [("127.0.0.1", 0, "IPv4 client"), ("::1", 0, "IPv6 client")]
+        if self.d.mptcp_client:  # the accepted socket is then MPTCP too (no fallback)
+            todo.append(("127.0.0.1", IPPROTO_MPTCP, "MPTCP IPv4 client"))
+        for host, proto, name in todo:
+            s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                              socket.SOCK_STREAM, proto)
             s.settimeout(15)
             try:
                 s.connect((host, self.port))
@@ -716,7 +731,7 @@ class Run:
                 self.refused.append(host)
                 continue
             self.clients.append({"host": host, "sock": s, "port": s.getsockname()[1],
-                                 "family": "inet6" if ":" in host else "inet"})
+                                 "family": "inet6" if ":" in host else "inet", "name": name})
         self.unserved = [h for h, fam in (("127.0.0.1", "inet"), ("::1", "inet6"))
                          if fam not in served]
 
@@ -748,7 +763,7 @@ class Run:
         info = json.load(open(out))
         # an IPv4 client (to 127.0.0.1), through a tcp6 socket
         self.clients.append({"host": "java", "sock": None, "port": info["local_port"],
-                             "family": "inet", "echo": info["echo"]})
+                             "family": "inet", "echo": info["echo"], "name": "Java client"})
 
     def wait_accepted(self, timeout=20):
         """Until every client's server side is owned by a process (accepted)."""
@@ -812,9 +827,9 @@ class Run:
                         break
                 if (want is None and got[:1] not in (b"N", b"S")) or \
                         (want is not None and not got.startswith(want)):
-                    wrong.append(f"{c['host']}: {got[:40]!r}")
+                    wrong.append(f"{c['name']}: {got[:40]!r}")
             except OSError as e:
-                wrong.append(f"{c['host']}: {e}")
+                wrong.append(f"{c['name']}: {e}")
         return "; ".join(wrong)
 
     def stop_server(self, root):
@@ -912,7 +927,7 @@ def bracket(family, addr):
 
 
 def client_name(c):
-    return {"127.0.0.1": "IPv4 client", "::1": "IPv6 client"}.get(c["host"], "Java client")
+    return c["name"]
 
 
 def fields_diff(got, want):
@@ -1085,7 +1100,9 @@ def judge_snapshot(res, run, stable, pids):
     rows = [(r, "mptcp", "listen") for r in ss["mptcp"]]
     rows += [(r, "tcp", "listen") for r in ss["tcp"] if r["ino"] not in mptcp]
     rows += [(r, "udp", "bound") for r in ss["udp"]]
-    rows += [(r, "tcp", "established") for r in ss["estab"] if r["state"] == "ESTAB"]
+    mptcp_estab = {r["ino"] for r in ss["mptcp_estab"]}
+    rows += [(r, "mptcp" if r["ino"] in mptcp_estab else "tcp", "established")
+             for r in ss["estab"] if r["state"] == "ESTAB"]
     clients = {c["port"]: client_name(c) for c in run.clients}
     compared = 0
     for r, proto, state in rows:
@@ -1138,24 +1155,24 @@ def run_daemon(res, cls, base_cg):
         except Skip as e:
             print(f"skip   {d.name}: {e}", flush=True)
             return
-        status = {}
+        status, crashed = {}, []
         for mode in ("a", "b"):
             label = f"{d.name} ({MODES[mode]})"
             try:
                 run = Run(d, mode, tmp, base_cg)
-                run.not_ready = "did not start"
-                run.not_accepted = None
                 run.execute()
             except Exception as e:  # this run fails; the other one still runs
                 res.check(f"{label}: ran", False, repr(e))
-                status[mode] = None
+                crashed.append(mode)
                 continue
             if run.not_accepted:
                 res.check(f"{run.label}: every client accepted", False, run.not_accepted)
             out = judge(res, run)
-            status[mode] = getattr(run, "status", None)
+            status[mode] = run.status
             if isinstance(d, GoMptcp) and out:
                 judge_go(res, run, out)
+        if crashed:  # already a failure; no status to compare
+            return
         res.check(f"{d.name}: v6trace -- COMMAND exits with the server's own status",
                   status.get("a") == status.get("b") and status.get("a") is not None,
                   f"under v6trace {status.get('a')}, alone {status.get('b')}")
