@@ -385,10 +385,84 @@ def test_filtered_never_in_ring_buffer(res):
               f"summary {s}, binds {binds}")
 
 
+# binds in the main thread, then in a thread that renamed itself (its comm)
+RENAMED_THREAD = r'''
+import ctypes, socket, threading
+PR_SET_NAME = 15
+keep = [socket.socket()]
+keep[0].bind(("127.0.0.1", 0))
+def acceptor():
+    ctypes.CDLL(None).prctl(PR_SET_NAME, b"acceptor", 0, 0, 0)
+    s = socket.socket(socket.AF_INET6)
+    s.bind(("::1", 0))
+    keep.append(s)
+t = threading.Thread(target=acceptor)
+t.start()
+t.join()
+'''
+
+# a socket-activated server: systemd-socket-activate binds and listens, and
+# on the first connection execs python3 in place, which accepts it
+ACTIVATED = r'''
+import socket
+conn, _ = socket.socket(fileno=3).accept()
+'''
+
+
+def run_with_client(args, port):
+    """Runs v6trace ARGS, connecting to [::1]:port until something listens there."""
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    import socket
+    end = time.monotonic() + 30
+    while time.monotonic() < end and p.poll() is None:
+        try:
+            with socket.create_connection(("::1", port), timeout=5):
+                break
+        except OSError:
+            time.sleep(0.05)
+    out, err = p.communicate(timeout=60)
+    return subprocess.CompletedProcess(args, p.returncode, out, err)
+
+
+def summary_of(records, pid):
+    procs = records[-1].get("processes", []) if records else []
+    return next((p for p in procs if p["pid"] == pid), None)
+
+
+def test_summary_names(res):
+    """The summary names a process by its first event's name and lists the
+    others: a thread renamed with prctl(PR_SET_NAME), and an exec."""
+    port = port_outside_ephemeral()
+    for label, argv, names in (
+            ("a thread renamed with PR_SET_NAME", [PY, "-c", RENAMED_THREAD],
+             ["python3", "acceptor"]),
+            ("systemd-socket-activate then exec python3",
+             [shutil.which("systemd-socket-activate") or "systemd-socket-activate", "-l",
+              f"[::1]:{port}", PY, "-c", ACTIVATED],
+             ["systemd-socket-", "python3"])):
+        pj = run_with_client([V6TRACE, "--json", "--"] + argv, port)
+        records = [json.loads(l) for l in pj.stdout.splitlines()]
+        events = [r for r in records if r["event"] in ("bind", "listen", "accept")]
+        pid = events[0]["pid"] if events else None
+        seen = list(dict.fromkeys(e["comm"] for e in events))
+        proc = summary_of(records, pid)
+        res.check(f"summary names {label}: comm {names[0]!r}, comms {names}",
+                  pj.returncode == 0 and seen == names and {e["pid"] for e in events} == {pid}
+                  and proc and proc["comm"] == names[0] and proc["comms"] == names
+                  and not check.schema_errors(records[-1]),
+                  f"rc {pj.returncode}, events {[(e['pid'], e['comm']) for e in events]}, "
+                  f"summary {proc}, {check.schema_errors(records[-1]) if records else None}")
+        pt = run_with_client([V6TRACE, "--"] + argv, port)
+        rows = [l.split() for l in pt.stderr.decode().splitlines() if l[:1].isdigit()]
+        res.check(f"text summary of {label}: COMM {names[0]!r}, then also={names[1]}",
+                  pt.returncode == 0 and len(rows) == 1 and rows[0][1] == names[0]
+                  and rows[0][-1] == f"also={names[1]}", pt.stderr.decode()[-400:])
+
+
 def main():
     tests = (
         test_command, test_command_user, test_children, test_comm_uid, test_cgroup, test_netns,
-        test_socket_filters, test_filtered_never_in_ring_buffer)
+        test_socket_filters, test_filtered_never_in_ring_buffer, test_summary_names)
     return check.run_suite("filter tests", "host filters: ", tests, outdir=OUT)
 
 

@@ -308,6 +308,44 @@ static void test_summary(void **state)
 	summary_free(&s);
 }
 
+/* A process's events under several names (a renamed thread, an exec): the first is comm. */
+static void test_summary_names(void **state)
+{
+	static const char *const names[] = {"java", "acceptor", "java", "a\nb", "t4", "t5",
+					    "t6",   "t7",	"t8",	"t9",	"t10"};
+	struct summary s = {0};
+	struct strbuf sb = {0};
+	struct v6t_event e = make_bind(AF_INET6, "::", 0, 80, 0);
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		strcpy(e.comm, names[i]);
+		summary_add(&s, &e);
+	}
+	summary_format_json(&s, &sb, REALTIME_NS);
+	assert_non_null(strstr(sb.data, "{\"pid\":100,\"comm\":\"java\",\"comms\":[\"java\","
+					"\"acceptor\"],\"binds_v4\""));
+	sb_reset(&sb);
+	summary_format_text(&s, &sb);
+	assert_non_null(strstr(sb.data, "\n100     java                  0      0      3      0 "
+					"      0       0        0      0 also=acceptor\n"));
+	for (; i < sizeof(names) / sizeof(names[0]); i++) {
+		strcpy(e.comm, names[i]);
+		summary_add(&s, &e);
+	}
+	sb_reset(&sb);
+	summary_format_json(&s, &sb, REALTIME_NS);
+	assert_non_null(strstr(sb.data, "\"comm\":\"java\",\"comms\":[\"java\",\"acceptor\","
+					"\"a\\nb\",\"t4\",\"t5\",\"t6\",\"t7\",\"t8\"],"
+					"\"comms_truncated\":true,\"binds_v4\""));
+	sb_reset(&sb);
+	summary_format_text(&s, &sb);
+	assert_non_null(strstr(sb.data, " also=acceptor,a\\x0ab,t4,t5,t6,t7,t8,...\n"));
+	sb_free(&sb);
+	summary_free(&s);
+}
+
 static void test_connect_listen(void **state)
 {
 	struct strbuf sb = {0};
@@ -505,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_json_hostile_comm),
 		cmocka_unit_test(test_text_rows),
 		cmocka_unit_test(test_summary),
+		cmocka_unit_test(test_summary_names),
 		cmocka_unit_test(test_container_ids),
 		cmocka_unit_test(test_connect_listen),
 		cmocka_unit_test(test_held_by),

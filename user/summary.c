@@ -6,10 +6,19 @@
 #include "classify.h"
 #include "summary.h"
 
+/*
+ * The names a process's events carried, first first: a thread that renamed
+ * itself (prctl PR_SET_NAME) or an exec gives one process several. Up to
+ * this many are kept; more only sets names_dropped.
+ */
+#define SUMMARY_NAMES 8
+
 struct proc_counts {
 	__u32 pid;
-	char comm[V6T_COMM_LEN]; /* as of the process's latest event */
-	uint64_t binds[3];	 /* successful binds, by enum v6t_stack */
+	char comm[SUMMARY_NAMES][V6T_COMM_LEN]; /* comm[0]: the name of its first event */
+	unsigned int ncomms;
+	bool names_dropped;
+	uint64_t binds[3]; /* successful binds, by enum v6t_stack */
 	uint64_t failed;
 	uint64_t accepts;
 	uint64_t mapped; /* accepts of IPv4-mapped peers */
@@ -44,6 +53,21 @@ static struct proc_counts *proc_counts_get(struct summary *s, __u32 pid)
 	return pc;
 }
 
+static void remember_name(struct proc_counts *pc, const char comm[V6T_COMM_LEN])
+{
+	unsigned int i;
+
+	for (i = 0; i < pc->ncomms; i++) {
+		if (!strncmp(pc->comm[i], comm, V6T_COMM_LEN))
+			return;
+	}
+	if (pc->ncomms == SUMMARY_NAMES) {
+		pc->names_dropped = true;
+		return;
+	}
+	memcpy(pc->comm[pc->ncomms++], comm, V6T_COMM_LEN);
+}
+
 void summary_add(struct summary *s, const struct v6t_event *e)
 {
 	struct proc_counts *pc;
@@ -52,7 +76,7 @@ void summary_add(struct summary *s, const struct v6t_event *e)
 	pc = proc_counts_get(s, e->pid);
 	if (!pc)
 		return;
-	memcpy(pc->comm, e->comm, sizeof(pc->comm));
+	remember_name(pc, e->comm);
 	if (e->type == V6T_EVENT_BIND) {
 		if (e->ret < 0)
 			pc->failed++;
@@ -75,6 +99,35 @@ struct walk_ctx {
 	bool first;
 };
 
+/* ,"comms":["first","second"] and ,"comms_truncated":true when names were dropped */
+static void json_names(struct strbuf *sb, const struct proc_counts *pc)
+{
+	unsigned int i;
+
+	sb_puts(sb, ",\"comms\":[");
+	for (i = 0; i < pc->ncomms; i++) {
+		sb_puts(sb, i ? ",\"" : "\"");
+		json_escape(sb, pc->comm[i], strnlen(pc->comm[i], V6T_COMM_LEN));
+		sb_puts(sb, "\"");
+	}
+	sb_puts(sb, pc->names_dropped ? "],\"comms_truncated\":true" : "]");
+}
+
+/* " also=second,third" (",..." when names were dropped): COMM shows the first */
+static void text_names(struct strbuf *sb, const struct proc_counts *pc)
+{
+	unsigned int i;
+
+	sb_puts(sb, " also=");
+	for (i = 1; i < pc->ncomms; i++) {
+		if (i > 1)
+			sb_puts(sb, ",");
+		text_comm(sb, pc->comm[i]);
+	}
+	if (pc->names_dropped)
+		sb_puts(sb, ",...");
+}
+
 static void format_proc(const void *node, VISIT which, void *arg)
 {
 	const struct proc_counts *pc = *(const struct proc_counts *const *)node;
@@ -85,7 +138,9 @@ static void format_proc(const void *node, VISIT which, void *arg)
 		return;
 	if (ctx->json) {
 		sb_printf(sb, "%s{\"pid\":%u", ctx->first ? "" : ",", pc->pid);
-		json_comm(sb, "comm", pc->comm);
+		json_comm(sb, "comm", pc->comm[0]);
+		if (pc->ncomms > 1)
+			json_names(sb, pc);
 		sb_printf(sb,
 			  ",\"binds_v4\":%llu,\"binds_v6\":%llu,\"binds_dual\":%llu,"
 			  "\"binds_failed\":%llu,\"listens\":%llu,\"accepts\":%llu,"
@@ -99,14 +154,17 @@ static void format_proc(const void *node, VISIT which, void *arg)
 			  (unsigned long long)pc->connects_mapped);
 	} else {
 		sb_printf(sb, "%-7u ", pc->pid);
-		text_comm_column(sb, pc->comm);
-		sb_printf(sb, " %6llu %6llu %6llu %6llu %7llu %7llu %8llu %6llu\n",
+		text_comm_column(sb, pc->comm[0]);
+		sb_printf(sb, " %6llu %6llu %6llu %6llu %7llu %7llu %8llu %6llu",
 			  (unsigned long long)pc->binds[V6T_STACK_V4],
 			  (unsigned long long)pc->binds[V6T_STACK_V6],
 			  (unsigned long long)pc->binds[V6T_STACK_DUAL],
 			  (unsigned long long)pc->failed, (unsigned long long)pc->listens,
 			  (unsigned long long)pc->accepts, (unsigned long long)pc->connects,
 			  (unsigned long long)(pc->mapped + pc->connects_mapped));
+		if (pc->ncomms > 1)
+			text_names(sb, pc);
+		sb_puts(sb, "\n");
 	}
 	ctx->first = false;
 }
