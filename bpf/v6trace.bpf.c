@@ -46,6 +46,13 @@ const volatile struct v6t_filter filter = {};
  * of bpf_ringbuf_submit) costs an irq_work and a context switch per bind.
  */
 const volatile __u64 wakeup_bytes = 0;
+/*
+ * Set by user space (through the memory-mapped .bss, no system call) when
+ * tracing ends: no new call is traced from then on, while those already
+ * saved at entry still report at their return. Then the links go.
+ */
+volatile bool stopping = false;
+
 /* arguments of io_uring_complete in this kernel (core_fixes.bpf.h); 0: not traced */
 const volatile __u32 uring_complete_args = 0;
 /*
@@ -162,6 +169,8 @@ static __always_inline bool task_wanted(void)
 /* Counts an inet event a task filter dropped; false if it was dropped. */
 static __always_inline bool task_passes(void)
 {
+	if (stopping) /* tracing has ended: not an event, not filtered */
+		return false;
 	if (task_wanted())
 		return true;
 	stat_inc(V6T_STAT_FILTERED);
@@ -553,7 +562,8 @@ static __always_inline int stash_call(__u16 kind, const void *sock, const void *
 
 	if (!task_passes())
 		return 0;
-	bpf_map_update_elem(&inflight, &tid, &args, BPF_ANY);
+	if (!bpf_map_update_elem(&inflight, &tid, &args, BPF_ANY))
+		stat_inc(V6T_STAT_CALLS_BEGUN);
 	return 0;
 }
 
@@ -588,7 +598,7 @@ static __always_inline bool stashed_call(__u16 kind, struct call_args *out)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct call_args *args = bpf_map_lookup_elem(&inflight, &tid);
-	bool ok = false;
+	bool ok;
 
 	if (!args)
 		return false;
@@ -596,11 +606,10 @@ static __always_inline bool stashed_call(__u16 kind, struct call_args *out)
 		args->nested--;
 		return false;
 	}
-	if (args->kind == kind) {
-		*out = *args;
-		ok = true;
-	}
-	bpf_map_delete_elem(&inflight, &tid);
+	ok = args->kind == kind;
+	*out = *args;
+	if (!bpf_map_delete_elem(&inflight, &tid))
+		stat_inc(V6T_STAT_CALLS_ENDED);
 	return ok;
 }
 
@@ -959,6 +968,8 @@ int raw_tp_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	if (bpf_map_update_elem(&pids, &ctgid, &one, BPF_NOEXIST))
 		stat_inc(V6T_STAT_UNFOLLOWED);
+	else
+		stat_inc(V6T_STAT_FOLLOWED);
 	return 0;
 }
 
@@ -976,6 +987,7 @@ int raw_tp_sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 	tgid = BPF_CORE_READ(task, tgid);
-	bpf_map_delete_elem(&pids, &tgid);
+	if (!bpf_map_delete_elem(&pids, &tgid))
+		stat_inc(V6T_STAT_EXITED);
 	return 0;
 }

@@ -45,15 +45,28 @@ static int drop_to_sudo_user(void)
 	return 0;
 }
 
-static void child(int go_fd, char *const argv[], bool as_root)
+/*
+ * COMMAND starts as if from a shell's foreground: every signal at its default
+ * and none blocked, whatever v6trace inherited (a background job's SIG_IGN on
+ * SIGINT and SIGQUIT, say) or set for itself.
+ */
+static void default_signals(void)
 {
 	sigset_t none;
+	int sig;
+
+	for (sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL); /* SIGKILL, SIGSTOP and the unused ones: EINVAL, fine */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void child(int go_fd, char *const argv[], bool as_root)
+{
 	char go;
 	int err;
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
+	default_signals();
 	err = as_root ? 0 : drop_to_sudo_user();
 	if (err) {
 		fprintf(stderr, "v6trace: cannot become the sudo user to run %s: %s\n", argv[0],
@@ -111,6 +124,18 @@ bool command_reap(struct command *c)
 	if (c->pid && !c->exited && waitpid(c->pid, &c->status, WNOHANG) == c->pid)
 		c->exited = true;
 	return c->exited;
+}
+
+bool command_kill(struct command *c)
+{
+	int waited_ms;
+
+	if (!c->pid || command_reap(c))
+		return false;
+	kill(c->pid, SIGKILL);
+	for (waited_ms = 0; waited_ms < 1000 && !command_reap(c); waited_ms += 10)
+		usleep(10000);
+	return true;
 }
 
 void command_abort(struct command *c)

@@ -27,6 +27,11 @@ int command_spawn(struct command *c, char *const argv[], bool as_root, char *err
 int command_release(struct command *c);
 /* Reaps the child if it has exited; true once it has. */
 bool command_reap(struct command *c);
+/*
+ * SIGKILLs a COMMAND still running and reaps it (waiting at most a second);
+ * false if it had already exited by itself.
+ */
+bool command_kill(struct command *c);
 /* Kills and reaps a child that never ran (tracing could not start). */
 void command_abort(struct command *c);
 /* Shell convention: the exit code, or 128 + the signal that killed it. */

@@ -231,6 +231,12 @@ static int attach_programs(struct tracer *t, char *err, size_t errlen)
 	return 0;
 }
 
+void tracer_stop_producing(struct tracer *t)
+{
+	if (t->skel && t->skel->bss)
+		__atomic_store_n(&t->skel->bss->stopping, true, __ATOMIC_RELEASE);
+}
+
 void tracer_detach(struct tracer *t)
 {
 	size_t i;

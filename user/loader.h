@@ -44,6 +44,12 @@ int tracer_start(struct tracer *t, const struct loader_opts *opts, char *err, si
 int tracer_ringbuf_fd(const struct tracer *t);
 /* Sums the per-CPU counters of enum v6t_stat; no system call. */
 int tracer_read_stats(const struct tracer *t, uint64_t stats[V6T_STAT_MAX]);
+/*
+ * Ends tracing without cutting a call in two: from now on no new call is
+ * traced, while the calls already saved at their entry still report at their
+ * return. A store to memory-mapped data: no system call, no privilege.
+ */
+void tracer_stop_producing(struct tracer *t);
 /* Detaches the programs; the maps stay readable until tracer_stop(). */
 void tracer_detach(struct tracer *t);
 void tracer_stop(struct tracer *t);

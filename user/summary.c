@@ -179,6 +179,10 @@ void summary_format_text(const struct summary *s, struct strbuf *sb)
 	if (s->unfollowed)
 		sb_printf(sb, "v6trace: %llu forks not followed (pid table full)\n",
 			  (unsigned long long)s->unfollowed);
+	if (s->unfinished)
+		sb_printf(sb,
+			  "v6trace: %llu calls were under way when tracing stopped: not reported\n",
+			  (unsigned long long)s->unfinished);
 	if (!s->root)
 		return;
 	sb_printf(sb, "%-7s %-16s %6s %6s %6s %6s %7s %7s %8s %6s\n", "PID", "COMM", "V4", "V6",
@@ -193,10 +197,10 @@ void summary_format_json(const struct summary *s, struct strbuf *sb, int64_t rea
 	json_record_head(sb, realtime_ns, "summary");
 	sb_printf(sb,
 		  ",\"events\":%llu,\"lost\":%llu,\"filtered\":%llu,\"unfollowed\":%llu,"
-		  "\"unwritten\":%llu,\"processes\":[",
+		  "\"unwritten\":%llu,\"unfinished\":%llu,\"processes\":[",
 		  (unsigned long long)s->events, (unsigned long long)s->lost,
 		  (unsigned long long)s->filtered, (unsigned long long)s->unfollowed,
-		  (unsigned long long)s->unwritten);
+		  (unsigned long long)s->unwritten, (unsigned long long)s->unfinished);
 	if (s->root)
 		twalk_r(s->root, format_proc, &ctx);
 	sb_puts(sb, "]}\n");

@@ -43,6 +43,10 @@
 #define OUTPUT_BACKLOG (4u << 20)
 /* At exit, how long a stalled reader gets to take the last records. */
 #define EXIT_FLUSH_NS (2 * 1000000000LL)
+/* --linger's default: daemons bind within milliseconds of their parent's exit */
+#define DEFAULT_LINGER_NS (2 * 1000000000LL)
+/* how long calls under way when tracing stops get to return */
+#define STOP_GRACE_NS (200 * 1000000LL)
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -60,6 +64,7 @@ struct options {
 	struct v6t_filter filter; /* comm, uid, netns, family, stacks, mapped, children */
 	int cgroup_fd;		  /* -c: the open cgroup directory, or -1 */
 	char **command;		  /* after --, or NULL */
+	int64_t linger_ns; /* --linger: how long COMMAND's descendants are followed after it */
 	bool as_root;
 	const char *output_path; /* -o */
 	const char *syslog;	 /* --syslog: the socket */
@@ -92,6 +97,8 @@ struct runtime {
 	} held;
 	int forwarded;	 /* SIGINT/SIGTERM received while COMMAND ran */
 	int stop_signal; /* the last SIGINT/SIGTERM received */
+	bool killed;	 /* a second signal ended v6trace: COMMAND was killed if still running */
+	int64_t linger_until_ns; /* COMMAND has exited: follow what it started until then */
 	uint64_t lost_reported;
 	uint64_t malformed;
 	uint64_t ticks; /* drain ticks since losses were last reported */
@@ -157,6 +164,7 @@ enum {
 	OPT_SNAPSHOT,
 	OPT_WITH_SNAPSHOT,
 	OPT_SYSLOG,
+	OPT_LINGER,
 };
 
 static const struct argp_option option_table[] = {
@@ -182,6 +190,10 @@ static const struct argp_option option_table[] = {
 	{"with-snapshot", OPT_WITH_SNAPSHOT, NULL, 0, "Print that snapshot, then trace", 0},
 	{"as-root", OPT_AS_ROOT, NULL, 0,
 	 "Run COMMAND as root even under sudo (default: as the user who ran sudo)", 0},
+	{"linger", OPT_LINGER, "SECONDS", 0,
+	 "After COMMAND exits, keep tracing what it started (daemons) until all of it has exited "
+	 "or SECONDS have passed (default 2; 0: stop with COMMAND)",
+	 0},
 	{"timestamp", 't', NULL, 0, "Print a time column (text output)", 0},
 	{"json", 'j', NULL, 0, "Write JSON Lines instead of text", 0},
 	{"mode", 'm', "MODE", 0, "Attach mode: auto (default), fentry, kprobe, tracepoint", 0},
@@ -327,6 +339,19 @@ static void parse_netns(struct argp_state *state, struct options *opts, const ch
 	opts->filter.by_netns = 1;
 }
 
+/* SECONDS, with up to millisecond precision: 0 .. one day */
+static void parse_linger(struct argp_state *state, struct options *opts, const char *arg)
+{
+	char *end;
+	double sec;
+
+	errno = 0;
+	sec = strtod(arg, &end);
+	if (errno || end == arg || *end || !(sec >= 0 && sec <= 86400))
+		argp_error(state, "invalid --linger '%s': seconds from 0 to 86400", arg);
+	opts->linger_ns = (int64_t)(sec * 1e9);
+}
+
 static void parse_family(struct argp_state *state, struct options *opts, int family)
 {
 	if (opts->filter.family && opts->filter.family != family)
@@ -373,6 +398,9 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_MAPPED:
 		opts->filter.mapped = 1;
+		break;
+	case OPT_LINGER:
+		parse_linger(state, opts, arg);
 		break;
 	case OPT_AS_ROOT:
 		opts->as_root = true;
@@ -477,6 +505,12 @@ static void parse_options(int argc, char **argv, struct options *opts)
 		fail("--children needs -p PID");
 		exit(2);
 	}
+	if (opts->linger_ns >= 0 && !opts->command) {
+		fail("--linger needs -- COMMAND");
+		exit(2);
+	}
+	if (opts->linger_ns < 0)
+		opts->linger_ns = DEFAULT_LINGER_NS;
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -931,6 +965,36 @@ static void drain(struct runtime *rt)
  * SIGINT or SIGTERM sent to v6trace alone (not by the terminal, which signals
  * COMMAND too) is passed on to COMMAND first, and a second one ends tracing.
  */
+/* Traced processes alive: COMMAND, plus the forks followed, less the exits. */
+static uint64_t traced_alive(const struct runtime *rt)
+{
+	uint64_t stats[V6T_STAT_MAX];
+
+	if (tracer_read_stats(&rt->tracer, stats))
+		return 0;
+	return 1 + stats[V6T_STAT_FOLLOWED] - stats[V6T_STAT_EXITED];
+}
+
+/*
+ * COMMAND has exited. A daemon it started (forked, then the parent returned)
+ * may bind a moment later: keep following until all of them have exited, or
+ * --linger has passed. True if tracing goes on.
+ */
+static bool start_linger(struct runtime *rt)
+{
+	if (!rt->opts->linger_ns || !traced_alive(rt))
+		return false;
+	rt->linger_until_ns = clock_ns(CLOCK_MONOTONIC) + rt->opts->linger_ns;
+	return true;
+}
+
+/* During the linger, on each tick: true once it is over. */
+static bool linger_over(const struct runtime *rt)
+{
+	return rt->linger_until_ns &&
+	       (!traced_alive(rt) || clock_ns(CLOCK_MONOTONIC) >= rt->linger_until_ns);
+}
+
 static bool on_signal(struct runtime *rt)
 {
 	struct signalfd_siginfo si;
@@ -938,7 +1002,7 @@ static bool on_signal(struct runtime *rt)
 	if (read(rt->sigfd, &si, sizeof(si)) != sizeof(si))
 		return false;
 	if (si.ssi_signo == SIGCHLD)
-		return command_reap(&rt->cmd);
+		return command_reap(&rt->cmd) && !start_linger(rt);
 	if (si.ssi_signo == SIGHUP && rt->output.kind == OUTPUT_FILE) {
 		char err[512];
 
@@ -948,8 +1012,12 @@ static bool on_signal(struct runtime *rt)
 		return false;
 	}
 	rt->stop_signal = (int)si.ssi_signo;
-	if (!rt->cmd.pid || rt->cmd.exited || rt->forwarded++)
+	if (!rt->cmd.pid || rt->cmd.exited)
 		return true;
+	if (rt->forwarded++) { /* the second: end now, whatever COMMAND does */
+		rt->killed = command_kill(&rt->cmd);
+		return true;
+	}
 	if (si.ssi_code != SI_KERNEL)
 		kill(rt->cmd.pid, (int)si.ssi_signo);
 	return false;
@@ -981,6 +1049,8 @@ static int run_loop(struct runtime *rt)
 			else if (fd == rt->timerfd && read(fd, &ticks, sizeof(ticks)) > 0)
 				on_tick(rt, ticks);
 		}
+		if (linger_over(rt))
+			return 0;
 		if (rt->output.gone)
 			return 0;
 		drain(rt);
@@ -1065,13 +1135,33 @@ static int open_output(struct runtime *rt)
 }
 
 /*
- * The end: detach first, so nothing arrives after the summary; then every
+ * No new call is traced from here on; the calls already under way (saved at
+ * their entry) report at their return, for up to STOP_GRACE_NS. Those still
+ * under way then are counted, not lost silently.
+ */
+static void stop_producing(struct runtime *rt)
+{
+	int64_t deadline = clock_ns(CLOCK_MONOTONIC) + STOP_GRACE_NS;
+	uint64_t stats[V6T_STAT_MAX];
+
+	tracer_stop_producing(&rt->tracer);
+	while (!tracer_read_stats(&rt->tracer, stats) &&
+	       stats[V6T_STAT_CALLS_BEGUN] != stats[V6T_STAT_CALLS_ENDED] &&
+	       clock_ns(CLOCK_MONOTONIC) < deadline)
+		usleep(2000);
+	if (!tracer_read_stats(&rt->tracer, stats))
+		rt->summary.unfinished = stats[V6T_STAT_CALLS_BEGUN] - stats[V6T_STAT_CALLS_ENDED];
+}
+
+/*
+ * The end: stop producing, then detach, so nothing arrives after the summary; then every
  * event still in the ring buffer, the losses, the summary, and a last flush
  * that gives a stalled reader EXIT_FLUSH_NS before the rest is dropped.
  * Whatever happens, only whole records are written.
  */
 static void finish(struct runtime *rt)
 {
+	stop_producing(rt);
 	tracer_detach(&rt->tracer);
 	ring_buffer__consume(rt->rb);
 	report_lost(rt);
@@ -1103,19 +1193,22 @@ static int spawn_command(struct runtime *rt)
 	return 0;
 }
 
-/* The exit status once tracing ended normally (see the --help epilogue). */
+/*
+ * The exit status once tracing ended normally (see the --help epilogue):
+ * COMMAND's own when it exited by itself, even if v6trace was signalled.
+ */
 static int final_status(struct runtime *rt)
 {
 	if (!rt->cmd.pid)
 		return 0;
-	if (rt->cmd.exited)
+	if (!rt->killed && command_reap(&rt->cmd))
 		return command_exit_code(&rt->cmd);
 	return rt->stop_signal ? 128 + rt->stop_signal : 0;
 }
 
 int main(int argc, char **argv)
 {
-	static struct options opts = {.cgroup_fd = -1};
+	static struct options opts = {.cgroup_fd = -1, .linger_ns = -1};
 	struct runtime rt = {
 		.opts = &opts, .epfd = -1, .sigfd = -1, .timerfd = -1, .helper = {.fd = -1}};
 	int status = 1, ret;
