@@ -271,8 +271,16 @@ static __always_inline void fill_sock_common(struct v6t_event *e, const struct s
 	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	e->protocol = sock_protocol(sk);
 	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	e->ifindex = BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if);
 	if (e->family == AF_INET6)
 		e->v6only = sock_ipv6only(sk);
+}
+
+/* fe80::/10, and ff01::/16 and ff02::/16: what inet6_bind() takes sin6_scope_id for */
+static __always_inline bool addr_needs_scope(const __u8 *a)
+{
+	return (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||
+	       (a[0] == 0xff && ((a[1] & 0x0f) == 1 || (a[1] & 0x0f) == 2));
 }
 
 static __always_inline void read_local(struct v6t_event *e, const struct sock *sk)
@@ -306,10 +314,13 @@ static __always_inline void read_requested(struct v6t_event *e, const void *uadd
 	if (err)
 		return;
 	e->lport = bpf_ntohs(sa.sin6_port);
-	if (e->family == AF_INET6 && sa.sin6_family == AF_INET6)
+	if (e->family == AF_INET6 && sa.sin6_family == AF_INET6) {
 		__builtin_memcpy(e->laddr, &sa.sin6_addr, 16);
-	else
+		if (sa.sin6_scope_id && addr_needs_scope(e->laddr))
+			e->ifindex = sa.sin6_scope_id;
+	} else {
 		__builtin_memcpy(e->laddr, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+	}
 }
 
 static __always_inline bool family_traced(__u16 family)

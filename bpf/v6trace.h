@@ -118,7 +118,13 @@ struct v6t_event {
 	__u8 raddr[16]; /* peer address, network order (accept; connect: as requested) */
 	char comm[V6T_COMM_LEN];
 	__u32 backlog; /* listen: the accept queue limit after the call (capped by somaxconn) */
-	__u32 reserved;
+	/*
+	 * The interface the socket is bound to after the call (skc_bound_dev_if:
+	 * a link-local address's scope, SO_BINDTODEVICE, an accepted or connected
+	 * link-local connection); a failed bind: the sin6_scope_id it asked for
+	 * with a link-local address. 0: none.
+	 */
+	__u32 ifindex;
 };
 
 #ifndef __cplusplus

@@ -100,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct format_opts opts = {.timestamps = true};
-	char cgroup[256], container[80];
+	char cgroup[256], container[80], ifname[V6T_IFNAME_LEN];
 	struct summary sum = {0};
 	struct strbuf sb = {0};
 	struct v6t_event e;
@@ -115,6 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	left = size - sizeof(e);
 	info.cgroup = take(&p, &left, cgroup, sizeof(cgroup));
 	info.container = take(&p, &left, container, sizeof(container));
+	info.ifname = take(&p, &left, ifname, sizeof(ifname));
 	if (left >= 20) {
 		memcpy(&h, p, 20); /* pid, comm, family: any bytes */
 		p += 20;
@@ -122,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		info.held_by = &h;
 		info.holder_known = true;
 	}
-	info.inode = e.reserved;
+	info.inode = e.ifindex;
 	check_addr(AF_INET, e.laddr);
 	check_addr(AF_INET6, e.laddr);
 	check_addr(AF_INET6, e.raddr);

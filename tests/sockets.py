@@ -10,6 +10,7 @@ checked in tests/scenarios.sh, on the host and in every mode of the matrix.)
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -237,9 +238,157 @@ def test_bindv6only_banner(res):
               start["bindv6only"] == own, start)
 
 
+class Veth:
+    """A veth pair: end a in the host's namespace with fe80::1, end b in a new
+    namespace (/run/netns/NAME) with fe80::2, both without duplicate address
+    detection, so they can be bound at once."""
+
+    def __init__(self):
+        tag = os.getpid() % 100000
+        self.ns, self.a, self.b = f"v6t-scope-{tag}", f"v6t{tag}a", f"v6t{tag}b"
+        for cmd in (["ip", "netns", "add", self.ns],
+                    ["ip", "link", "add", self.a, "type", "veth", "peer", "name", self.b,
+                     "netns", self.ns],
+                    ["ip", "addr", "add", "fe80::1/64", "dev", self.a, "nodad"],
+                    ["ip", "link", "set", self.a, "up"],
+                    ["ip", "-n", self.ns, "addr", "add", "fe80::2/64", "dev", self.b, "nodad"],
+                    ["ip", "-n", self.ns, "link", "set", self.b, "up"],
+                    ["ip", "-n", self.ns, "link", "set", "lo", "up"]):
+            subprocess.run(cmd, check=True)
+        self.a_index = socket.if_nametoindex(self.a)
+        self.b_index = int(subprocess.run(
+            ["ip", "netns", "exec", self.ns, "cat", f"/sys/class/net/{self.b}/ifindex"],
+            capture_output=True, text=True, check=True).stdout)
+
+    def close(self):
+        subprocess.run(["ip", "link", "del", self.a], stderr=subprocess.DEVNULL)
+        subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
+
+
+def start_tracer(args):
+    """v6trace ARGS, once it traces (its first line is out)."""
+    p = subprocess.Popen([V6TRACE] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = p.stdout.readline()
+    return p, first
+
+
+def stop_tracer(p, first):
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=30)
+    return (first + out).decode()
+
+
+# in the veth's namespace: a tcp6 connect to fe80::1 over the veth, and a UDP
+# socket bound to fe80::2; held until stdin closes
+SCOPED_CLIENT = r'''
+import json, socket, sys
+i = socket.if_nametoindex(sys.argv[1])
+c = socket.socket(socket.AF_INET6)
+c.connect(("fe80::1", int(sys.argv[2]), 0, i))
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.bind(("fe80::2", 0, 0, i))
+print(json.dumps({"pid": __import__("os").getpid(), "local_port": c.getsockname()[1],
+                  "udp_port": u.getsockname()[1]}), flush=True)
+sys.stdin.read()
+'''
+
+
+def test_scoped(res):
+    """Link-local sockets on a veth pair: socat listening on [fe80::1%A]:P in the
+    host's namespace, a client connecting to it from the other end's namespace
+    and a UDP socket bound there: every event, and the snapshot, name the
+    interface (through the helper for the other namespace), as ss does."""
+    veth = Veth()
+    procs = []
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("fe80::1", 0, 0, veth.a_index))
+            port = probe.getsockname()[1]
+        tj = start_tracer(["--json", "--all-connects"])
+        tt = start_tracer(["--all-connects"])
+        socat = subprocess.Popen(["socat", f"TCP6-LISTEN:{port},bind=[fe80::1%{veth.a}]", "-"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        procs.append(socat)
+        end = time.monotonic() + 10
+        while f"%{veth.a}:{port} " not in subprocess.run(["ss", "-Hltn"], capture_output=True,
+                                                         text=True).stdout:
+            if time.monotonic() > end:
+                raise RuntimeError("socat does not listen")
+            time.sleep(0.05)
+        snap_j = subprocess.run([V6TRACE, "--snapshot", "--json"], capture_output=True,
+                                timeout=30)
+        snap_t = subprocess.run([V6TRACE, "--snapshot"], capture_output=True, timeout=30)
+        ss = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True,
+                            text=True).stdout.split()
+        loser = subprocess.run([sys.executable, "-c", f"""
+import socket
+s = socket.socket(socket.AF_INET6)
+try:
+    s.bind(("fe80::1", {port}, 0, {veth.a_index}))
+except OSError as e:
+    print(e.errno)"""], capture_output=True, text=True)
+        client = subprocess.Popen(["ip", "netns", "exec", veth.ns, sys.executable, "-c",
+                                   SCOPED_CLIENT, veth.b, str(port)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        procs.append(client)
+        facts = json.loads(client.stdout.readline())
+        time.sleep(0.5)  # the tracers read the events while both processes still exist
+        out_j, out_t = stop_tracer(*tj), stop_tracer(*tt)
+    finally:
+        for p in procs:
+            p.stdin.close()
+            p.wait(timeout=30)
+        veth.close()
+    recs = [json.loads(l) for l in out_j.splitlines()]
+    invalid = [e for r in recs for e in check.schema_errors(r)]
+    a_scope = {"ifindex": veth.a_index, "scope": veth.a}
+    b_scope = {"ifindex": veth.b_index, "scope": veth.b}
+
+    def scope_of(r):
+        return {k: r.get(k) for k in ("ifindex", "scope")}
+
+    mine = [(r["event"], r.get("ret", 0)) for r in recs if r.get("pid") == socat.pid]
+    socat_ok = [r for r in recs if r.get("pid") == socat.pid
+                and r.get("addr", r.get("local")) == "fe80::1" and scope_of(r) == a_scope]
+    res.check(f"scoped: socat's bind, listen and accept on [fe80::1%{veth.a}]:P carry "
+              f"ifindex {veth.a_index} and scope {veth.a}; every record valid",
+              sorted(mine) == [("accept", 0), ("bind", 0), ("listen", 0)]
+              and len(socat_ok) == 3 and not invalid,
+              f"{[r for r in recs if r.get('pid') == socat.pid]}, {invalid[:3]}")
+    failed = [r for r in recs if r["event"] == "bind" and r.get("ret") == -98
+              and r.get("port") == port]
+    res.check("scoped: a failed bind reports the sin6_scope_id it asked for",
+              loser.stdout.strip() == "98" and len(failed) == 1
+              and scope_of(failed[0]) == a_scope, f"{loser.stdout!r}, {failed}")
+    other = {r["event"]: r for r in recs if r.get("pid") == facts["pid"]}
+    res.check(f"scoped, another namespace: the connect and the UDP bind name {veth.b} there "
+              f"(ifindex {veth.b_index})",
+              set(other) == {"connect", "bind"} and scope_of(other["connect"]) == b_scope
+              and other["connect"]["local"] == "fe80::2" and scope_of(other["bind"]) == b_scope,
+              other)
+    lines = out_t.splitlines()
+    want = {f"{socat.pid} socat bind tcp6 [fe80::1%{veth.a}]:{port}",
+            f"{socat.pid} socat listen tcp6 [fe80::1%{veth.a}]:{port}",
+            f"{socat.pid} socat accept tcp6 [fe80::1%{veth.a}]:{port}",
+            f"{facts['pid']} python3 connect tcp6 [fe80::2%{veth.b}]:{facts['local_port']}",
+            f"{facts['pid']} python3 bind udp6 [fe80::2%{veth.b}]:{facts['udp_port']}"}
+    got = {" ".join(l.split()[:5]) for l in lines}
+    res.check("scoped, text: [fe80::1%IF]:P in both namespaces", want <= got,
+              f"missing {want - got}")
+    snap = [r for r in map(json.loads, snap_j.stdout.splitlines()) if r.get("port") == port]
+    res.check(f"scoped --snapshot: the listener with ifindex and scope, as ss "
+              f"[fe80::1]%{veth.a}:{port}",
+              len(snap) == 1 and snap[0]["pid"] == socat.pid and scope_of(snap[0]) == a_scope
+              and not check.schema_errors(snap[0]) and ss[3] == f"[fe80::1]%{veth.a}:{port}",
+              f"{snap}, ss {ss}")
+    rows = [l.split() for l in snap_t.stdout.decode().splitlines()[1:] if f"]:{port} " in l]
+    res.check("scoped --snapshot text: [fe80::1%IF]:P",
+              len(rows) == 1 and rows[0][4] == f"[fe80::1%{veth.a}]:{port}", rows)
+
+
 def main():
     tests = (
-        test_snapshot, test_with_snapshot, test_eaddrinuse, test_bindv6only_banner)
+        test_snapshot, test_with_snapshot, test_eaddrinuse, test_bindv6only_banner, test_scoped)
     return check.run_suite("socket tests", "host sockets: ", tests)
 
 

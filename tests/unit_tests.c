@@ -55,6 +55,7 @@ static void test_record_layout(void **state)
 	(void)state;
 	/* the BPF side is compiled against the same header; its size is fixed */
 	assert_int_equal(sizeof(struct v6t_event), 104);
+	assert_int_equal(offsetof(struct v6t_event, ifindex), 100);
 	assert_int_equal(offsetof(struct v6t_event, laddr) % 8, 0);
 }
 
@@ -437,6 +438,48 @@ static void test_socket_records(void **state)
 	sb_free(&sb);
 }
 
+/* A socket bound to an interface: its index and name, escaped; the index alone if unnamed. */
+static void test_scoped(void **state)
+{
+	struct strbuf sb = {0};
+	struct v6t_event e = make_bind(AF_INET6, "fe80::1", 1, 80, 0);
+	struct event_info info = {.ifname = "v\"eth\n0"};
+
+	(void)state;
+	e.ifindex = 6;
+	format_event_json(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, "\"addr\":\"fe80::1\",\"port\":80,\"ifindex\":6,"
+					"\"scope\":\"v\\\"eth\\n0\",\"v6only\":true,"));
+	sb_reset(&sb);
+	format_event_text(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, " bind    tcp6  [fe80::1%v\"eth\\x0a0]:80        -  "));
+	sb_reset(&sb);
+	info.ifname = NULL; /* the process was gone: its namespace could not be entered */
+	format_event_json(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, "\"port\":80,\"ifindex\":6,\"scope\":null,"));
+	sb_reset(&sb);
+	format_event_text(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, " [fe80::1%6]:80 "));
+	sb_reset(&sb);
+	e = make_accept("fe80::1", "fe80::2");
+	e.ifindex = 6;
+	info.ifname = "eth0";
+	format_event_json(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, "\"local\":\"fe80::1\",\"local_port\":8080,\"ifindex\":6,"
+					"\"scope\":\"eth0\",\"peer\":\"fe80::2\","));
+	sb_reset(&sb);
+	e = make_bind(AF_INET, "0.0.0.0", 0, 80, 0); /* SO_BINDTODEVICE, as ss writes it */
+	e.ifindex = 2;
+	format_event_text(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, " tcp   0.0.0.0%eth0:80 "));
+	sb_reset(&sb);
+	e.ifindex = 0; /* not bound to an interface: no key */
+	format_event_json(&sb, &e, &info, &fmt);
+	assert_null(strstr(sb.data, "ifindex"));
+	assert_null(strstr(sb.data, "scope"));
+	sb_free(&sb);
+}
+
 /* The IPv4 fast path writes exactly what inet_ntop writes. */
 static void test_addr_strings(void **state)
 {
@@ -548,6 +591,7 @@ int main(void)
 		cmocka_unit_test(test_connect_listen),
 		cmocka_unit_test(test_held_by),
 		cmocka_unit_test(test_socket_records),
+		cmocka_unit_test(test_scoped),
 		cmocka_unit_test(test_event_info),
 	};
 

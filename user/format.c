@@ -376,14 +376,25 @@ static void json_result(struct strbuf *sb, const struct v6t_event *e)
 		json_str(sb, "error", v6t_ret_error(e->ret, ebuf, sizeof(ebuf)));
 }
 
+/* ,"ifindex":N,"scope":"eth0" (or null): only for a socket bound to an interface */
+static void json_scope(struct strbuf *sb, const struct v6t_event *e, const struct event_info *info)
+{
+	if (!e->ifindex)
+		return;
+	json_uint(sb, "ifindex", e->ifindex);
+	json_str_or_null(sb, "scope", info ? info->ifname : NULL);
+}
+
 /* bind, listen, and listening or bound sockets: the local end and what it serves */
-static void json_local_fields(struct strbuf *sb, const struct v6t_event *e)
+static void json_local_fields(struct strbuf *sb, const struct v6t_event *e,
+			      const struct event_info *info)
 {
 	char addr[V6T_ADDR_STRLEN];
 
 	v6t_addr_string(e->family, e->laddr, addr);
 	json_str(sb, "addr", addr);
 	json_uint(sb, "port", e->lport);
+	json_scope(sb, e, info);
 	if (e->family == AF_INET6)
 		json_raw(sb, "v6only", json_bool(e->v6only));
 	json_raw(sb, "wildcard", json_bool(v6t_addr_is_wildcard(e->family, e->laddr)));
@@ -391,7 +402,8 @@ static void json_local_fields(struct strbuf *sb, const struct v6t_event *e)
 }
 
 /* accept, connect, established sockets: both ends and the IP version on the wire */
-static void json_peer_fields(struct strbuf *sb, const struct v6t_event *e)
+static void json_peer_fields(struct strbuf *sb, const struct v6t_event *e,
+			     const struct event_info *info)
 {
 	char local[V6T_ADDR_STRLEN], peer[V6T_ADDR_STRLEN], v4[V6T_ADDR_STRLEN];
 	bool mapped = v6t_event_mapped(e);
@@ -400,6 +412,7 @@ static void json_peer_fields(struct strbuf *sb, const struct v6t_event *e)
 	v6t_addr_string(e->family, e->raddr, peer);
 	json_str(sb, "local", local);
 	json_uint(sb, "local_port", e->lport);
+	json_scope(sb, e, info);
 	json_str(sb, "peer", peer);
 	json_uint(sb, "peer_port", e->rport);
 	json_raw(sb, "mapped", json_bool(mapped));
@@ -426,9 +439,9 @@ static void json_socket(struct strbuf *sb, const struct v6t_event *e, const stru
 	json_str(sb, "proto", v6t_proto_name(e->protocol));
 	json_str(sb, "state", v6t_state_name(e->state));
 	if (v6t_event_has_peer(e))
-		json_peer_fields(sb, e);
+		json_peer_fields(sb, e, info);
 	else
-		json_local_fields(sb, e);
+		json_local_fields(sb, e, info);
 }
 
 void format_event_json(struct strbuf *sb, const struct v6t_event *e, const struct event_info *info,
@@ -443,21 +456,21 @@ void format_event_json(struct strbuf *sb, const struct v6t_event *e, const struc
 	json_process(sb, e, info);
 	switch (e->type) {
 	case V6T_EVENT_BIND:
-		json_local_fields(sb, e);
+		json_local_fields(sb, e, info);
 		json_result(sb, e);
 		if (e->ret == -EADDRINUSE)
 			json_holder(sb, info);
 		break;
 	case V6T_EVENT_LISTEN:
-		json_local_fields(sb, e);
+		json_local_fields(sb, e, info);
 		json_uint(sb, "backlog", e->backlog);
 		json_result(sb, e);
 		break;
 	case V6T_EVENT_ACCEPT:
-		json_peer_fields(sb, e);
+		json_peer_fields(sb, e, info);
 		break;
 	case V6T_EVENT_CONNECT:
-		json_peer_fields(sb, e);
+		json_peer_fields(sb, e, info);
 		json_result(sb, e);
 		break;
 	}
@@ -509,6 +522,31 @@ static void endpoint_string(char *out, size_t len, __u16 family, const __u8 addr
 	snprintf(out, len, family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, port);
 }
 
+/*
+ * The local end, with the interface a socket is bound to as ss writes it:
+ * 0.0.0.0%eth0:80, and inside the brackets for inet6 (RFC 4007):
+ * [fe80::1%eth0]:80. The name is escaped; the index when it is unknown.
+ */
+static void local_endpoint(char *out, size_t len, const struct v6t_event *e,
+			   const struct event_info *info)
+{
+	char a[V6T_ADDR_STRLEN];
+	struct strbuf scope = {0};
+
+	if (!e->ifindex) {
+		endpoint_string(out, len, e->family, e->laddr, e->lport);
+		return;
+	}
+	if (info && info->ifname)
+		text_escape(&scope, info->ifname, strnlen(info->ifname, V6T_IFNAME_LEN));
+	else
+		sb_printf(&scope, "%u", e->ifindex);
+	v6t_addr_string(e->family, e->laddr, a);
+	snprintf(out, len, e->family == AF_INET6 ? "[%s%%%s]:%u" : "%s%%%s:%u", a, scope.data,
+		 e->lport);
+	sb_free(&scope);
+}
+
 static void text_time(struct strbuf *sb, int64_t realtime_ns)
 {
 	time_t sec = (time_t)(realtime_ns / 1000000000);
@@ -554,7 +592,7 @@ static void text_holder(struct strbuf *sb, const struct event_info *info)
 void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struct event_info *info,
 		       const struct format_opts *opts)
 {
-	char pid[16] = "-", local[64], peer[64] = "-", result[48] = "ok", v4[V6T_ADDR_STRLEN];
+	char pid[16] = "-", local[128], peer[64] = "-", result[48] = "ok", v4[V6T_ADDR_STRLEN];
 	char ebuf[24];
 	bool mapped = v6t_event_mapped(e);
 
@@ -562,7 +600,7 @@ void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struc
 		text_time(sb, event_realtime(e, opts));
 	if (e->pid)
 		snprintf(pid, sizeof(pid), "%u", e->pid);
-	endpoint_string(local, sizeof(local), e->family, e->laddr, e->lport);
+	local_endpoint(local, sizeof(local), e, info);
 	if (mapped) {
 		v6t_mapped_v4_string(e->raddr, v4);
 		snprintf(peer, sizeof(peer), "%s:%u", v4, e->rport);

@@ -68,7 +68,11 @@ struct event_info {
 	bool holder_known;	      /* EADDRINUSE binds: the lookup found a holder */
 	const struct holder *held_by; /* then: which socket */
 	uint32_t inode;		      /* socket events: the socket's inode */
+	const char *ifname;	      /* the name of the event's ifindex, if known */
 };
+
+/* IF_NAMESIZE, without pulling <net/if.h> into every user */
+#define V6T_IFNAME_LEN 16
 
 /* Text shows this many leading characters of a container id (as docker ps). */
 #define V6T_SHORT_ID_LEN 12

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 #ifndef V6T_NO_SOCKDIAG
 #include <libmnl/libmnl.h>
 #endif
@@ -25,6 +27,34 @@
 #include <netinet/in.h>
 #include "classify.h"
 #include "sockdiag.h"
+
+/* A socket of the namespace of netns_fd (-1: ours): entered only to create it. */
+static int socket_in(int netns_fd, int domain, int type, int protocol)
+{
+	int self = -1, fd, err;
+
+	if (netns_fd >= 0) {
+		self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (self < 0 || setns(netns_fd, CLONE_NEWNET)) {
+			err = errno;
+			if (self >= 0)
+				close(self);
+			errno = err;
+			return -1;
+		}
+	}
+	fd = socket(domain, type | SOCK_CLOEXEC, protocol);
+	err = errno;
+	if (self >= 0) {
+		if (setns(self, CLONE_NEWNET)) { /* cannot happen as root; never stay */
+			perror("v6trace: cannot return to the tracer's network namespace");
+			abort();
+		}
+		close(self);
+	}
+	errno = err;
+	return fd;
+}
 
 #ifndef V6T_NO_SOCKDIAG
 struct dump_ctx {
@@ -68,6 +98,7 @@ static int msg_cb(const struct nlmsghdr *nlh, void *data)
 	memcpy(s.e.raddr, msg->id.idiag_dst, alen);
 	if (tb[INET_DIAG_SKV6ONLY] && mnl_attr_get_payload_len(tb[INET_DIAG_SKV6ONLY]) >= 1)
 		s.e.v6only = mnl_attr_get_u8(tb[INET_DIAG_SKV6ONLY]);
+	s.e.ifindex = msg->id.idiag_if;
 	s.inode = msg->idiag_inode;
 	if (d->cb(&s, d->ctx)) {
 		d->stopped = 1;
@@ -76,32 +107,20 @@ static int msg_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-/* A netlink socket of the namespace of netns_fd: entered only to create it. */
+/* A netlink socket of the namespace of netns_fd (-1: ours). */
 static struct mnl_socket *open_in(int netns_fd)
 {
 	struct mnl_socket *nl;
-	int self = -1, err;
+	int fd = socket_in(netns_fd, AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG), err;
 
-	if (netns_fd >= 0) {
-		self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-		if (self < 0 || setns(netns_fd, CLONE_NEWNET)) {
-			err = errno;
-			if (self >= 0)
-				close(self);
-			errno = err;
-			return NULL;
-		}
+	if (fd < 0)
+		return NULL;
+	nl = mnl_socket_fdopen(fd);
+	if (!nl) {
+		err = errno;
+		close(fd);
+		errno = err;
 	}
-	nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
-	err = errno;
-	if (self >= 0) {
-		if (setns(self, CLONE_NEWNET)) { /* cannot happen as root; never stay */
-			perror("v6trace: cannot return to the tracer's network namespace");
-			abort();
-		}
-		close(self);
-	}
-	errno = err;
 	return nl;
 }
 
@@ -350,39 +369,94 @@ bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *ou
 	return true;
 }
 
-bool find_holder_of(const struct v6t_event *failed, uint32_t own_netns, struct holder *out)
+/*
+ * The network namespace of an event's socket, opened through its process: -1
+ * when the process is gone, or its pid was recycled in another namespace.
+ */
+static int open_netns_of(const struct v6t_event *e)
 {
 	char path[64];
 	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/ns/net", e->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && (fstat(fd, &st) || st.st_ino != e->netns)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+bool find_holder_of(const struct v6t_event *failed, uint32_t own_netns, struct holder *out)
+{
 	bool found;
 	int fd;
 
 	if (failed->netns == own_netns)
 		return find_holder(-1, failed, out);
-	snprintf(path, sizeof(path), "/proc/%u/ns/net", failed->pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_netns_of(failed);
 	if (fd < 0)
-		return false; /* the process is gone: its namespace cannot be entered */
-	if (fstat(fd, &st) || st.st_ino != failed->netns) {
-		close(fd); /* a recycled pid in another namespace */
 		return false;
-	}
 	found = find_holder(fd, failed, out);
 	close(fd);
 	return found;
 }
 
+/* ---- interface names ---------------------------------------------------- */
+
+bool ifname_in(int netns_fd, uint32_t ifindex, char name[IF_NAMESIZE])
+{
+	struct ifreq ifr = {.ifr_ifindex = (int)ifindex};
+	int fd = socket_in(netns_fd, AF_UNIX, SOCK_DGRAM, 0);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = !ioctl(fd, SIOCGIFNAME, &ifr);
+	close(fd);
+	if (ok)
+		snprintf(name, IF_NAMESIZE, "%.*s", IF_NAMESIZE - 1, ifr.ifr_name);
+	return ok;
+}
+
+bool ifname_of(const struct v6t_event *e, uint32_t own_netns, char name[IF_NAMESIZE])
+{
+	bool ok;
+	int fd;
+
+	if (e->netns == own_netns)
+		return ifname_in(-1, e->ifindex, name);
+	fd = open_netns_of(e);
+	if (fd < 0)
+		return false;
+	ok = ifname_in(fd, e->ifindex, name);
+	close(fd);
+	return ok;
+}
+
 /* ---- the helper that keeps the two capabilities a lookup needs --------- */
+
+enum helper_question {
+	HELPER_HOLDER = 1, /* who holds the port of this failed bind */
+	HELPER_IFNAME = 2, /* the name of the event's ifindex, in its namespace */
+};
+
+struct helper_request {
+	uint32_t question;
+	struct v6t_event e;
+};
 
 struct holder_reply {
 	int32_t found;
 	struct holder holder;
+	char ifname[IF_NAMESIZE];
 };
 
 static void helper_main(int fd, uint32_t own_netns)
 {
 	struct holder_reply reply;
-	struct v6t_event req;
+	struct helper_request req;
 	ssize_t n;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -398,7 +472,10 @@ static void helper_main(int fd, uint32_t own_netns)
 		_exit(1);
 	while ((n = read(fd, &req, sizeof(req))) == sizeof(req)) {
 		memset(&reply, 0, sizeof(reply));
-		reply.found = find_holder_of(&req, own_netns, &reply.holder);
+		if (req.question == HELPER_IFNAME)
+			reply.found = ifname_of(&req.e, own_netns, reply.ifname);
+		else
+			reply.found = find_holder_of(&req.e, own_netns, &reply.holder);
 		if (write(fd, &reply, sizeof(reply)) != sizeof(reply))
 			break;
 	}
@@ -429,20 +506,54 @@ int holder_helper_start(struct holder_helper *h, uint32_t own_netns)
 	return 0;
 }
 
+/* One question to the helper; false if it did not answer within a second. */
+static bool ask_helper(struct holder_helper *h, uint32_t question, const struct v6t_event *e,
+		       struct holder_reply *reply)
+{
+	struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
+	struct helper_request req = {.question = question, .e = *e};
+
+	return write(h->fd, &req, sizeof(req)) == sizeof(req) && poll(&pfd, 1, 1000) == 1 &&
+	       read(h->fd, reply, sizeof(*reply)) == sizeof(*reply);
+}
+
 bool holder_helper_query(struct holder_helper *h, const struct v6t_event *failed,
 			 struct holder *out)
 {
-	struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
 	struct holder_reply reply;
 
 	if (!h->pid)
 		return find_holder_of(failed, h->own_netns, out);
-	if (write(h->fd, failed, sizeof(*failed)) != sizeof(*failed) || poll(&pfd, 1, 1000) != 1 ||
-	    read(h->fd, &reply, sizeof(reply)) != sizeof(reply))
+	if (!ask_helper(h, HELPER_HOLDER, failed, &reply))
 		return false;
 	if (reply.found)
 		*out = reply.holder;
 	return reply.found;
+}
+
+bool holder_helper_ifname(struct holder_helper *h, const struct v6t_event *e,
+			  char name[IF_NAMESIZE])
+{
+	struct holder_reply reply = {0};
+
+	struct timespec now;
+
+	/* the tracer's own namespace needs no privilege, and no helper */
+	if (!h->pid || e->netns == h->own_netns)
+		return ifname_of(e, h->own_netns, name);
+	/* a storm of link-local accepts asks once a second */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (h->ifname.netns != e->netns || h->ifname.ifindex != e->ifindex ||
+	    now.tv_sec != h->ifname.when_sec) {
+		h->ifname.found = ask_helper(h, HELPER_IFNAME, e, &reply) && reply.found;
+		memcpy(h->ifname.name, reply.ifname, IF_NAMESIZE);
+		h->ifname.name[IF_NAMESIZE - 1] = '\0';
+		h->ifname.netns = e->netns;
+		h->ifname.ifindex = e->ifindex;
+		h->ifname.when_sec = now.tv_sec;
+	}
+	memcpy(name, h->ifname.name, IF_NAMESIZE);
+	return h->ifname.found;
 }
 
 void holder_helper_stop(struct holder_helper *h)

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <net/if.h>
 #include "format.h"
 #include "v6trace.h"
 
@@ -54,24 +55,46 @@ bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *ou
 bool find_holder_of(const struct v6t_event *failed, uint32_t own_netns, struct holder *out);
 
 /*
+ * The name of interface ifindex in the network namespace of netns_fd (-1:
+ * ours), as if_indextoname() gives it; false if there is none.
+ */
+bool ifname_in(int netns_fd, uint32_t ifindex, char name[IF_NAMESIZE]);
+/*
+ * The name of an event's ifindex in its socket's namespace, entered through
+ * its process when it is not own_netns; false if the process is gone.
+ */
+bool ifname_of(const struct v6t_event *e, uint32_t own_netns, char name[IF_NAMESIZE]);
+
+/*
  * The tracer drops every capability once it is attached, but naming who holds
  * a port needs two: CAP_SYS_PTRACE to read other processes' /proc/PID/fd and
  * CAP_SYS_ADMIN to enter a network namespace. A helper process forked before
  * the drop keeps just those (and no_new_privs), closes every other file, and
- * answers one question over a socket pair: who holds the port of this failed
- * bind. It never sees a name, a path or anything a process chose but a port
- * number and an address; it dies with the tracer.
+ * answers two questions over a socket pair: who holds the port of this failed
+ * bind, and what the interface of this event is called in its namespace
+ * (entering a namespace needs CAP_SYS_ADMIN too). It never reads a name, a
+ * path or anything a process chose but a port number, an address and an
+ * interface index; it dies with the tracer.
  */
 struct holder_helper {
 	int pid; /* 0: no helper (the lookups run in the tracer) */
 	int fd;
 	uint32_t own_netns;
+	struct { /* the last interface name asked for, reused within its second */
+		uint32_t netns, ifindex;
+		int64_t when_sec;
+		bool found;
+		char name[IF_NAMESIZE];
+	} ifname;
 };
 
 int holder_helper_start(struct holder_helper *h, uint32_t own_netns);
 /* false if nobody holds it, or the helper did not answer within a second */
 bool holder_helper_query(struct holder_helper *h, const struct v6t_event *failed,
 			 struct holder *out);
+/* ifname_of(), asked of the helper for another namespace than the tracer's */
+bool holder_helper_ifname(struct holder_helper *h, const struct v6t_event *e,
+			  char name[IF_NAMESIZE]);
 void holder_helper_stop(struct holder_helper *h);
 
 #endif

@@ -660,6 +660,7 @@ static int on_event(void *ctx, void *data, size_t size)
 {
 	struct runtime *rt = ctx;
 	const struct cgroup_name *cg;
+	char ifname[V6T_IFNAME_LEN];
 	struct event_info info;
 	struct v6t_event e;
 
@@ -672,6 +673,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	cg = cgroup_name_of(&rt->cgroups, e.cgroup_id, clock_ns(CLOCK_MONOTONIC), CGROUP_RESCAN_NS);
 	info.cgroup = cg->path;
 	info.container = cg->container[0] ? cg->container : NULL;
+	info.ifname = e.ifindex && holder_helper_ifname(&rt->helper, &e, ifname) ? ifname : NULL;
 	if (e.type == V6T_EVENT_BIND && e.ret == -EADDRINUSE) {
 		info.holder_known = lookup_holder(rt, &e);
 		info.held_by = &rt->held.holder;
@@ -757,6 +759,7 @@ static int snapshot_socket(const struct diag_sock *s, void *arg)
 	struct runtime *rt = c->rt;
 	struct event_info info = {.inode = s->inode};
 	struct v6t_event e = s->e;
+	char ifname[V6T_IFNAME_LEN];
 
 	if (e.state == V6T_TCP_ESTABLISHED && !v6t_event_mapped(&e))
 		return 0; /* only the tcp6 connections that carry IPv4 */
@@ -770,6 +773,8 @@ static int snapshot_socket(const struct diag_sock *s, void *arg)
 	e.ts_ns = (uint64_t)clock_ns(CLOCK_MONOTONIC);
 	if (!owners_find(&c->owners, s->inode, &e.pid, e.comm))
 		e.pid = 0;
+	if (e.ifindex && ifname_in(-1, e.ifindex, ifname))
+		info.ifname = ifname;
 	if (rt->opts->json)
 		format_event_json(&rt->out, &e, &info, &rt->fmt);
 	else
