@@ -114,7 +114,7 @@ $(OUTPUT)/tests/unit_tests: $(OUTPUT)/tests/unit_tests.o $(LIB_OBJS)
 	$(Q)$(CC) $(CFLAGS) $^ -lcmocka -o $@
 
 # The workload runs in the qemu guests too, so it is always static.
-$(OUTPUT)/tests/workload: $(OUTPUT)/tests/workload.o
+$(OUTPUT)/tests/workload: $(OUTPUT)/tests/workload.o $(OUTPUT)/tests/facts.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -static $^ -o $@
 
@@ -124,7 +124,7 @@ $(OUTPUT)/tests/holder: $(OUTPUT)/tests/holder.o
 	$(Q)$(CC) $(CFLAGS) -static $^ -o $@
 
 # The io_uring scenarios (liburing), static for the guests too.
-$(OUTPUT)/tests/uring: $(OUTPUT)/tests/uring.o
+$(OUTPUT)/tests/uring: $(OUTPUT)/tests/uring.o $(OUTPUT)/tests/facts.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -static $^ -luring -o $@
 

@@ -47,6 +47,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "facts.h"
 
 /* Not in liburing 2.3's headers: the kernel's enum io_uring_op (Linux 6.11). */
 #define V6T_IORING_OP_BIND   56
@@ -55,49 +56,10 @@
 static struct io_uring ring;
 static __u64 next_user_data = 0x76360001;
 
-static void die(const char *what)
-{
-	fprintf(stderr, "uring: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
 static void die_res(const char *what, int res)
 {
 	fprintf(stderr, "uring: %s: %s\n", what, strerror(-res));
 	exit(1);
-}
-
-static unsigned long netns_inode(void)
-{
-	struct stat st;
-
-	if (stat("/proc/self/ns/net", &st))
-		die("stat /proc/self/ns/net");
-	return (unsigned long)st.st_ino;
-}
-
-/* The comm, as hex, so that no byte of it needs escaping in this record. */
-static void comm_hex(char out[33])
-{
-	char comm[17] = "";
-	size_t i;
-
-	if (prctl(PR_GET_NAME, comm))
-		die("PR_GET_NAME");
-	for (i = 0; comm[i] && i < 16; i++)
-		sprintf(out + 2 * i, "%02x", (unsigned char)comm[i]);
-	out[2 * i] = '\0';
-}
-
-/* The fields every record has: who submitted the request, in which namespace. */
-static void record_head(const char *scenario, const char *event)
-{
-	char hex[33];
-
-	comm_hex(hex);
-	printf("{\"scenario\":\"%s\",\"event\":\"%s\",\"pid\":%d,\"tid\":%ld,\"uid\":%u,"
-	       "\"comm_hex\":\"%s\",\"netns\":%lu",
-	       scenario, event, getpid(), (long)syscall(SYS_gettid), getuid(), hex, netns_inode());
 }
 
 /* The request's fields: how it was made, its opcode and user_data. */
@@ -105,74 +67,6 @@ static void record_request(const char *op, __u64 user_data)
 {
 	printf(",\"via\":\"io_uring\",\"uring_op\":\"%s\",\"user_data\":%llu", op,
 	       (unsigned long long)user_data);
-}
-
-static void sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t len,
-			  unsigned int *port)
-{
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, addr, (socklen_t)len);
-		*port = ntohs(s6->sin6_port);
-	} else {
-		const struct sockaddr_in *s4 = (const void *)ss;
-
-		inet_ntop(AF_INET, &s4->sin_addr, addr, (socklen_t)len);
-		*port = ntohs(s4->sin_port);
-	}
-}
-
-static int v6only_of(int fd)
-{
-	int val = 0;
-	socklen_t len = sizeof(val);
-
-	if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &val, &len))
-		die("getsockopt IPV6_V6ONLY");
-	return val;
-}
-
-/* getsockopt(SO_PROTOCOL), named as v6trace names it. */
-static void record_proto(int fd)
-{
-	int val = 0;
-	socklen_t len = sizeof(val);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &val, &len))
-		die("getsockopt SO_PROTOCOL");
-	if (val == IPPROTO_TCP)
-		printf(",\"proto\":\"tcp\"");
-	else if (val == IPPROTO_UDP)
-		printf(",\"proto\":\"udp\"");
-	else
-		printf(",\"proto\":\"%d\"", val);
-}
-
-static unsigned int local_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	char addr[INET6_ADDRSTRLEN];
-	unsigned int port;
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len))
-		die("getsockname");
-	sockaddr_text(&ss, addr, sizeof(addr), &port);
-	return port;
-}
-
-static int somaxconn(void)
-{
-	FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
-	int val = 4096;
-
-	if (f) {
-		if (fscanf(f, "%d", &val) != 1)
-			val = 4096;
-		fclose(f);
-	}
-	return val;
 }
 
 static const char *errno_name(int err)
@@ -187,25 +81,6 @@ static const char *errno_name(int err)
 	default:
 		return "other";
 	}
-}
-
-/* Loopback is down in a new network namespace (and in the qemu guests). */
-static void loopback_up(void)
-{
-	struct ifreq ifr = {0};
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	if (fd < 0)
-		die("socket");
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr))
-		die("SIOCGIFFLAGS lo");
-	if (!(ifr.ifr_flags & IFF_UP)) {
-		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
-			die("SIOCSIFFLAGS lo");
-	}
-	close(fd);
 }
 
 /* ---- io_uring ------------------------------------------------------------ */
@@ -355,7 +230,7 @@ static void bind_and_record(const char *scenario, int fd, unsigned int port, boo
 	else
 		printf(",\"via\":\"syscall\"");
 	printf(",\"family\":\"inet6\"");
-	record_proto(fd);
+	printf(",\"proto\":\"%s\"", proto_of(fd));
 	printf(",\"addr\":\"%s\",\"port\":%u,\"v6only\":%s,\"wildcard\":true,\"stack\":\"dual\","
 	       "\"ret\":%d",
 	       addr, bound_port, tf(v6only_of(fd)), ret);
@@ -389,7 +264,7 @@ static void listen_and_record(const char *scenario, int fd, int backlog, bool us
 	else
 		printf(",\"via\":\"syscall\"");
 	printf(",\"family\":\"inet6\"");
-	record_proto(fd);
+	printf(",\"proto\":\"%s\"", proto_of(fd));
 	printf(",\"addr\":\"%s\",\"port\":%u,\"v6only\":%s,\"wildcard\":true,\"stack\":\"dual\","
 	       "\"backlog\":%d,\"ret\":0}\n",
 	       addr, port, tf(v6only_of(fd)), backlog < max ? backlog : max);
@@ -460,7 +335,7 @@ static void accept_and_record(const char *scenario, int listener, int client_fam
 	record_head(scenario, "accept");
 	record_request("accept", user_data);
 	printf(",\"family\":\"%s\"", local.ss_family == AF_INET6 ? "inet6" : "inet");
-	record_proto(child);
+	printf(",\"proto\":\"%s\"", proto_of(child));
 	printf(",\"local\":\"%s\",\"local_port\":%u,\"peer\":\"%s\",\"peer_port\":%u,"
 	       "\"mapped\":%s",
 	       laddr, lport, paddr, pport, tf(expect_mapped));
@@ -501,7 +376,7 @@ static int connect_and_record(const char *scenario, const char *dest, unsigned i
 	record_head(scenario, "connect");
 	record_request("connect", user_data);
 	printf(",\"family\":\"inet6\"");
-	record_proto(fd);
+	printf(",\"proto\":\"%s\"", proto_of(fd));
 	printf(",\"local\":\"%s\",\"local_port\":%u,\"peer\":\"%s\",\"peer_port\":%u,\"mapped\":%s",
 	       laddr, lport, dest, port, tf(mapped));
 	if (mapped)

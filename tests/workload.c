@@ -34,97 +34,13 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "facts.h"
 
 #define HOSTILE_COMM "q\"b\\n\nx"
 
 #ifndef IPPROTO_MPTCP
 #define IPPROTO_MPTCP 262
 #endif
-
-static void die(const char *what)
-{
-	fprintf(stderr, "workload: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static unsigned long netns_inode(void)
-{
-	struct stat st;
-
-	if (stat("/proc/self/ns/net", &st))
-		die("stat /proc/self/ns/net");
-	return (unsigned long)st.st_ino;
-}
-
-/* The comm, as hex, so that no byte of it needs escaping in this record. */
-static void comm_hex(char out[33])
-{
-	char comm[17] = "";
-	size_t i;
-
-	if (prctl(PR_GET_NAME, comm))
-		die("PR_GET_NAME");
-	for (i = 0; comm[i] && i < 16; i++)
-		sprintf(out + 2 * i, "%02x", (unsigned char)comm[i]);
-	out[2 * i] = '\0';
-}
-
-/* The fields every record has: who made the call, in which namespace. */
-static void record_head(const char *scenario, const char *event)
-{
-	char hex[33];
-
-	comm_hex(hex);
-	printf("{\"scenario\":\"%s\",\"event\":\"%s\",\"pid\":%d,\"tid\":%ld,\"uid\":%u,"
-	       "\"comm_hex\":\"%s\",\"netns\":%lu",
-	       scenario, event, getpid(), (long)syscall(SYS_gettid), getuid(), hex, netns_inode());
-}
-
-static void sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t len,
-			  unsigned int *port)
-{
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, addr, (socklen_t)len);
-		*port = ntohs(s6->sin6_port);
-	} else {
-		const struct sockaddr_in *s4 = (const void *)ss;
-
-		inet_ntop(AF_INET, &s4->sin_addr, addr, (socklen_t)len);
-		*port = ntohs(s4->sin_port);
-	}
-}
-
-/* What the kernel says the socket is (SO_PROTOCOL), as v6trace names it. */
-static const char *proto_of(int fd)
-{
-	int val = 0;
-	socklen_t len = sizeof(val);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &val, &len))
-		die("getsockopt SO_PROTOCOL");
-	switch (val) {
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_MPTCP:
-		return "mptcp";
-	default:
-		return "other";
-	}
-}
-
-static int v6only_of(int fd)
-{
-	int val = 0;
-	socklen_t len = sizeof(val);
-
-	if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &val, &len))
-		die("getsockopt IPV6_V6ONLY");
-	return val;
-}
 
 struct bind_case {
 	const char *scenario;
@@ -193,32 +109,6 @@ static int bind_and_record(const struct bind_case *c, unsigned int port)
 	printf("}\n");
 	fflush(stdout);
 	return fd;
-}
-
-static unsigned int local_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	char addr[INET6_ADDRSTRLEN];
-	unsigned int port;
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len))
-		die("getsockname");
-	sockaddr_text(&ss, addr, sizeof(addr), &port);
-	return port;
-}
-
-static int somaxconn(void)
-{
-	FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
-	int val = 4096;
-
-	if (f) {
-		if (fscanf(f, "%d", &val) != 1)
-			val = 4096;
-		fclose(f);
-	}
-	return val;
 }
 
 /* listen(2) on a bound TCP socket, recorded with what the socket now serves. */
@@ -337,25 +227,6 @@ static void accept_and_record(const char *scenario, int listener, int client_fam
 	fflush(stdout);
 	close(child);
 	close(client);
-}
-
-/* Loopback is down in a new network namespace (and in the qemu guests). */
-static void loopback_up(void)
-{
-	struct ifreq ifr = {0};
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	if (fd < 0)
-		die("socket");
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr))
-		die("SIOCGIFFLAGS lo");
-	if (!(ifr.ifr_flags & IFF_UP)) {
-		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
-			die("SIOCSIFFLAGS lo");
-	}
-	close(fd);
 }
 
 /* In a child: a new network namespace whose net.ipv6.bindv6only is 1. */
