@@ -332,6 +332,9 @@ except OSError as e:
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         procs.append(client)
         facts = json.loads(client.stdout.readline())
+        snap_ns = subprocess.run([V6TRACE, "--snapshot", "--json", "--netns",
+                                  f"/run/netns/{veth.ns}", "-P", str(facts["udp_port"])],
+                                 capture_output=True, timeout=30)
         time.sleep(0.5)  # the tracers read the events while both processes still exist
         out_j, out_t = stop_tracer(*tj), stop_tracer(*tt)
     finally:
@@ -384,6 +387,10 @@ except OSError as e:
     rows = [l.split() for l in snap_t.stdout.decode().splitlines()[1:] if f"]:{port} " in l]
     res.check("scoped --snapshot text: [fe80::1%IF]:P",
               len(rows) == 1 and rows[0][4] == f"[fe80::1%{veth.a}]:{port}", rows)
+    snap = [json.loads(l) for l in snap_ns.stdout.splitlines()]
+    res.check(f"scoped --snapshot --netns: the UDP socket there, named {veth.b} in its namespace",
+              len(snap) == 1 and snap[0]["pid"] == facts["pid"] and scope_of(snap[0]) == b_scope,
+              f"{snap}, {snap_ns.stderr!r}")
 
 
 def main():

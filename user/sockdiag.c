@@ -194,21 +194,122 @@ static int by_inode(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void read_comm(uint32_t pid, char comm[V6T_COMM_LEN])
+/* The start of /proc/PID/<file>, NUL-terminated; its length, 0 if unreadable. */
+static size_t read_proc(uint32_t pid, const char *file, char *buf, size_t len)
 {
 	char path[64];
 	ssize_t n;
 	int fd;
 
-	memset(comm, 0, V6T_COMM_LEN);
-	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%u/%s", pid, file);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return;
-	n = read(fd, comm, V6T_COMM_LEN - 1);
+		return 0;
+	n = read(fd, buf, len - 1);
 	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return (size_t)n;
+}
+
+static void read_comm(uint32_t pid, char comm[V6T_COMM_LEN])
+{
+	size_t n;
+
+	memset(comm, 0, V6T_COMM_LEN);
+	n = read_proc(pid, "comm", comm, V6T_COMM_LEN);
 	if (n > 0 && comm[n - 1] == '\n')
 		comm[n - 1] = '\0';
+}
+
+/* ---- the owner filters of the snapshot ---------------------------------- */
+
+static uint32_t parent_of(uint32_t pid)
+{
+	char stat[512], *p;
+	unsigned int ppid;
+
+	/* "pid (comm) state ppid ...": comm may hold anything, ')' included */
+	if (!read_proc(pid, "stat", stat, sizeof(stat)) || !(p = strrchr(stat, ')')) ||
+	    sscanf(p + 1, " %*c %u", &ppid) != 1)
+		return 0;
+	return ppid;
+}
+
+static bool pid_listed(const struct owner_filter *f, uint32_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < f->npids; i++) {
+		if (f->pids[i] == pid)
+			return true;
+	}
+	return false;
+}
+
+/* -p, and with --children the descendants of those processes, by parent pid */
+static bool pid_wanted(const struct owner_filter *f, uint32_t pid)
+{
+	int depth;
+
+	if (pid_listed(f, pid))
+		return true;
+	for (depth = 0; f->children && depth < 256 && pid > 1; depth++) {
+		pid = parent_of(pid);
+		if (pid && pid_listed(f, pid))
+			return true;
+	}
+	return false;
+}
+
+/* The real uid (the first of the Uid: line), as bpf_get_current_uid_gid() gives it */
+static bool real_uid_is(uint32_t pid, uint32_t uid)
+{
+	char status[4096], *line;
+	unsigned int real;
+
+	if (!read_proc(pid, "status", status, sizeof(status)) ||
+	    !(line = strstr(status, "\nUid:")) || sscanf(line + 5, "%u", &real) != 1)
+		return false;
+	return real == uid;
+}
+
+/* The process's cgroup v2 path ("0::/a/b") is dir or below it. */
+static bool in_cgroup(uint32_t pid, const char *dir)
+{
+	char cgroups[4096], *line;
+	size_t len = strlen(dir);
+
+	if (!read_proc(pid, "cgroup", cgroups, sizeof(cgroups)))
+		return false;
+	line = !strncmp(cgroups, "0::", 3) ? cgroups : strstr(cgroups, "\n0::");
+	if (!line)
+		return false;
+	line += line == cgroups ? 3 : 4;
+	line[strcspn(line, "\n")] = '\0';
+	if (!strcmp(dir, "/"))
+		return true;
+	return !strncmp(line, dir, len) && (line[len] == '\0' || line[len] == '/');
+}
+
+bool owner_wanted(const struct owner_filter *f, uint32_t pid)
+{
+	char comm[V6T_COMM_LEN];
+
+	if (!f)
+		return true;
+	if (f->npids && !pid_wanted(f, pid))
+		return false;
+	if (f->comm) {
+		read_comm(pid, comm);
+		if (strncmp(comm, f->comm, V6T_COMM_LEN))
+			return false;
+	}
+	if (f->by_uid && !real_uid_is(pid, f->uid))
+		return false;
+	return !f->cgroup || in_cgroup(pid, f->cgroup);
 }
 
 static void add_owner(struct owners *o, uint32_t inode, uint32_t pid)
@@ -262,6 +363,11 @@ static void scan_fds(struct owners *o, uint32_t pid)
 
 void owners_scan(struct owners *o)
 {
+	owners_scan_wanted(o, NULL);
+}
+
+void owners_scan_wanted(struct owners *o, const struct owner_filter *f)
+{
 	struct dirent *de;
 	DIR *proc;
 
@@ -273,7 +379,7 @@ void owners_scan(struct owners *o)
 		char *end;
 		unsigned long pid = strtoul(de->d_name, &end, 10);
 
-		if (*end || !pid)
+		if (*end || !pid || !owner_wanted(f, (uint32_t)pid))
 			continue;
 		scan_fds(o, (uint32_t)pid);
 	}

@@ -4,6 +4,7 @@
  * which tcp6 sockets carry IPv4-mapped peers, live.
  */
 #include <argp.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -63,6 +64,7 @@ struct options {
 	size_t nports;
 	struct v6t_filter filter; /* comm, uid, netns, family, stacks, mapped, children */
 	int cgroup_fd;		  /* -c: the open cgroup directory, or -1 */
+	const char *netns_path;	  /* --netns given as a path (the snapshot opens it) */
 	char **command;		  /* after --, or NULL */
 	int64_t linger_ns; /* --linger: how long COMMAND's descendants are followed after it */
 	bool as_root;
@@ -146,7 +148,8 @@ static const char doc[] =
 	"    v6trace --json                # JSON Lines, for a log collector\n"
 	"    v6trace -m tracepoint         # force the syscall-tracepoint attach mode\n"
 	"\v"
-	"Filters combine with AND, and every one is decided in the kernel.\n"
+	"Filters combine with AND, and every one is decided in the kernel (for the snapshot, "
+	"in user space, on the socket and its owners).\n"
 	"\n"
 	"Exit status: with -- COMMAND, COMMAND's (128 + N if signal N killed it); else 0 when "
 	"stopped by SIGINT/SIGTERM or when the reader of the output goes away, 1 on a runtime "
@@ -186,7 +189,9 @@ static const struct argp_option option_table[] = {
 	{"all-connects", OPT_ALL_CONNECTS, NULL, 0,
 	 "Every connect of an inet6 TCP socket (default: only those to IPv4-mapped addresses)", 0},
 	{"snapshot", OPT_SNAPSHOT, NULL, 0,
-	 "Print the listening TCP, bound UDP and IPv4-mapped tcp6 sockets that exist, and exit", 0},
+	 "Print the listening TCP, bound UDP and IPv4-mapped tcp6 sockets that exist and the "
+	 "filters keep, and exit",
+	 0},
 	{"with-snapshot", OPT_WITH_SNAPSHOT, NULL, 0, "Print that snapshot, then trace", 0},
 	{"as-root", OPT_AS_ROOT, NULL, 0,
 	 "Run COMMAND as root even under sudo (default: as the user who ran sudo)", 0},
@@ -335,6 +340,7 @@ static void parse_netns(struct argp_state *state, struct options *opts, const ch
 		if (sfs.f_type != NSFS_MAGIC)
 			argp_error(state, "invalid --netns: '%s' is not a namespace file", arg);
 		opts->filter.netns = (uint32_t)st.st_ino;
+		opts->netns_path = arg;
 	}
 	opts->filter.by_netns = 1;
 }
@@ -464,6 +470,27 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 }
 
 /*
+ * The snapshot honours every filter (see snapshot_wanted()); what cannot apply
+ * to it is refused rather than ignored.
+ */
+static void refuse_with_snapshot(const struct options *opts)
+{
+	const char *what = NULL;
+
+	if (opts->snapshot && opts->mode)
+		what = "--snapshot reads no kernel hook: -m does not apply";
+	else if (opts->snapshot && opts->ringbuf_kb)
+		what = "--snapshot uses no ring buffer: --ringbuf-kb does not apply";
+	else if (opts->with_snapshot && opts->command)
+		what = "--with-snapshot lists the sockets of the traced processes, and -- COMMAND "
+		       "has none before it starts: run --snapshot first";
+	if (what) {
+		fail("%s", what);
+		exit(2);
+	}
+}
+
+/*
  * Everything after the first "--" is COMMAND; argp sees only what is before
  * it, so COMMAND's own options are never taken for v6trace's.
  */
@@ -495,6 +522,7 @@ static void parse_options(int argc, char **argv, struct options *opts)
 		fail("--snapshot prints and exits: use --with-snapshot to trace after it");
 		exit(2);
 	}
+	refuse_with_snapshot(opts);
 	if (opts->syslog && opts->output_path) {
 		fail("--syslog and -o exclude each other");
 		exit(2);
@@ -713,7 +741,10 @@ static void emit_start(struct runtime *rt)
 
 struct snapshot_ctx {
 	struct runtime *rt;
-	struct owners owners;
+	struct owners owners; /* the owners the process filters keep */
+	bool by_owner;	      /* a process filter is on: a socket needs such an owner */
+	int netns_fd;	      /* the namespace listed (--netns); -1: the tracer's */
+	uint32_t netns;
 	unsigned int count;
 	/* inodes of the MPTCP sockets listed, sorted once the MPTCP dumps are done */
 	uint32_t *mptcp_inodes;
@@ -753,6 +784,39 @@ static int remember_mptcp(struct snapshot_ctx *c, uint32_t inode)
 	return 0;
 }
 
+static bool port_listed(const struct options *o, uint16_t port)
+{
+	size_t i;
+
+	for (i = 0; i < o->nports; i++) {
+		if (o->ports[i] == port)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether the snapshot lists a socket: the filters the kernel side decides in
+ * sock_wanted() (-4/-6, -P, --stack, --mapped), with the same classification,
+ * and an owner the process filters (-p, --children, --comm, -u, -c) keep,
+ * when one of those is on (owners_scan_wanted() found only those). --netns
+ * chose the namespace dumped.
+ */
+static bool snapshot_wanted(const struct snapshot_ctx *c, const struct v6t_event *e)
+{
+	const struct options *o = c->rt->opts;
+
+	if (o->filter.family && e->family != o->filter.family)
+		return false;
+	if (o->nports && !port_listed(o, e->lport) && !(e->rport && port_listed(o, e->rport)))
+		return false;
+	if (o->filter.stacks && !(o->filter.stacks & (1u << v6t_classify_stack(e))))
+		return false;
+	if (o->filter.mapped && !v6t_event_mapped(e))
+		return false;
+	return !c->by_owner || e->pid;
+}
+
 static int snapshot_socket(const struct diag_sock *s, void *arg)
 {
 	struct snapshot_ctx *c = arg;
@@ -761,19 +825,22 @@ static int snapshot_socket(const struct diag_sock *s, void *arg)
 	struct v6t_event e = s->e;
 	char ifname[V6T_IFNAME_LEN];
 
-	if (e.state == V6T_TCP_ESTABLISHED && !v6t_event_mapped(&e))
-		return 0; /* only the tcp6 connections that carry IPv4 */
+	if (e.state == V6T_TCP_ESTABLISHED && !v6t_event_mapped(&e) &&
+	    !rt->opts->filter.all_connects)
+		return 0; /* the tcp6 connections that carry IPv4, unless --all-connects */
 	if (e.state == V6T_TCP_CLOSE && e.lport == 0)
 		return 0; /* an unbound UDP socket */
 	if (is_mptcp_subflow(c, s))
 		return 0;
 	if (e.protocol == IPPROTO_MPTCP && remember_mptcp(c, s->inode))
 		return -ENOMEM;
-	e.netns = rt->netns;
+	e.netns = c->netns;
 	e.ts_ns = (uint64_t)clock_ns(CLOCK_MONOTONIC);
 	if (!owners_find(&c->owners, s->inode, &e.pid, e.comm))
 		e.pid = 0;
-	if (e.ifindex && ifname_in(-1, e.ifindex, ifname))
+	if (!snapshot_wanted(c, &e))
+		return 0;
+	if (e.ifindex && ifname_in(c->netns_fd, e.ifindex, ifname))
 		info.ifname = ifname;
 	if (rt->opts->json)
 		format_event_json(&rt->out, &e, &info, &rt->fmt);
@@ -795,11 +862,109 @@ static void warn_mptcp_unlisted(int err)
 		strerror(-err));
 }
 
+/* A namespace file that is still the namespace inode (of the device of ours) */
+static int open_netns_file(const char *path, uint32_t inode, dev_t dev)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0 && (fstat(fd, &st) || st.st_ino != inode || st.st_dev != dev)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* A file of namespace inode among DIR/NAME<suffix>: /run/netns/NAME, /proc/PID/ns/net */
+static int find_netns_file(const char *dir, const char *suffix, uint32_t inode, dev_t dev)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int fd = -1;
+
+	while (d && fd < 0 && (de = readdir(d))) {
+		if (de->d_name[0] != '.' &&
+		    snprintf(path, sizeof(path), "%s/%s%s", dir, de->d_name, suffix) < PATH_MAX)
+			fd = open_netns_file(path, inode, dev);
+	}
+	if (d)
+		closedir(d);
+	return fd;
+}
+
 /*
- * The sockets that exist now, in the tracer's network namespace: listening
- * TCP and MPTCP, bound UDP, and established tcp6 and MPTCP over IPv6 with
- * IPv4-mapped peers. MPTCP goes first, so that its subflows can be left out
- * of the TCP lists.
+ * The network namespace --netns names, opened to list its sockets: the path
+ * given, or a file of it found by its inode. -1: the tracer's own, or none
+ * (then *inode is 0).
+ */
+static int open_snapshot_netns(const struct runtime *rt, uint32_t *inode)
+{
+	const struct options *o = rt->opts;
+	struct stat self;
+	int fd = -1;
+
+	*inode = o->filter.by_netns ? o->filter.netns : rt->netns;
+	if (*inode == rt->netns)
+		return -1;
+	if (!stat("/proc/self/ns/net", &self)) {
+		if (o->netns_path)
+			fd = open_netns_file(o->netns_path, *inode, self.st_dev);
+		if (fd < 0)
+			fd = find_netns_file("/run/netns", "", *inode, self.st_dev);
+		if (fd < 0)
+			fd = find_netns_file("/proc", "/ns/net", *inode, self.st_dev);
+	}
+	if (fd < 0)
+		*inode = 0;
+	return fd;
+}
+
+/* -c's directory as /proc/PID/cgroup writes it: its path below the cgroup2 mount */
+static bool cgroup_path_of(int fd, char *out, size_t len)
+{
+	char link[64], path[PATH_MAX], mount[256];
+	size_t m;
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n <= 0 || !cgroup2_mount(mount, sizeof(mount)))
+		return false;
+	path[n] = '\0';
+	m = strlen(mount);
+	if (strncmp(path, mount, m) || (path[m] && path[m] != '/'))
+		return false;
+	snprintf(out, len, "%s", path[m] ? path + m : "/");
+	return true;
+}
+
+/* The process filters, on the sockets' owners; false if -c cannot be told as a path. */
+static bool snapshot_owner_filter(const struct options *o, struct owner_filter *f,
+				  char cgroup[PATH_MAX])
+{
+	*f = (struct owner_filter){
+		.pids = o->pids,
+		.npids = o->npids,
+		.children = o->filter.children,
+		.comm = o->filter.by_comm ? o->filter.comm : NULL,
+		.by_uid = o->filter.by_uid,
+		.uid = o->filter.uid,
+	};
+	if (o->cgroup_fd >= 0) {
+		if (!cgroup_path_of(o->cgroup_fd, cgroup, PATH_MAX))
+			return false;
+		f->cgroup = cgroup;
+	}
+	return true;
+}
+
+/*
+ * The sockets that exist now, in the tracer's network namespace or the one of
+ * --netns: listening TCP and MPTCP, bound UDP, and established tcp6 and MPTCP
+ * over IPv6 with IPv4-mapped peers (all of them with --all-connects), that
+ * the filters keep. MPTCP goes first, so that its subflows can be left out of
+ * the TCP lists.
  */
 static int print_snapshot(struct runtime *rt)
 {
@@ -818,18 +983,35 @@ static int print_snapshot(struct runtime *rt)
 		{AF_INET6, IPPROTO_TCP, V6T_TCP_ESTABLISHED},
 	};
 	struct snapshot_ctx c = {.rt = rt};
+	struct owner_filter owner_filter;
+	char cgroup[PATH_MAX];
 	bool mptcp_warned = false;
 	size_t i;
 	int err, ret = 0;
 
-	owners_scan(&c.owners);
+	if (!snapshot_owner_filter(rt->opts, &owner_filter, cgroup)) {
+		sb_reset(&rt->out); /* not even the header */
+		fail("cannot list sockets: the path of --cgroup below the cgroup2 mount is unknown");
+		return -1;
+	}
+	c.by_owner = owner_filter.npids || owner_filter.comm || owner_filter.by_uid ||
+		     owner_filter.cgroup;
+	c.netns_fd = open_snapshot_netns(rt, &c.netns);
+	if (!c.netns) {
+		sb_reset(&rt->out);
+		fail("cannot list the sockets of network namespace %u: no file or process of it "
+		     "found",
+		     rt->opts->filter.netns);
+		return -1;
+	}
+	owners_scan_wanted(&c.owners, c.by_owner ? &owner_filter : NULL);
 	for (i = 0; i < sizeof(dumps) / sizeof(dumps[0]); i++) {
 		if (dumps[i].protocol != IPPROTO_MPTCP && !c.mptcp_sorted) {
 			qsort(c.mptcp_inodes, c.n_mptcp, sizeof(uint32_t), compare_inodes);
 			c.mptcp_sorted = true;
 		}
-		err = sockdiag_dump(-1, dumps[i].family, dumps[i].protocol, 1u << dumps[i].state,
-				    snapshot_socket, &c);
+		err = sockdiag_dump(c.netns_fd, dumps[i].family, dumps[i].protocol,
+				    1u << dumps[i].state, snapshot_socket, &c);
 		if (err && err != -ENOTSUP && dumps[i].protocol == IPPROTO_MPTCP) {
 			if (!mptcp_warned)
 				warn_mptcp_unlisted(err);
@@ -849,6 +1031,8 @@ static int print_snapshot(struct runtime *rt)
 	}
 	owners_free(&c.owners);
 	free(c.mptcp_inodes);
+	if (c.netns_fd >= 0)
+		close(c.netns_fd);
 	return ret;
 }
 
