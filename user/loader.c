@@ -132,9 +132,11 @@ static bool program_fits(const struct v6trace_bpf *skel, const struct bpf_progra
 	if (prog == skel->progs.raw_tp_io_uring_submit_req)
 		return kf->uring_submit_req &&
 		       program_fits(skel, skel->progs.raw_tp_io_uring_complete, kf);
-	if (prog == skel->progs.fentry_io_connect || prog == skel->progs.fexit_io_connect ||
-	    prog == skel->progs.kprobe_io_connect || prog == skel->progs.kretprobe_io_connect)
+	if (prog == skel->progs.fentry_io_connect || prog == skel->progs.fexit_io_connect)
 		return kf->io_connect;
+	/* a kprobe needs no BTF: see attach_uring_connect() */
+	if (prog == skel->progs.kprobe_io_connect || prog == skel->progs.kretprobe_io_connect)
+		return true;
 	if (prog == skel->progs.raw_tp_io_uring_complete)
 		return kf->uring_args == V6T_URING_COMPLETE_REQ_RES ||
 		       kf->uring_args == V6T_URING_COMPLETE_CQE;
@@ -201,6 +203,32 @@ fail:
 	return -errno;
 }
 
+/* ENOTSUPP (524) is the kernel's own errno, which strerror() does not know. */
+static const char *attach_error(const struct bpf_program *prog, int e)
+{
+	if (e == 524 && program_mode(prog) == V6T_MODE_FENTRY)
+		return "this kernel cannot attach fentry/fexit to its functions on this "
+		       "architecture (ENOTSUPP; arm64 can from Linux 6.4)";
+	return e == 524 ? "not supported by this kernel (ENOTSUPP)" : strerror(e);
+}
+
+/*
+ * The kprobes on io_uring's io_connect() mark the connect attempts that are
+ * io_uring's. Where the compiler inlined io_connect() (Debian's arm64 5.10)
+ * there is no symbol to probe: they then mark io_issue_sqe(), which issues
+ * every request (only a connect request reaches inet_stream_connect() there).
+ * NULL, not an error, where neither exists (a kernel without io_uring).
+ */
+static struct bpf_link *attach_uring_connect(struct tracer *t, struct bpf_program *prog)
+{
+	struct bpf_link *link = bpf_program__attach(prog);
+
+	if (!link)
+		link = bpf_program__attach_kprobe(prog, prog == t->skel->progs.kretprobe_io_connect,
+						  "io_issue_sqe");
+	return link;
+}
+
 static int attach_programs(struct tracer *t, char *err, size_t errlen)
 {
 	struct bpf_program *prog;
@@ -218,12 +246,19 @@ static int attach_programs(struct tracer *t, char *err, size_t errlen)
 
 		if (!bpf_program__autoload(prog))
 			continue;
-		link = bpf_program__attach(prog);
+		if (prog == t->skel->progs.kprobe_io_connect ||
+		    prog == t->skel->progs.kretprobe_io_connect) {
+			link = attach_uring_connect(t, prog);
+			if (!link)
+				continue;
+		} else {
+			link = bpf_program__attach(prog);
+		}
 		if (!link) {
 			int e = errno;
 
 			snprintf(err, errlen, "attach %s: %s", bpf_program__section_name(prog),
-				 strerror(e));
+				 attach_error(prog, e));
 			return -e;
 		}
 		t->links[t->nlinks++] = link;
