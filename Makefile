@@ -1,22 +1,42 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # v6trace build. `make` builds ./v6trace; `make help` lists the targets.
 
+HOST_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' \
+	-e 's/ppc64le/powerpc/' -e 's/mips.*/mips/' -e 's/riscv64/riscv/')
+ARCH := $(HOST_ARCH)
+# ARCH=arm64 on another machine: a cross build with Debian's multiarch
+# toolchain (CROSS=aarch64-linux-gnu-, the default) and :arm64 libraries
+# (CROSS_DEPS), in its own output directory, so the builds never mix.
+ifneq ($(ARCH),$(HOST_ARCH))
+ifeq ($(ARCH),arm64)
+CROSS ?= aarch64-linux-gnu-
+endif
+OUTPUT ?= .output/$(ARCH)
+BIN ?= $(OUTPUT)/v6trace
+endif
+ifneq ($(CROSS),)
+ifeq ($(origin CC),default)
+CC := $(CROSS)gcc
+endif
+endif
+# The kernel types the BPF side is compiled against, per architecture
+# (struct pt_regs differs): vmlinux/ for x86, vmlinux/arm64/ for arm64.
+VMLINUX_DIR := vmlinux$(if $(filter-out x86,$(ARCH)),/$(ARCH))
+CROSS_DEPS := gcc-aarch64-linux-gnu libc6-dev:arm64 libbpf-dev:arm64 libelf-dev:arm64 \
+	zlib1g-dev:arm64 libzstd-dev:arm64 libcap-ng-dev:arm64 libmnl-dev:arm64 liburing-dev:arm64
+
 OUTPUT ?= .output
 CLANG ?= clang
 BPFTOOL ?= bpftool
-CC ?= cc
 PREFIX ?= /usr/local
 DESTDIR ?=
 VERSION := 0.1.0
 BIN ?= v6trace
 
-ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' \
-	-e 's/ppc64le/powerpc/' -e 's/mips.*/mips/' -e 's/riscv64/riscv/')
-
 # -mcpu=v3 (ALU32, JMP32) is understood by every kernel we support (>= 5.1)
 # and pins the instruction set whichever clang builds it.
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-	-Ivmlinux -Ibpf
+	-I$(VMLINUX_DIR) -Ibpf
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes
 CFLAGS ?= -g -O2
 ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DV6TRACE_VERSION='"$(VERSION)"' \
@@ -58,12 +78,14 @@ all: $(BIN)
 
 help:
 	@echo "make               build ./v6trace (STATIC=1 for a static binary, V=1 verbose)"
+	@echo "make ARCH=arm64    cross-build .output/arm64/v6trace (CROSS=aarch64-linux-gnu-)"
 	@echo "sudo make run      install missing Debian packages, build, run v6trace"
 	@echo "sudo make test     install missing Debian packages, build, run every test"
 	@echo "make test-unit     unit tests only (no root)"
 	@echo "make install       install to \$$(DESTDIR)\$$(PREFIX)"
-	@echo "make deb           build a Debian package in .output/deb/"
-	@echo "make test-vm       the qemu kernel matrix (KERNEL=path/to/vmlinuz for another kernel)"
+	@echo "make deb           build a Debian package in .output/deb/ (ARCH=arm64: .output/arm64/deb/)"
+	@echo "make test-vm       the qemu kernel matrix, x86_64 and arm64 (VM_ARCH=x86_64 or arm64:"
+	@echo "                   one half; KERNEL=path/to/vmlinuz for another kernel of VM_ARCH)"
 	@echo "make fuzz          fuzz the decoder and formatters for FUZZ_TIME seconds (600)"
 
 $(OUTPUT) $(OUTPUT)/tests:
@@ -188,21 +210,31 @@ test: deps
 # The emulator is qemu 10 from bookworm-backports (tools/fetch-qemu), unpacked
 # and run on Debian 12's libraries and firmware packages: QEMU_DEPS.
 # A kernel that could not be fetched fails the matrix (SKIP_MISSING=1: a skip).
+# Both architectures (VM_ARCH): x86_64 guests run the native build, arm64 ones
+# (qemu-system-aarch64 -M virt) the cross build in $(OUTPUT)/arm64.
+VM_ARCH ?= x86_64,arm64
 QEMU_DEPS := seabios ipxe-qemu libaio1 libasound2 libbpf1 libbrlapi0.8 libc6 libcacard0 \
 	libcap-ng0 libcapstone4 libfdt1 libfuse3-3 libglib2.0-0 libgmp10 libgnutls30 libhogweed6 \
 	libibverbs1 libjpeg62-turbo libncursesw6 libnettle8 libnuma1 libpixman-1-0 libpmem1 \
 	libpng16-16 librdmacm1 libsasl2-2 libseccomp2 libslirp0 libtinfo6 libudev1 liburing2 \
 	libusb-1.0-0 libusbredirparser1 libvdeplug2 libzstd1 zlib1g
 test-vm: deps
-	$(Q)tools/install-deps busybox-static cpio xz-utils zstd $(QEMU_DEPS)
+	$(Q)tools/install-deps busybox-static cpio xz-utils zstd $(QEMU_DEPS) \
+		$(if $(findstring arm64,$(VM_ARCH)),$(CROSS_DEPS))
 	$(Q)$(MAKE) --no-print-directory $(OUTPUT)/guest/v6trace $(OUTPUT)/tests/workload \
 		$(OUTPUT)/tests/uring $(OUTPUT)/tests/holder
+ifneq ($(findstring arm64,$(VM_ARCH)),)
+	$(Q)$(MAKE) --no-print-directory ARCH=arm64 OUTPUT=$(OUTPUT)/arm64 \
+		$(OUTPUT)/arm64/guest/v6trace $(OUTPUT)/arm64/tests/workload \
+		$(OUTPUT)/arm64/tests/uring $(OUTPUT)/arm64/tests/holder
+endif
 	$(Q)tools/fetch-qemu
 ifeq ($(KERNEL),)
-	$(Q)tools/fetch-kernels
-	$(Q)tools/vm-run $(if $(SKIP_MISSING),,--require-all)
+	$(Q)$(if $(findstring x86_64,$(VM_ARCH)),tools/fetch-kernels)
+	$(Q)$(if $(findstring arm64,$(VM_ARCH)),tools/fetch-kernels --arch arm64)
+	$(Q)tools/vm-run --arch $(VM_ARCH) $(if $(SKIP_MISSING),,--require-all)
 else
-	$(Q)tools/vm-run --kernel $(KERNEL)
+	$(Q)tools/vm-run --arch $(VM_ARCH) --kernel $(KERNEL)
 endif
 
 format:
@@ -211,8 +243,19 @@ format:
 format-check:
 	clang-format --dry-run --Werror bpf/*.c bpf/*.h user/*.c user/*.h tests/*.c
 
+# vmlinux/vmlinux.h from this machine's kernel; for another architecture
+# (ARCH=arm64) from the BTF cut out of a Debian kernel of VMLINUX_SUITE
+# (its vmlinuz is not ELF: tools/extract-btf).
+VMLINUX_SUITE ?= bookworm-backports
 vmlinux:
-	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
+ifeq ($(ARCH),$(HOST_ARCH))
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $(VMLINUX_DIR)/vmlinux.h
+else
+	tools/fetch-kernels --arch $(ARCH) $(VMLINUX_SUITE)
+	mkdir -p $(OUTPUT)
+	tools/extract-btf tools/.cache/kernels-$(ARCH)/$(VMLINUX_SUITE)/vmlinuz $(OUTPUT)/vmlinux.btf
+	$(BPFTOOL) btf dump file $(OUTPUT)/vmlinux.btf format c > $(VMLINUX_DIR)/vmlinux.h
+endif
 
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: v6trace
