@@ -66,7 +66,8 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 USER_LIB_SRCS := user/format.c user/classify.c user/summary.c user/cgroup.c user/output.c
-USER_SRCS := user/v6trace.c user/loader.c user/command.c user/sockdiag.c $(USER_LIB_SRCS)
+USER_SRCS := user/v6trace.c user/loader.c user/command.c user/sockdiag.c user/helper.c \
+	user/lookups.c $(USER_LIB_SRCS)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_SRCS))
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_LIB_SRCS))
 
@@ -103,13 +104,20 @@ $(OUTPUT)/v6trace.skel.h: $(OUTPUT)/v6trace.bpf.o
 
 $(OUTPUT)/loader.o: $(OUTPUT)/v6trace.skel.h
 
-$(OUTPUT)/%.o: user/%.c | $(OUTPUT)
+# What the objects and the binary were built with (STATIC=1, STATIC=libs or
+# neither, CC, CFLAGS): when it changes, everything is built again, so
+# `make STATIC=1` after `make` (and the other way round) builds what it says.
+BUILD_FLAGS := $(CC) $(ALL_CFLAGS) | $(LDFLAGS) $(LDLIBS)
+$(OUTPUT)/build-flags: FORCE | $(OUTPUT)
+	$(Q)echo '$(BUILD_FLAGS)' | cmp -s - $@ || echo '$(BUILD_FLAGS)' > $@
+
+$(OUTPUT)/%.o: user/%.c $(OUTPUT)/build-flags | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BIN): $(USER_OBJS)
+$(BIN): $(USER_OBJS) $(OUTPUT)/build-flags
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(USER_OBJS) $(LDLIBS) -o $@
 
 # The static build the qemu guests run, in its own object directory.
 $(OUTPUT)/static/v6trace: FORCE

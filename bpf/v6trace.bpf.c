@@ -255,9 +255,6 @@ static __always_inline void event_emit(struct v6t_event *e)
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + sizeof(*e) >= wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
-	/* user space looks up who holds the port: the sooner, the likelier it is there */
-	if (e->type == V6T_EVENT_BIND && e->ret == -EADDRINUSE)
-		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&events, e, sizeof(*e), flags)) {
 		stat_inc(V6T_STAT_LOST);
 		return;

@@ -253,7 +253,7 @@ def check_heldby(res, d, mode, case, text):
               read(os.path.join(d, "trace.rc")).strip() == "0" and loser.get("errno") == 98
               and start.get("event") == "start" and start.get("mode") == mode and not bad
               and got_bind == (spec["proto"], lfam, laddr, port, lstack, -98, "EADDRINUSE")
-              and f.get("held_by") == want,
+              and f.get("held_by") == want and f.get("holder_lookup") == "found",
               f"loser {loser}, start {start.get('mode')}, bind {got_bind}, held_by "
               f"{f.get('held_by')}, wanted {want}, schema {bad[:2]}, "
               f"stderr {read(os.path.join(d, 'trace.err'))[-200:]!r}")

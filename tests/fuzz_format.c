@@ -121,7 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p += 20;
 		left -= 20;
 		info.held_by = &h;
-		info.holder_known = true;
+		info.holder_lookup = HOLDER_FOUND;
 	}
 	info.inode = e.ifindex;
 	check_addr(AF_INET, e.laddr);

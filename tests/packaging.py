@@ -124,11 +124,35 @@ def test_deb(res):
                   p.stderr[-300:])
 
 
+def test_link_modes(res):
+    """make STATIC=1 after make, and make after it, build what they say (in a
+    build directory of their own: the tree's ./v6trace is left alone)."""
+    with tempfile.TemporaryDirectory() as d:
+        out, binary = os.path.join(d, "out"), os.path.join(d, "v6trace")
+        seen = []
+        for static in ("", "1", "libs", ""):
+            p = subprocess.run(["make", "-C", ROOT, f"OUTPUT={out}", f"BIN={binary}",
+                                *([f"STATIC={static}"] if static else []), binary],
+                               capture_output=True, text=True)
+            ldd = subprocess.run(["ldd", binary], capture_output=True, text=True)
+            libs = sorted(re.findall(r"^\s*(lib[\w.+-]+)\.so", ldd.stdout, re.M))
+            seen.append((static or "dynamic", p.returncode,
+                         "static" if "not a dynamic executable" in ldd.stdout + ldd.stderr
+                         else ",".join(libs)))
+    want = [("dynamic", 0, None), ("1", 0, "static"), ("libs", 0, "libc,libmnl"),
+            ("dynamic", 0, None)]
+    ok = all(s[:2] == w[:2] and (w[2] is None or s[2] == w[2]) for s, w in zip(seen, want))
+    ok = ok and seen[0][2] not in ("static", "libc,libmnl") and seen[3][2] == seen[0][2]
+    res.check("make, then STATIC=1, STATIC=libs, then make again: each builds what it says",
+              ok, seen)
+
+
 def main():
     res = check.Results("packaging: ")
     test_help_matches_man(res)
     test_install_layout(res)
     test_unit_verifies(res)
+    test_link_modes(res)
     if os.geteuid() == 0:
         test_deb(res)
     print(f"{res.passed} passed, {res.failed} failed")

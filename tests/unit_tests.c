@@ -202,11 +202,19 @@ static void test_json_bind(void **state)
 		"\"v6only\":false,\"wildcard\":true,\"stack\":\"dual\",\"ret\":0}\n");
 	sb_reset(&sb);
 	e = make_bind(AF_INET, "0.0.0.0", 0, 8080, -EADDRINUSE);
-	format_event_json(&sb, &e, NULL, &fmt);
+	format_event_json(&sb, &e, &(struct event_info){.holder_lookup = HOLDER_NONE}, &fmt);
 	assert_non_null(strstr(sb.data,
 			       "\"family\":\"inet\",\"proto\":\"tcp\",\"addr\":\"0.0.0.0\","
 			       "\"port\":8080,\"wildcard\":true,\"stack\":\"v4\","
-			       "\"ret\":-98,\"error\":\"EADDRINUSE\",\"held_by\":null}\n"));
+			       "\"ret\":-98,\"error\":\"EADDRINUSE\",\"holder_lookup\":"
+			       "\"none\",\"held_by\":null}\n"));
+	/* no answer is not "none": each way a lookup ends is said */
+	sb_reset(&sb);
+	format_event_json(&sb, &e, NULL, &fmt);
+	assert_non_null(strstr(sb.data, "\"holder_lookup\":\"unfinished\",\"held_by\":null}\n"));
+	sb_reset(&sb);
+	format_event_json(&sb, &e, &(struct event_info){.holder_lookup = HOLDER_SKIPPED}, &fmt);
+	assert_non_null(strstr(sb.data, "\"holder_lookup\":\"skipped\",\"held_by\":null}\n"));
 	assert_null(strstr(sb.data, "v6only")); /* inet6 only */
 	sb_reset(&sb);
 	e.ret = INT32_MIN; /* not an errno; found by the fuzzer: it used to be negated */
@@ -259,7 +267,8 @@ static void test_text_rows(void **state)
 	format_text_header(&sb, &opts);
 	format_event_text(&sb, &e, NULL, &opts);
 	e = make_bind(AF_INET, "0.0.0.0", 0, 80, -EADDRINUSE);
-	format_event_text(&sb, &e, NULL, &opts);
+	format_event_text(&sb, &e, &(struct event_info){.holder_lookup = HOLDER_NONE}, &opts);
+	format_event_text(&sb, &e, &(struct event_info){.holder_lookup = HOLDER_SKIPPED}, &opts);
 	e = make_accept("::ffff:127.0.0.1", "::ffff:127.0.0.1");
 	strcpy(e.comm, "a\nb");
 	format_event_text(&sb, &e, NULL, &opts);
@@ -270,7 +279,9 @@ static void test_text_rows(void **state)
 		"100     nginx            bind    tcp6  [::]:443                       -        "
 		"              v6    ok\n"
 		"100     nginx            bind    tcp   0.0.0.0:80                     -         "
-		"             v4    EADDRINUSE held by ?\n"
+		"             v4    EADDRINUSE held by nobody\n"
+		"100     nginx            bind    tcp   0.0.0.0:80                     -         "
+		"             v4    EADDRINUSE held by ? (lookup skipped)\n"
 		"100     a\\x0ab           accept  tcp6  [::ffff:127.0.0.1]:8080        "
 		"127.0.0.1:51234        v4    mapped\n");
 	sb_free(&sb);
@@ -298,7 +309,8 @@ static void test_summary(void **state)
 	assert_string_equal(
 		sb.data,
 		"{\"v\":1,\"ts\":\"2026-11-23T14:02:41.000000123Z\",\"event\":\"summary\","
-		"\"events\":4,\"lost\":3,\"filtered\":9,\"unfollowed\":0,\"unwritten\":0,\"processes\":["
+		"\"events\":4,\"lost\":3,\"filtered\":9,\"unfollowed\":0,\"unwritten\":0,\"unfinished\":0,"
+		"\"lookups\":{\"found\":0,\"none\":0,\"unfinished\":0,\"skipped\":0},\"processes\":["
 		"{\"pid\":7,\"comm\":\"nginx\",\"binds_v4\":1,\"binds_v6\":0,\"binds_dual\":0,"
 		"\"binds_failed\":0,\"listens\":0,\"accepts\":0,\"accepts_mapped\":0,\"connects\":0,"
 		"\"connects_mapped\":0},"
@@ -387,7 +399,7 @@ static void test_held_by(void **state)
 	struct strbuf sb = {0};
 	struct v6t_event e = make_bind(AF_INET, "0.0.0.0", 0, 80, -EADDRINUSE);
 	struct holder h = {.pid = 77, .family = AF_INET6, .port = 80, .v6only = 0};
-	struct event_info info = {.holder_known = true, .held_by = &h};
+	struct event_info info = {.holder_lookup = HOLDER_FOUND, .held_by = &h};
 
 	(void)state;
 	strcpy(h.comm, "x\"y\n"); /* a hostile holder name is escaped too */

@@ -343,12 +343,43 @@ static enum v6t_stack holder_stack(const struct holder *h)
 	return v6t_classify_stack(&e);
 }
 
+const char *v6t_holder_lookup_name(enum holder_lookup status)
+{
+	switch (status) {
+	case HOLDER_FOUND:
+		return "found";
+	case HOLDER_NONE:
+		return "none";
+	case HOLDER_UNFINISHED:
+		return "unfinished";
+	case HOLDER_SKIPPED:
+		return "skipped";
+	default:
+		return NULL;
+	}
+}
+
+/* How an EADDRINUSE bind's lookup ended, whatever the caller left unset. */
+static enum holder_lookup lookup_of(const struct event_info *info)
+{
+	enum holder_lookup status = info ? info->holder_lookup : HOLDER_NOT_ASKED;
+
+	if (status == HOLDER_FOUND && !info->held_by)
+		return HOLDER_NONE;
+	if (status == HOLDER_NOT_ASKED || status == HOLDER_WAITING)
+		return HOLDER_UNFINISHED; /* written without an answer */
+	return status;
+}
+
+/* holder_lookup, and held_by: the holder, or null for the three other answers */
 static void json_holder(struct strbuf *sb, const struct event_info *info)
 {
-	const struct holder *h = info ? info->held_by : NULL;
+	enum holder_lookup status = lookup_of(info);
+	const struct holder *h = status == HOLDER_FOUND ? info->held_by : NULL;
 	char addr[V6T_ADDR_STRLEN];
 
-	if (!h || !info->holder_known) {
+	json_str(sb, "holder_lookup", v6t_holder_lookup_name(status));
+	if (!h) {
 		sb_lit(sb, ",\"held_by\":null");
 		return;
 	}
@@ -567,14 +598,23 @@ void text_comm_column(struct strbuf *sb, const char comm[V6T_COMM_LEN])
 		sb_append(sb, " ", 1);
 }
 
-/* " held by PID COMM [::]:80 dual", or " held by ?" when nobody was found */
+/*
+ * " held by PID COMM [::]:80 dual"; " held by nobody" when nothing holds the
+ * port any more; " held by ? (lookup unfinished)" or "(lookup skipped)".
+ */
 static void text_holder(struct strbuf *sb, const struct event_info *info)
 {
-	const struct holder *h = info ? info->held_by : NULL;
+	enum holder_lookup status = lookup_of(info);
+	const struct holder *h = status == HOLDER_FOUND ? info->held_by : NULL;
 	char where[64];
 
-	if (!h || !info->holder_known) {
-		sb_lit(sb, " held by ?");
+	if (!h) {
+		if (status == HOLDER_NONE)
+			sb_lit(sb, " held by nobody");
+		else if (status == HOLDER_SKIPPED)
+			sb_lit(sb, " held by ? (lookup skipped)");
+		else
+			sb_lit(sb, " held by ? (lookup unfinished)");
 		return;
 	}
 	sb_lit(sb, " held by ");

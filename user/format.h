@@ -61,14 +61,27 @@ struct holder {
 	__u8 v6only;
 };
 
+/* How the lookup of an EADDRINUSE bind's holder ended (see user/lookups.h). */
+enum holder_lookup {
+	HOLDER_NOT_ASKED = 0, /* not a bind that failed with EADDRINUSE */
+	HOLDER_WAITING,	      /* asked, not answered yet (never written) */
+	HOLDER_FOUND,	      /* held_by says who */
+	HOLDER_NONE,	      /* nothing holds the port any more */
+	HOLDER_UNFINISHED,    /* no answer in time */
+	HOLDER_SKIPPED,	      /* not asked: too many were waiting */
+};
+
+/* "found", "none", "unfinished", "skipped"; NULL for the others */
+const char *v6t_holder_lookup_name(enum holder_lookup status);
+
 /* What user space adds to an event; every pointer may be NULL (unknown, none). */
 struct event_info {
-	const char *cgroup;	      /* the cgroup v2 path of cgroup_id */
-	const char *container;	      /* the container id that path holds */
-	bool holder_known;	      /* EADDRINUSE binds: the lookup found a holder */
-	const struct holder *held_by; /* then: which socket */
-	uint32_t inode;		      /* socket events: the socket's inode */
-	const char *ifname;	      /* the name of the event's ifindex, if known */
+	const char *cgroup;		  /* the cgroup v2 path of cgroup_id */
+	const char *container;		  /* the container id that path holds */
+	enum holder_lookup holder_lookup; /* EADDRINUSE binds: how the lookup ended */
+	const struct holder *held_by;	  /* HOLDER_FOUND: which socket */
+	uint32_t inode;			  /* socket events: the socket's inode */
+	const char *ifname;		  /* the name of the event's ifindex, if known */
 };
 
 /* IF_NAMESIZE, without pulling <net/if.h> into every user */

@@ -406,12 +406,6 @@ void owners_free(struct owners *o)
 
 /* ---- who holds a port --------------------------------------------------- */
 
-struct holder_search {
-	const struct v6t_event *failed;
-	struct diag_sock best;
-	int best_score; /* 0: none yet */
-};
-
 /* Whether two local addresses of one port overlap (either is a wildcard, or equal). */
 static bool addresses_overlap(const struct v6t_event *a, const struct v6t_event *b)
 {
@@ -427,52 +421,162 @@ static bool addresses_overlap(const struct v6t_event *a, const struct v6t_event 
 	return !memcmp(a4, b4, sizeof(a4));
 }
 
-static int holder_cb(const struct diag_sock *s, void *ctx)
+/* How well a socket explains a failed bind of its port; 0: not at all. */
+static int holder_score(const struct diag_sock *s, const struct v6t_event *failed)
 {
-	struct holder_search *h = ctx;
-	int score;
-
-	if (s->e.lport != h->failed->lport)
+	if (s->e.lport != failed->lport)
 		return 0;
-	score = 1 + (addresses_overlap(&s->e, h->failed) ? 2 : 0) +
-		(s->e.state == V6T_TCP_LISTEN || s->e.state == V6T_TCP_CLOSE ? 1 : 0);
-	if (score > h->best_score) {
-		h->best = *s;
-		h->best_score = score;
+	return 1 + (addresses_overlap(&s->e, failed) ? 2 : 0) +
+	       (s->e.state == V6T_TCP_LISTEN || s->e.state == V6T_TCP_CLOSE ? 1 : 0);
+}
+
+/*
+ * An MPTCP socket holds its port through its TCP subflow, which sock_diag
+ * lists with TCP under the MPTCP socket's inode: one TCP lookup finds the
+ * holder of a port whichever of the two the holder and the loser are.
+ */
+static uint16_t holding_protocol(uint16_t protocol)
+{
+	if (protocol == IPPROTO_MPTCP)
+		return IPPROTO_TCP;
+	return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP ? protocol : 0;
+}
+
+/* The sockets of one protocol on the ports asked about, sorted by port. */
+struct port_sockets {
+	const uint8_t *wanted; /* bitmap of the ports asked about */
+	struct diag_sock *v;
+	size_t n, cap;
+};
+
+static bool port_wanted(const uint8_t *wanted, uint16_t port)
+{
+	return wanted[port / 8] & (1u << (port % 8));
+}
+
+static int collect_socket(const struct diag_sock *s, void *ctx)
+{
+	struct port_sockets *ps = ctx;
+
+	if (!port_wanted(ps->wanted, s->e.lport))
+		return 0;
+	if (ps->n == ps->cap) {
+		size_t cap = ps->cap ? ps->cap * 2 : 256;
+		struct diag_sock *grown = reallocarray(ps->v, cap, sizeof(*grown));
+
+		if (!grown)
+			return 1; /* out of memory: what was collected still answers */
+		ps->v = grown;
+		ps->cap = cap;
 	}
+	ps->v[ps->n++] = *s;
 	return 0;
+}
+
+static int by_port(const void *a, const void *b)
+{
+	uint16_t x = ((const struct diag_sock *)a)->e.lport;
+	uint16_t y = ((const struct diag_sock *)b)->e.lport;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Both families: a dual-stack [::]:P holds 0.0.0.0:P, and the other way round. */
+static void collect_protocol(int netns_fd, uint16_t protocol, struct port_sockets *ps)
+{
+	sockdiag_dump(netns_fd, AF_INET, protocol, ~0u, collect_socket, ps);
+	sockdiag_dump(netns_fd, AF_INET6, protocol, ~0u, collect_socket, ps);
+	if (ps->n)
+		qsort(ps->v, ps->n, sizeof(*ps->v), by_port);
+}
+
+/* The best holder among the sockets of the failed bind's port; NULL: none. */
+static const struct diag_sock *best_holder(const struct port_sockets *ps,
+					   const struct v6t_event *failed)
+{
+	struct diag_sock key = {.e = {.lport = failed->lport}};
+	const struct diag_sock *s, *best = NULL, *end = ps->v + ps->n;
+	int best_score = 0, score;
+
+	if (!ps->n)
+		return NULL;
+	s = bsearch(&key, ps->v, ps->n, sizeof(*ps->v), by_port);
+	if (!s)
+		return NULL;
+	while (s > ps->v && s[-1].e.lport == failed->lport)
+		s--;
+	for (; s < end && s->e.lport == failed->lport; s++) {
+		score = holder_score(s, failed);
+		if (score > best_score) {
+			best = s;
+			best_score = score;
+		}
+	}
+	return best;
+}
+
+void find_holders(int netns_fd, struct holder_query *q, size_t n)
+{
+	struct port_sockets tcp = {0}, udp = {0};
+	bool any_tcp = false, any_udp = false, any_found = false;
+	struct owners o = {0};
+	uint8_t *wanted = calloc(65536 / 8, 1);
+	size_t i;
+
+	if (!wanted)
+		return;
+	for (i = 0; i < n; i++) {
+		uint16_t proto = holding_protocol(q[i].failed.protocol);
+
+		q[i].found = false;
+		wanted[q[i].failed.lport / 8] |= (uint8_t)(1u << (q[i].failed.lport % 8));
+		any_tcp |= proto == IPPROTO_TCP;
+		any_udp |= proto == IPPROTO_UDP;
+	}
+	tcp.wanted = udp.wanted = wanted;
+	if (any_tcp)
+		collect_protocol(netns_fd, IPPROTO_TCP, &tcp);
+	if (any_udp)
+		collect_protocol(netns_fd, IPPROTO_UDP, &udp);
+	for (i = 0; i < n; i++) {
+		uint16_t proto = holding_protocol(q[i].failed.protocol);
+		const struct diag_sock *best;
+
+		if (!proto)
+			continue;
+		best = best_holder(proto == IPPROTO_TCP ? &tcp : &udp, &q[i].failed);
+		if (!best)
+			continue;
+		memset(&q[i].holder, 0, sizeof(q[i].holder));
+		q[i].holder.family = best->e.family;
+		memcpy(q[i].holder.addr, best->e.laddr, sizeof(q[i].holder.addr));
+		q[i].holder.port = best->e.lport;
+		q[i].holder.v6only = best->e.v6only;
+		q[i].inode = best->inode;
+		q[i].found = any_found = true;
+	}
+	if (any_found) { /* one scan of /proc for the whole batch */
+		owners_scan(&o);
+		for (i = 0; i < n; i++) {
+			if (q[i].found &&
+			    !owners_find(&o, q[i].inode, &q[i].holder.pid, q[i].holder.comm))
+				q[i].holder.pid = 0;
+		}
+		owners_free(&o);
+	}
+	free(tcp.v);
+	free(udp.v);
+	free(wanted);
 }
 
 bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *out)
 {
-	struct holder_search h = {.failed = failed};
-	struct owners o = {0};
-	uint16_t proto = failed->protocol;
+	struct holder_query q = {.failed = *failed};
 
-	/*
-	 * An MPTCP socket holds its port through its TCP subflow, which sock_diag
-	 * lists with TCP under the MPTCP socket's inode: one TCP lookup finds
-	 * the holder of a port whichever of the two the holder and the loser are.
-	 */
-	if (proto == IPPROTO_MPTCP)
-		proto = IPPROTO_TCP;
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
-		return false;
-	/* both families: a dual-stack [::]:P holds 0.0.0.0:P, and the other way round */
-	sockdiag_dump(netns_fd, AF_INET, proto, ~0u, holder_cb, &h);
-	sockdiag_dump(netns_fd, AF_INET6, proto, ~0u, holder_cb, &h);
-	if (!h.best_score)
-		return false;
-	memset(out, 0, sizeof(*out));
-	out->family = h.best.e.family;
-	memcpy(out->addr, h.best.e.laddr, sizeof(out->addr));
-	out->port = h.best.e.lport;
-	out->v6only = h.best.e.v6only;
-	owners_scan(&o);
-	if (!owners_find(&o, h.best.inode, &out->pid, out->comm))
-		out->pid = 0;
-	owners_free(&o);
-	return true;
+	find_holders(netns_fd, &q, 1);
+	if (q.found)
+		*out = q.holder;
+	return q.found;
 }
 
 /*
@@ -509,6 +613,43 @@ bool find_holder_of(const struct v6t_event *failed, uint32_t own_netns, struct h
 	return found;
 }
 
+void find_holders_of(struct holder_query *q, size_t n, uint32_t own_netns)
+{
+	size_t i, j, m;
+	bool *done = calloc(n ? n : 1, sizeof(*done));
+	struct holder_query *group = calloc(n ? n : 1, sizeof(*group));
+	size_t *where = calloc(n ? n : 1, sizeof(*where));
+
+	if (!done || !group || !where)
+		goto out;
+	/* one batch per network namespace, entered through its first process */
+	for (i = 0; i < n; i++) {
+		uint32_t netns = q[i].failed.netns;
+		int fd = -1;
+
+		if (done[i])
+			continue;
+		for (j = i, m = 0; j < n; j++) {
+			if (!done[j] && q[j].failed.netns == netns) {
+				group[m] = q[j];
+				where[m++] = j;
+				done[j] = true;
+			}
+		}
+		if (netns != own_netns && (fd = open_netns_of(&q[i].failed)) < 0)
+			continue; /* its process is gone: nothing found */
+		find_holders(fd, group, m);
+		if (fd >= 0)
+			close(fd);
+		for (j = 0; j < m; j++)
+			q[where[j]] = group[j];
+	}
+out:
+	free(done);
+	free(group);
+	free(where);
+}
+
 /* ---- interface names ---------------------------------------------------- */
 
 bool ifname_in(int netns_fd, uint32_t ifindex, char name[IF_NAMESIZE])
@@ -539,135 +680,4 @@ bool ifname_of(const struct v6t_event *e, uint32_t own_netns, char name[IF_NAMES
 	ok = ifname_in(fd, e->ifindex, name);
 	close(fd);
 	return ok;
-}
-
-/* ---- the helper that keeps the two capabilities a lookup needs --------- */
-
-enum helper_question {
-	HELPER_HOLDER = 1, /* who holds the port of this failed bind */
-	HELPER_IFNAME = 2, /* the name of the event's ifindex, in its namespace */
-};
-
-struct helper_request {
-	uint32_t question;
-	struct v6t_event e;
-};
-
-struct holder_reply {
-	int32_t found;
-	struct holder holder;
-	char ifname[IF_NAMESIZE];
-};
-
-static void helper_main(int fd, uint32_t own_netns)
-{
-	struct holder_reply reply;
-	struct helper_request req;
-	ssize_t n;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1) /* the tracer is already gone */
-		_exit(0);
-	if (dup2(fd, 3) < 0 || close_range(4, ~0u, 0))
-		_exit(1);
-	fd = 3;
-	capng_clear(CAPNG_SELECT_BOTH);
-	capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_SYS_PTRACE, CAP_SYS_ADMIN,
-		      -1);
-	if (capng_apply(CAPNG_SELECT_BOTH) || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-		_exit(1);
-	while ((n = read(fd, &req, sizeof(req))) == sizeof(req)) {
-		memset(&reply, 0, sizeof(reply));
-		if (req.question == HELPER_IFNAME)
-			reply.found = ifname_of(&req.e, own_netns, reply.ifname);
-		else
-			reply.found = find_holder_of(&req.e, own_netns, &reply.holder);
-		if (write(fd, &reply, sizeof(reply)) != sizeof(reply))
-			break;
-	}
-	_exit(0);
-}
-
-int holder_helper_start(struct holder_helper *h, uint32_t own_netns)
-{
-	int sv[2];
-	pid_t pid;
-
-	memset(h, 0, sizeof(*h));
-	h->fd = -1;
-	h->own_netns = own_netns;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return -errno;
-	}
-	if (pid == 0)
-		helper_main(sv[1], own_netns);
-	close(sv[1]);
-	h->pid = pid;
-	h->fd = sv[0];
-	return 0;
-}
-
-/* One question to the helper; false if it did not answer within a second. */
-static bool ask_helper(struct holder_helper *h, uint32_t question, const struct v6t_event *e,
-		       struct holder_reply *reply)
-{
-	struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
-	struct helper_request req = {.question = question, .e = *e};
-
-	return write(h->fd, &req, sizeof(req)) == sizeof(req) && poll(&pfd, 1, 1000) == 1 &&
-	       read(h->fd, reply, sizeof(*reply)) == sizeof(*reply);
-}
-
-bool holder_helper_query(struct holder_helper *h, const struct v6t_event *failed,
-			 struct holder *out)
-{
-	struct holder_reply reply;
-
-	if (!h->pid)
-		return find_holder_of(failed, h->own_netns, out);
-	if (!ask_helper(h, HELPER_HOLDER, failed, &reply))
-		return false;
-	if (reply.found)
-		*out = reply.holder;
-	return reply.found;
-}
-
-bool holder_helper_ifname(struct holder_helper *h, const struct v6t_event *e,
-			  char name[IF_NAMESIZE])
-{
-	struct holder_reply reply = {0};
-
-	struct timespec now;
-
-	/* the tracer's own namespace needs no privilege, and no helper */
-	if (!h->pid || e->netns == h->own_netns)
-		return ifname_of(e, h->own_netns, name);
-	/* a storm of link-local accepts asks once a second */
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (h->ifname.netns != e->netns || h->ifname.ifindex != e->ifindex ||
-	    now.tv_sec != h->ifname.when_sec) {
-		h->ifname.found = ask_helper(h, HELPER_IFNAME, e, &reply) && reply.found;
-		memcpy(h->ifname.name, reply.ifname, IF_NAMESIZE);
-		h->ifname.name[IF_NAMESIZE - 1] = '\0';
-		h->ifname.netns = e->netns;
-		h->ifname.ifindex = e->ifindex;
-		h->ifname.when_sec = now.tv_sec;
-	}
-	memcpy(name, h->ifname.name, IF_NAMESIZE);
-	return h->ifname.found;
-}
-
-void holder_helper_stop(struct holder_helper *h)
-{
-	if (h->fd >= 0)
-		close(h->fd); /* EOF: the helper exits */
-	if (h->pid > 0)
-		waitpid(h->pid, NULL, 0);
-	h->fd = -1;
-	h->pid = 0;
 }

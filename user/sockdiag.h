@@ -65,6 +65,23 @@ void owners_free(struct owners *o);
  * bound (UDP) socket first. false if none was found.
  */
 bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *out);
+
+/* A failed bind of a batch, and what find_holders() found for it. */
+struct holder_query {
+	struct v6t_event failed;
+	bool found;
+	struct holder holder; /* when found; pid 0: no process of this pid namespace */
+	uint32_t inode;	      /* the holding socket's */
+};
+
+/*
+ * find_holder() for many failed binds at once: one sock_diag dump per
+ * protocol and one scan of /proc for the whole batch, so a burst of 2000
+ * EADDRINUSE costs about what one does.
+ */
+void find_holders(int netns_fd, struct holder_query *q, size_t n);
+/* find_holders() in each failed bind's own namespace (see find_holder_of()) */
+void find_holders_of(struct holder_query *q, size_t n, uint32_t own_netns);
 /*
  * The same for a failed bind event: in the socket's network namespace,
  * entered through the failing process (if it is still there) when it is not
@@ -82,37 +99,5 @@ bool ifname_in(int netns_fd, uint32_t ifindex, char name[IF_NAMESIZE]);
  * its process when it is not own_netns; false if the process is gone.
  */
 bool ifname_of(const struct v6t_event *e, uint32_t own_netns, char name[IF_NAMESIZE]);
-
-/*
- * The tracer drops every capability once it is attached, but naming who holds
- * a port needs two: CAP_SYS_PTRACE to read other processes' /proc/PID/fd and
- * CAP_SYS_ADMIN to enter a network namespace. A helper process forked before
- * the drop keeps just those (and no_new_privs), closes every other file, and
- * answers two questions over a socket pair: who holds the port of this failed
- * bind, and what the interface of this event is called in its namespace
- * (entering a namespace needs CAP_SYS_ADMIN too). It never reads a name, a
- * path or anything a process chose but a port number, an address and an
- * interface index; it dies with the tracer.
- */
-struct holder_helper {
-	int pid; /* 0: no helper (the lookups run in the tracer) */
-	int fd;
-	uint32_t own_netns;
-	struct { /* the last interface name asked for, reused within its second */
-		uint32_t netns, ifindex;
-		int64_t when_sec;
-		bool found;
-		char name[IF_NAMESIZE];
-	} ifname;
-};
-
-int holder_helper_start(struct holder_helper *h, uint32_t own_netns);
-/* false if nobody holds it, or the helper did not answer within a second */
-bool holder_helper_query(struct holder_helper *h, const struct v6t_event *failed,
-			 struct holder *out);
-/* ifname_of(), asked of the helper for another namespace than the tracer's */
-bool holder_helper_ifname(struct holder_helper *h, const struct v6t_event *e,
-			  char name[IF_NAMESIZE]);
-void holder_helper_stop(struct holder_helper *h);
 
 #endif

@@ -32,7 +32,9 @@
 #include "command.h"
 #include "classify.h"
 #include "format.h"
+#include "helper.h"
 #include "loader.h"
+#include "lookups.h"
 #include "output.h"
 #include "sockdiag.h"
 #include "summary.h"
@@ -90,16 +92,10 @@ struct runtime {
 	struct command cmd;
 	uint32_t netns;		     /* inode of the tracer's network namespace */
 	struct holder_helper helper; /* keeps what EADDRINUSE lookups need */
-	struct {		     /* the last EADDRINUSE holder lookup, reused for a second */
-		uint32_t netns;
-		uint16_t protocol, port;
-		int64_t when_ns;
-		bool found;
-		struct holder holder;
-	} held;
-	int forwarded;	 /* SIGINT/SIGTERM received while COMMAND ran */
-	int stop_signal; /* the last SIGINT/SIGTERM received */
-	bool killed;	 /* a second signal ended v6trace: COMMAND was killed if still running */
+	struct lookups lookups;	     /* EADDRINUSE binds waiting for their holder */
+	int forwarded;		     /* SIGINT/SIGTERM received while COMMAND ran */
+	int stop_signal;	     /* the last SIGINT/SIGTERM received */
+	bool killed; /* a second signal ended v6trace: COMMAND was killed if still running */
 	int64_t linger_until_ns; /* COMMAND has exited: follow what it started until then */
 	uint64_t lost_reported;
 	uint64_t malformed;
@@ -669,27 +665,39 @@ static uint32_t netns_of(const char *path)
  * through the failing process, if it is still there). A crash-looping service
  * fails the same way many times a second: one lookup serves for a second.
  */
-static bool lookup_holder(struct runtime *rt, const struct v6t_event *e)
+/* One event out, with what user space knows of its cgroup, interface and holder. */
+static void write_event(struct runtime *rt, const struct v6t_event *e, enum holder_lookup lookup,
+			const struct holder *holder)
 {
-	int64_t now = clock_ns(CLOCK_MONOTONIC);
+	const struct cgroup_name *cg;
+	char ifname[V6T_IFNAME_LEN];
+	struct event_info info = {.holder_lookup = lookup, .held_by = holder};
 
-	if (rt->held.netns == e->netns && rt->held.protocol == e->protocol &&
-	    rt->held.port == e->lport && now - rt->held.when_ns < 1000000000LL)
-		return rt->held.found;
-	rt->held.netns = e->netns;
-	rt->held.protocol = e->protocol;
-	rt->held.port = e->lport;
-	rt->held.when_ns = now;
-	rt->held.found = holder_helper_query(&rt->helper, e, &rt->held.holder);
-	return rt->held.found;
+	cg = cgroup_name_of(&rt->cgroups, e->cgroup_id, clock_ns(CLOCK_MONOTONIC),
+			    CGROUP_RESCAN_NS);
+	info.cgroup = cg->path;
+	info.container = cg->container[0] ? cg->container : NULL;
+	info.ifname = e->ifindex && holder_helper_ifname(&rt->helper, e, ifname) ? ifname : NULL;
+	if (rt->opts->json)
+		format_event_json(&rt->out, e, &info, &rt->fmt);
+	else
+		format_event_text(&rt->out, e, &info, &rt->fmt);
 }
 
+/* lookups' callback: a failed bind whose holder lookup has ended */
+static void write_failed_bind(void *ctx, const struct v6t_event *e, enum holder_lookup lookup,
+			      const struct holder *holder)
+{
+	write_event(ctx, e, lookup, holder);
+}
+
+/*
+ * A record from the ring buffer. A bind that failed with EADDRINUSE waits for
+ * the helper to name its holder (user/lookups.h); everything else goes out now.
+ */
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct runtime *rt = ctx;
-	const struct cgroup_name *cg;
-	char ifname[V6T_IFNAME_LEN];
-	struct event_info info;
 	struct v6t_event e;
 
 	if (size < sizeof(e)) {
@@ -698,18 +706,10 @@ static int on_event(void *ctx, void *data, size_t size)
 	}
 	memcpy(&e, data, sizeof(e));
 	summary_add(&rt->summary, &e);
-	cg = cgroup_name_of(&rt->cgroups, e.cgroup_id, clock_ns(CLOCK_MONOTONIC), CGROUP_RESCAN_NS);
-	info.cgroup = cg->path;
-	info.container = cg->container[0] ? cg->container : NULL;
-	info.ifname = e.ifindex && holder_helper_ifname(&rt->helper, &e, ifname) ? ifname : NULL;
-	if (e.type == V6T_EVENT_BIND && e.ret == -EADDRINUSE) {
-		info.holder_known = lookup_holder(rt, &e);
-		info.held_by = &rt->held.holder;
-	}
-	if (rt->opts->json)
-		format_event_json(&rt->out, &e, &info, &rt->fmt);
+	if (e.type == V6T_EVENT_BIND && e.ret == -EADDRINUSE)
+		lookups_add(&rt->lookups, &e, clock_ns(CLOCK_MONOTONIC));
 	else
-		format_event_text(&rt->out, &e, &info, &rt->fmt);
+		write_event(rt, &e, HOLDER_NOT_ASKED, NULL);
 	return 0;
 }
 
@@ -1060,6 +1060,7 @@ static void report_lost(struct runtime *rt)
 /* Every V6T_DRAIN_MS: the loop drains the ring buffer; once a second, losses. */
 static void on_tick(struct runtime *rt, uint64_t ticks)
 {
+	lookups_progress(&rt->lookups, clock_ns(CLOCK_MONOTONIC)); /* the late ones */
 	rt->ticks += ticks;
 	if (rt->ticks >= 1000 / V6T_DRAIN_MS) {
 		rt->ticks = 0;
@@ -1138,6 +1139,7 @@ static void drain(struct runtime *rt)
 
 	if (room)
 		ring_buffer__consume(rt->rb);
+	lookups_progress(&rt->lookups, clock_ns(CLOCK_MONOTONIC)); /* asks what was read */
 	flush_output(rt);
 	/* the ring buffer stays readable while it is not read: stop watching it
 	 * until the reader catches up, or the loop would spin */
@@ -1212,6 +1214,28 @@ static bool on_signal(struct runtime *rt)
 	return false;
 }
 
+/*
+ * The helper that names who holds a port (before the privileges go), and the
+ * queue where failed binds wait for its answers.
+ */
+static int start_lookups(struct runtime *rt)
+{
+	int ret = holder_helper_start(&rt->helper, rt->netns);
+
+	if (ret)
+		fail("no helper for EADDRINUSE lookups (%s): they run without privileges",
+		     strerror(-ret));
+	if (lookups_init(&rt->lookups, &rt->helper, write_failed_bind, rt)) {
+		fail("out of memory");
+		return -1;
+	}
+	if (lookups_fd(&rt->lookups) >= 0 && watch(rt->epfd, lookups_fd(&rt->lookups), EPOLLIN)) {
+		fail("cannot watch the helper: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int run_loop(struct runtime *rt)
 {
 	struct epoll_event evs[4];
@@ -1237,6 +1261,8 @@ static int run_loop(struct runtime *rt)
 				return 0;
 			else if (fd == rt->timerfd && read(fd, &ticks, sizeof(ticks)) > 0)
 				on_tick(rt, ticks);
+			else if (fd == lookups_fd(&rt->lookups))
+				lookups_progress(&rt->lookups, clock_ns(CLOCK_MONOTONIC));
 		}
 		if (linger_over(rt))
 			return 0;
@@ -1291,6 +1317,7 @@ static void cleanup(struct runtime *rt)
 	if (rt->cmd.pid)
 		command_abort(&rt->cmd); /* a child that never ran exits now */
 	holder_helper_stop(&rt->helper);
+	lookups_free(&rt->lookups);
 	ring_buffer__free(rt->rb);
 	tracer_stop(&rt->tracer);
 	summary_free(&rt->summary);
@@ -1353,6 +1380,8 @@ static void finish(struct runtime *rt)
 	stop_producing(rt);
 	tracer_detach(&rt->tracer);
 	ring_buffer__consume(rt->rb);
+	lookups_finish(&rt->lookups);
+	memcpy(rt->summary.lookups, rt->lookups.count, sizeof(rt->summary.lookups));
 	report_lost(rt);
 	output_add(&rt->output, &rt->out);
 	rt->summary.unwritten = rt->output.dropped;
@@ -1398,9 +1427,12 @@ static int final_status(struct runtime *rt)
 int main(int argc, char **argv)
 {
 	static struct options opts = {.cgroup_fd = -1, .linger_ns = -1};
-	struct runtime rt = {
-		.opts = &opts, .epfd = -1, .sigfd = -1, .timerfd = -1, .helper = {.fd = -1}};
-	int status = 1, ret;
+	struct runtime rt = {.opts = &opts,
+			     .epfd = -1,
+			     .sigfd = -1,
+			     .timerfd = -1,
+			     .helper = {.fd = -1, .holders = -1}};
+	int status = 1;
 
 	parse_options(argc, argv, &opts);
 	libbpf_set_print(opts.verbose ? libbpf_log : libbpf_quiet);
@@ -1425,10 +1457,8 @@ int main(int argc, char **argv)
 	/* after attaching: a socket made meanwhile is in the snapshot or an event */
 	if (opts.with_snapshot && print_snapshot(&rt))
 		goto cleanup;
-	ret = holder_helper_start(&rt.helper, rt.netns);
-	if (ret)
-		fail("no helper for EADDRINUSE lookups (%s): they run without privileges",
-		     strerror(-ret));
+	if (start_lookups(&rt))
+		goto cleanup;
 	if (drop_privileges())
 		goto cleanup;
 	flush_output(&rt); /* the first record out: the privileges are gone by then */
