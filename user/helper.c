@@ -60,7 +60,7 @@ static void answer_holders(int fd, uint32_t own_netns, struct holder_query *q,
 		memset(a, 0, sizeof(a));
 		for (size_t k = 0; k < m; k++) {
 			a[k].id = in[i + k].id;
-			a[k].found = q[i + k].found;
+			a[k].found = q[i + k].found ? 1 : q[i + k].unknown ? -1 : 0;
 			if (a[k].found)
 				a[k].holder = q[i + k].holder;
 		}

@@ -47,7 +47,7 @@ struct holder_question {
 
 struct holder_answer {
 	uint64_t id;
-	int32_t found;
+	int32_t found; /* 1: holder says who; 0: nothing holds the port; -1: not known */
 	struct holder holder;
 };
 

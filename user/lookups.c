@@ -44,7 +44,11 @@ static void answer_here(struct lookups *l, const struct v6t_event *e)
 	struct holder_query q = {.failed = *e};
 
 	find_holders_of(&q, 1, l->helper ? l->helper->own_netns : 0);
-	emit_answer(l, e, q.found ? HOLDER_FOUND : HOLDER_NONE, &q.holder);
+	emit_answer(l, e,
+		    q.found	? HOLDER_FOUND
+		    : q.unknown ? HOLDER_UNFINISHED
+				: HOLDER_NONE,
+		    &q.holder);
 }
 
 void lookups_add(struct lookups *l, const struct v6t_event *e, int64_t now_ns)
@@ -96,7 +100,9 @@ static void take_answer(struct lookups *l, const struct holder_answer *a)
 		struct waiting_bind *w = &l->q[(l->head + i) % LOOKUP_MAX_WAITING];
 
 		if (w->id == a->id) {
-			w->status = a->found ? HOLDER_FOUND : HOLDER_NONE;
+			w->status = a->found > 0   ? HOLDER_FOUND
+				    : a->found < 0 ? HOLDER_UNFINISHED
+						   : HOLDER_NONE;
 			w->holder = a->holder;
 			return;
 		}

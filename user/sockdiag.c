@@ -481,13 +481,18 @@ static int by_port(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Both families: a dual-stack [::]:P holds 0.0.0.0:P, and the other way round. */
-static void collect_protocol(int netns_fd, uint16_t protocol, struct port_sockets *ps)
+/*
+ * Both families: a dual-stack [::]:P holds 0.0.0.0:P, and the other way
+ * round. false if sock_diag could not be asked (no inet_diag, a static build).
+ */
+static bool collect_protocol(int netns_fd, uint16_t protocol, struct port_sockets *ps)
 {
-	sockdiag_dump(netns_fd, AF_INET, protocol, ~0u, collect_socket, ps);
-	sockdiag_dump(netns_fd, AF_INET6, protocol, ~0u, collect_socket, ps);
+	bool ok = !sockdiag_dump(netns_fd, AF_INET, protocol, ~0u, collect_socket, ps);
+
+	ok = !sockdiag_dump(netns_fd, AF_INET6, protocol, ~0u, collect_socket, ps) && ok;
 	if (ps->n)
 		qsort(ps->v, ps->n, sizeof(*ps->v), by_port);
+	return ok;
 }
 
 /* The best holder among the sockets of the failed bind's port; NULL: none. */
@@ -518,7 +523,7 @@ static const struct diag_sock *best_holder(const struct port_sockets *ps,
 void find_holders(int netns_fd, struct holder_query *q, size_t n)
 {
 	struct port_sockets tcp = {0}, udp = {0};
-	bool any_tcp = false, any_udp = false, any_found = false;
+	bool any_tcp = false, any_udp = false, any_found = false, tcp_ok = true, udp_ok = true;
 	struct owners o = {0};
 	uint8_t *wanted = calloc(65536 / 8, 1);
 	size_t i;
@@ -528,16 +533,16 @@ void find_holders(int netns_fd, struct holder_query *q, size_t n)
 	for (i = 0; i < n; i++) {
 		uint16_t proto = holding_protocol(q[i].failed.protocol);
 
-		q[i].found = false;
+		q[i].found = q[i].unknown = false;
 		wanted[q[i].failed.lport / 8] |= (uint8_t)(1u << (q[i].failed.lport % 8));
 		any_tcp |= proto == IPPROTO_TCP;
 		any_udp |= proto == IPPROTO_UDP;
 	}
 	tcp.wanted = udp.wanted = wanted;
 	if (any_tcp)
-		collect_protocol(netns_fd, IPPROTO_TCP, &tcp);
+		tcp_ok = collect_protocol(netns_fd, IPPROTO_TCP, &tcp);
 	if (any_udp)
-		collect_protocol(netns_fd, IPPROTO_UDP, &udp);
+		udp_ok = collect_protocol(netns_fd, IPPROTO_UDP, &udp);
 	for (i = 0; i < n; i++) {
 		uint16_t proto = holding_protocol(q[i].failed.protocol);
 		const struct diag_sock *best;
@@ -545,8 +550,10 @@ void find_holders(int netns_fd, struct holder_query *q, size_t n)
 		if (!proto)
 			continue;
 		best = best_holder(proto == IPPROTO_TCP ? &tcp : &udp, &q[i].failed);
-		if (!best)
+		if (!best) {
+			q[i].unknown = !(proto == IPPROTO_TCP ? tcp_ok : udp_ok);
 			continue;
+		}
 		memset(&q[i].holder, 0, sizeof(q[i].holder));
 		q[i].holder.family = best->e.family;
 		memcpy(q[i].holder.addr, best->e.laddr, sizeof(q[i].holder.addr));

@@ -70,6 +70,7 @@ bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *ou
 struct holder_query {
 	struct v6t_event failed;
 	bool found;
+	bool unknown;	      /* not found because sock_diag could not be asked */
 	struct holder holder; /* when found; pid 0: no process of this pid namespace */
 	uint32_t inode;	      /* the holding socket's */
 };
