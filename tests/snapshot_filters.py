@@ -325,7 +325,6 @@ def test_netns(res):
 def test_refused(res):
     for args, what in ((["--snapshot", "-m", "tracepoint"], "-m does not apply"),
                        (["--snapshot", "--ringbuf-kb", "8"], "--ringbuf-kb does not apply"),
-                       (["--with-snapshot", "--", "true"], "--with-snapshot"),
                        (["--snapshot", "--", "true"], "--snapshot prints and exits")):
         p = subprocess.run([V6TRACE] + args, capture_output=True, text=True, timeout=30)
         lines = p.stderr.splitlines()
@@ -334,8 +333,26 @@ def test_refused(res):
                   f"rc {p.returncode}, {lines}")
 
 
+def test_with_snapshot_command(res):
+    """-- COMMAND filters the snapshot as it does events: its tree, which holds
+    no socket before it starts, while another process's listener is left out."""
+    other = Holder()
+    try:
+        p = subprocess.run([V6TRACE, "--json", "--with-snapshot", "--", PY, "-c",
+                            "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0))"],
+                           capture_output=True, timeout=60)
+    finally:
+        other.close()
+    recs = [json.loads(l) for l in p.stdout.splitlines()]
+    res.check("--with-snapshot -- COMMAND: no socket record (COMMAND has none yet), then its bind",
+              p.returncode == 0 and not [r for r in recs if r["event"] == "socket"]
+              and [r["event"] for r in recs if r["event"] == "bind"] == ["bind"],
+              f"rc {p.returncode}, {[r['event'] for r in recs]}, {p.stderr!r}")
+
+
 def main():
-    tests = (test_socket_filters, test_owner_filters, test_netns, test_refused)
+    tests = (test_socket_filters, test_owner_filters, test_netns, test_refused,
+             test_with_snapshot_command)
     return check.run_suite("snapshot filter tests", "snapshot filters: ", tests)
 
 

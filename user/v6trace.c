@@ -477,9 +477,6 @@ static void refuse_with_snapshot(const struct options *opts)
 		what = "--snapshot reads no kernel hook: -m does not apply";
 	else if (opts->snapshot && opts->ringbuf_kb)
 		what = "--snapshot uses no ring buffer: --ringbuf-kb does not apply";
-	else if (opts->with_snapshot && opts->command)
-		what = "--with-snapshot lists the sockets of the traced processes, and -- COMMAND "
-		       "has none before it starts: run --snapshot first";
 	if (what) {
 		fail("%s", what);
 		exit(2);
@@ -939,14 +936,21 @@ static bool cgroup_path_of(int fd, char *out, size_t len)
 	return true;
 }
 
-/* The process filters, on the sockets' owners; false if -c cannot be told as a path. */
-static bool snapshot_owner_filter(const struct options *o, struct owner_filter *f,
-				  char cgroup[PATH_MAX])
+/*
+ * The process filters, on the sockets' owners; false if -c cannot be told as a
+ * path. -- COMMAND is -p COMMAND --children, as for events: a command held
+ * until tracing starts has no socket yet.
+ */
+static bool snapshot_owner_filter(const struct runtime *rt, struct owner_filter *f,
+				  uint32_t *cmd_pid, char cgroup[PATH_MAX])
 {
+	const struct options *o = rt->opts;
+
+	*cmd_pid = (uint32_t)rt->cmd.pid;
 	*f = (struct owner_filter){
-		.pids = o->pids,
-		.npids = o->npids,
-		.children = o->filter.children,
+		.pids = rt->cmd.pid ? cmd_pid : o->pids,
+		.npids = rt->cmd.pid ? 1 : o->npids,
+		.children = rt->cmd.pid || o->filter.children,
 		.comm = o->filter.by_comm ? o->filter.comm : NULL,
 		.by_uid = o->filter.by_uid,
 		.uid = o->filter.uid,
@@ -985,11 +989,12 @@ static int print_snapshot(struct runtime *rt)
 	struct snapshot_ctx c = {.rt = rt};
 	struct owner_filter owner_filter;
 	char cgroup[PATH_MAX];
+	uint32_t cmd_pid;
 	bool mptcp_warned = false;
 	size_t i;
 	int err, ret = 0;
 
-	if (!snapshot_owner_filter(rt->opts, &owner_filter, cgroup)) {
+	if (!snapshot_owner_filter(rt, &owner_filter, &cmd_pid, cgroup)) {
 		sb_reset(&rt->out); /* not even the header */
 		fail("cannot list sockets: the path of --cgroup below the cgroup2 mount is unknown");
 		return -1;
