@@ -279,14 +279,16 @@ install: v6trace
 		$(DESTDIR)$(UNITDIR)/v6trace.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/v6trace.service
 
-# A Debian package built by Debian's own tools from a copy of this tree.
+# A Debian package built by Debian's own tools from a copy of this tree;
+# ARCH=arm64: cross-built (dpkg-buildpackage -a arm64) into .output/arm64/deb.
 DEB_OUT := $(OUTPUT)/deb
+DEB_CROSS := $(if $(filter-out $(HOST_ARCH),$(ARCH)),-a $(ARCH))
 deb:
-	$(Q)tools/install-deps dpkg-dev debhelper
+	$(Q)tools/install-deps dpkg-dev debhelper $(if $(DEB_CROSS),$(CROSS_DEPS))
 	$(Q)rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
 	$(Q)tar --exclude=./.git --exclude=./.output --exclude=./tools/.cache \
 		--exclude=./tests/.out --exclude=./v6trace -cf - . | tar -xf - -C $(DEB_OUT)/src
-	$(Q)cd $(DEB_OUT)/src && dpkg-buildpackage -b -us -uc > ../build.log 2>&1 || \
+	$(Q)cd $(DEB_OUT)/src && dpkg-buildpackage $(DEB_CROSS) -b -us -uc > ../build.log 2>&1 || \
 		{ tail -n 30 ../build.log; exit 1; }
 	@ls $(DEB_OUT)/*.deb
 
