@@ -221,6 +221,8 @@ test: deps
 # Both architectures (VM_ARCH): x86_64 guests run the native build, arm64 ones
 # (qemu-system-aarch64 -M virt) the cross build in $(OUTPUT)/arm64.
 VM_ARCH ?= x86_64,arm64
+# KERNEL=path: one kernel, x86_64 unless VM_ARCH=arm64
+KERNEL_ARCH = $(if $(filter arm64,$(VM_ARCH)),arm64,x86_64)
 QEMU_DEPS := seabios ipxe-qemu libaio1 libasound2 libbpf1 libbrlapi0.8 libc6 libcacard0 \
 	libcap-ng0 libcapstone4 libfdt1 libfuse3-3 libglib2.0-0 libgmp10 libgnutls30 libhogweed6 \
 	libibverbs1 libjpeg62-turbo libncursesw6 libnettle8 libnuma1 libpixman-1-0 libpmem1 \
@@ -242,7 +244,7 @@ ifeq ($(KERNEL),)
 	$(Q)$(if $(findstring arm64,$(VM_ARCH)),tools/fetch-kernels --arch arm64)
 	$(Q)tools/vm-run --arch $(VM_ARCH) $(if $(SKIP_MISSING),,--require-all)
 else
-	$(Q)tools/vm-run --arch $(VM_ARCH) --kernel $(KERNEL)
+	$(Q)tools/vm-run --arch $(KERNEL_ARCH) --kernel $(KERNEL)
 endif
 
 format:
