@@ -77,6 +77,15 @@ def run_suite(name, prefix, tests, outdir=None):
     return 1 if res.failed else 0
 
 
+def cgroup2_mount():
+    """Where cgroup2 is mounted (/proc/self/mounts), or None."""
+    for line in open("/proc/self/mounts"):
+        f = line.split()
+        if f[2] == "cgroup2":
+            return f[1]
+    return None
+
+
 def read_lines(path):
     try:
         with open(path, "rb") as f:

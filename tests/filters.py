@@ -233,12 +233,7 @@ def test_comm_uid(res):
 def test_cgroup(res):
     """-c DIR keeps processes in DIR and below it; events name the cgroup path
     and the container id it holds."""
-    mount = None
-    for line in open("/proc/self/mounts"):
-        f = line.split()
-        if f[2] == "cgroup2":
-            mount = f[1]
-            break
+    mount = check.cgroup2_mount()
     if not mount:
         res.check("cgroup v2 is mounted", False, "no cgroup2 in /proc/self/mounts")
         return

@@ -188,14 +188,6 @@ def cgroup_of(pid):
         return None
 
 
-def cgroup2_mount():
-    for line in open("/proc/self/mounts"):
-        f = line.split()
-        if f[2] == "cgroup2":
-            return f[1]
-    return None
-
-
 def test_socket_filters(res):
     a = Holder()
     try:
@@ -232,7 +224,7 @@ def test_socket_filters(res):
 
 
 def test_owner_filters(res):
-    mount = cgroup2_mount()
+    mount = check.cgroup2_mount()
     top = os.path.join(mount, f"v6trace-snap.{os.getpid()}") if mount else None
     if top:
         os.makedirs(top, exist_ok=True)
