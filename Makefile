@@ -66,8 +66,8 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 USER_LIB_SRCS := user/format.c user/classify.c user/summary.c user/cgroup.c user/output.c
-USER_SRCS := user/v6trace.c user/loader.c user/command.c user/sockdiag.c user/helper.c \
-	user/lookups.c $(USER_LIB_SRCS)
+USER_SRCS := user/v6trace.c user/cli.c user/loader.c user/command.c user/sockdiag.c user/helper.c \
+	user/lookups.c user/listeners.c user/report.c $(USER_LIB_SRCS)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_SRCS))
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_LIB_SRCS))
 

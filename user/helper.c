@@ -23,14 +23,57 @@ struct ifname_reply {
 	char ifname[IF_NAMESIZE];
 };
 
+/* On the same socket as interface names, told apart by their size. */
+struct listeners_request {
+	uint32_t netns, pid;
+};
+
+#define LISTENERS_PER_MESSAGE 32
+struct listeners_reply {
+	int32_t err;
+	uint32_t n, last;
+	struct listener v[LISTENERS_PER_MESSAGE];
+};
+
+static void answer_listeners(int fd, const struct listeners_request *req, uint32_t own_netns)
+{
+	struct listeners_reply reply;
+	struct listeners l = {0};
+	struct v6t_event e = {.netns = req->netns, .pid = req->pid};
+	size_t i = 0;
+	int nsfd = req->netns == own_netns ? -1 : open_netns_of(&e);
+
+	memset(&reply, 0, sizeof(reply));
+	reply.err = req->netns != own_netns && nsfd < 0 ? -ESRCH : listeners_collect(nsfd, &l);
+	if (nsfd >= 0)
+		close(nsfd);
+	do {
+		reply.n = 0;
+		while (i < l.n && reply.n < LISTENERS_PER_MESSAGE)
+			reply.v[reply.n++] = l.v[i++];
+		reply.last = i == l.n;
+		if (write(fd, &reply, sizeof(reply)) != sizeof(reply))
+			_exit(0);
+	} while (i < l.n);
+	listeners_free(&l);
+}
+
 static void answer_ifname(int fd, uint32_t own_netns)
 {
+	union {
+		struct v6t_event e;
+		struct listeners_request listeners;
+	} req;
 	struct ifname_reply reply = {0};
-	struct v6t_event e;
+	ssize_t n = read(fd, &req, sizeof(req));
 
-	if (read(fd, &e, sizeof(e)) != sizeof(e))
+	if (n == sizeof(req.listeners)) {
+		answer_listeners(fd, &req.listeners, own_netns);
+		return;
+	}
+	if (n != sizeof(req.e))
 		_exit(0); /* EOF: the tracer is done */
-	reply.found = ifname_of(&e, own_netns, reply.ifname);
+	reply.found = ifname_of(&req.e, own_netns, reply.ifname);
 	if (write(fd, &reply, sizeof(reply)) != sizeof(reply))
 		_exit(0);
 }
@@ -149,6 +192,46 @@ int holder_helper_answers(struct holder_helper *h, struct holder_answer out[HOLD
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return 0;
 	return n < 0 ? -errno : -EPIPE;
+}
+
+int holder_helper_listeners(struct holder_helper *h, uint32_t netns, uint32_t pid,
+			    struct listeners *out)
+{
+	struct listeners_request req = {.netns = netns, .pid = pid};
+	struct listeners_reply *reply;
+	struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
+	int err = 0;
+	uint32_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (!h->pid) { /* no helper: listed here, with what this process may read */
+		struct v6t_event e = {.netns = netns, .pid = pid};
+		int nsfd = netns == h->own_netns ? -1 : open_netns_of(&e);
+
+		if (netns != h->own_netns && nsfd < 0)
+			return -ESRCH;
+		err = listeners_collect(nsfd, out);
+		if (nsfd >= 0)
+			close(nsfd);
+		return err;
+	}
+	reply = malloc(sizeof(*reply));
+	if (!reply)
+		return -ENOMEM;
+	if (write(h->fd, &req, sizeof(req)) != sizeof(req))
+		err = -EPIPE;
+	do {
+		if (err || poll(&pfd, 1, 5000) != 1 ||
+		    read(h->fd, reply, sizeof(*reply)) != sizeof(*reply)) {
+			err = err ?: -ETIMEDOUT;
+			break;
+		}
+		for (i = 0; !reply->err && i < reply->n && i < LISTENERS_PER_MESSAGE && !err; i++)
+			err = listeners_add(out, &reply->v[i]);
+		err = err ?: reply->err;
+	} while (!reply->last);
+	free(reply);
+	return err;
 }
 
 /* One interface-name question; false if the helper did not answer within a second. */

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "format.h"
+#include "listeners.h"
 #include "v6trace.h"
 
 struct holder_helper {
@@ -63,6 +64,13 @@ int holder_helper_start(struct holder_helper *h, uint32_t own_netns);
 int holder_helper_ask(struct holder_helper *h, const struct holder_question *q, size_t n);
 /* The answers of one message that has arrived: how many, 0 if none is waiting, -errno. */
 int holder_helper_answers(struct holder_helper *h, struct holder_answer out[HOLDER_PER_MESSAGE]);
+/*
+ * The listeners of the namespace of pid (own_netns: the tracer's), listed by
+ * the helper, which can read every process's /proc/PID/fd to name owners.
+ * 0, or -errno (the namespace is gone, sock_diag could not be asked).
+ */
+int holder_helper_listeners(struct holder_helper *h, uint32_t netns, uint32_t pid,
+			    struct listeners *out);
 /* ifname_of(), asked of the helper for another namespace than the tracer's */
 bool holder_helper_ifname(struct holder_helper *h, const struct v6t_event *e,
 			  char name[IF_NAMESIZE]);

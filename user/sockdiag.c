@@ -590,7 +590,7 @@ bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *ou
  * The network namespace of an event's socket, opened through its process: -1
  * when the process is gone, or its pid was recycled in another namespace.
  */
-static int open_netns_of(const struct v6t_event *e)
+int open_netns_of(const struct v6t_event *e)
 {
 	char path[64];
 	struct stat st;

@@ -66,6 +66,13 @@ void owners_free(struct owners *o);
  */
 bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *out);
 
+/*
+ * The network namespace of an event's socket (netns), opened through its
+ * process (pid): -1 when the process is gone, or its pid was recycled in
+ * another namespace.
+ */
+int open_netns_of(const struct v6t_event *e);
+
 /* A failed bind of a batch, and what find_holders() found for it. */
 struct holder_query {
 	struct v6t_event failed;

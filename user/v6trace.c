@@ -31,54 +31,24 @@
 #include "cgroup.h"
 #include "command.h"
 #include "classify.h"
+#include "cli.h"
 #include "format.h"
 #include "helper.h"
 #include "loader.h"
 #include "lookups.h"
 #include "output.h"
+#include "report.h"
 #include "sockdiag.h"
 #include "summary.h"
 
-#define MAX_PIDS 1024
 /* An event from a cgroup not seen yet walks the cgroup tree at most this often. */
 #define CGROUP_RESCAN_NS (200 * 1000000LL)
 /* Above this much unwritten output, the ring buffer is left to fill (and count). */
 #define OUTPUT_BACKLOG (4u << 20)
 /* At exit, how long a stalled reader gets to take the last records. */
 #define EXIT_FLUSH_NS (2 * 1000000000LL)
-/* --linger's default: daemons bind within milliseconds of their parent's exit */
-#define DEFAULT_LINGER_NS (2 * 1000000000LL)
 /* how long calls under way when tracing stops get to return */
 #define STOP_GRACE_NS (200 * 1000000LL)
-
-#ifndef CGROUP2_SUPER_MAGIC
-#define CGROUP2_SUPER_MAGIC 0x63677270
-#endif
-#ifndef NSFS_MAGIC
-#define NSFS_MAGIC 0x6e736673
-#endif
-
-struct options {
-	int mode; /* 0: auto */
-	uint32_t pids[MAX_PIDS];
-	size_t npids;
-	uint16_t ports[V6T_MAX_PORTS];
-	size_t nports;
-	struct v6t_filter filter; /* comm, uid, netns, family, stacks, mapped, children */
-	int cgroup_fd;		  /* -c: the open cgroup directory, or -1 */
-	const char *netns_path;	  /* --netns given as a path (the snapshot opens it) */
-	char **command;		  /* after --, or NULL */
-	int64_t linger_ns; /* --linger: how long COMMAND's descendants are followed after it */
-	bool as_root;
-	const char *output_path; /* -o */
-	const char *syslog;	 /* --syslog: the socket */
-	bool snapshot;		 /* --snapshot: print the existing sockets and exit */
-	bool with_snapshot;	 /* --with-snapshot: print them, then trace */
-	bool timestamps;
-	bool json;
-	bool verbose;
-	unsigned int ringbuf_kb;
-};
 
 /* Everything the event loop needs, passed explicitly. */
 struct runtime {
@@ -93,6 +63,7 @@ struct runtime {
 	uint32_t netns;		     /* inode of the tracer's network namespace */
 	struct holder_helper helper; /* keeps what EADDRINUSE lookups need */
 	struct lookups lookups;	     /* EADDRINUSE binds waiting for their holder */
+	struct report report;	     /* the deploy report (opts->report) */
 	int forwarded;		     /* SIGINT/SIGTERM received while COMMAND ran */
 	int stop_signal;	     /* the last SIGINT/SIGTERM received */
 	bool killed; /* a second signal ended v6trace: COMMAND was killed if still running */
@@ -105,434 +76,6 @@ struct runtime {
 	bool watching_ring; /* EPOLLIN on the ring buffer: off while the output is behind */
 	int epfd, sigfd, timerfd;
 };
-
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("v6trace: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-const char *argp_program_version = "v6trace " V6TRACE_VERSION;
-
-static const char doc[] =
-	"Trace, live, how sockets straddle IPv4 and IPv6: binds and listens on 0.0.0.0 (v4), "
-	"on :: (dual-stack, or v6-only with IPV6_V6ONLY or net.ipv6.bindv6only=1), and tcp6 "
-	"connections, accepted or made, whose peer is an IPv4-mapped ::ffff:a.b.c.d address. "
-	"A bind that fails with EADDRINUSE names who holds the port.\n"
-	"\n"
-	"USAGE: v6trace [OPTION...] [-- COMMAND [ARG...]]\n"
-	"\n"
-	"EXAMPLES:\n"
-	"    v6trace                       # binds, listens, accepts, mapped connects\n"
-	"    v6trace -t                    # with timestamps\n"
-	"    v6trace -p 181 -p 182         # only processes 181 and 182\n"
-	"    v6trace -p 181 --children     # 181 and what it forks from now on\n"
-	"    v6trace -- ./deploy.sh        # a command and all its descendants\n"
-	"    v6trace -P 80,443 --stack v4  # IPv4-only sockets on ports 80 and 443\n"
-	"    v6trace --mapped              # tcp6 sockets talking to IPv4 peers\n"
-	"    v6trace --all-connects        # also tcp6 connects to native IPv6 peers\n"
-	"    v6trace --snapshot            # what listens now, then exit\n"
-	"    v6trace --with-snapshot --json  # what listens now, then what changes\n"
-	"    v6trace -c /sys/fs/cgroup/unified/system.slice/nginx.service\n"
-	"    v6trace --netns /run/netns/blue\n"
-	"    v6trace --json                # JSON Lines, for a log collector\n"
-	"    v6trace -m tracepoint         # force the syscall-tracepoint attach mode\n"
-	"\v"
-	"Filters combine with AND, and every one is decided in the kernel (for the snapshot, "
-	"in user space, on the socket and its owners).\n"
-	"\n"
-	"Exit status: with -- COMMAND, COMMAND's (128 + N if signal N killed it); else 0 when "
-	"stopped by SIGINT/SIGTERM or when the reader of the output goes away, 1 on a runtime "
-	"error, 2 on a usage error.";
-
-enum {
-	OPT_RINGBUF_KB = 0x100,
-	OPT_CHILDREN,
-	OPT_COMM,
-	OPT_NETNS,
-	OPT_STACK,
-	OPT_MAPPED,
-	OPT_AS_ROOT,
-	OPT_ALL_CONNECTS,
-	OPT_SNAPSHOT,
-	OPT_WITH_SNAPSHOT,
-	OPT_SYSLOG,
-	OPT_LINGER,
-};
-
-static const struct argp_option option_table[] = {
-	{"pid", 'p', "PID", 0, "Trace this process id only (repeatable)", 0},
-	{"children", OPT_CHILDREN, NULL, 0,
-	 "Also trace what the -p processes fork from now on, and their descendants", 0},
-	{"comm", OPT_COMM, "NAME", 0, "Only processes with this name (its first 15 bytes)", 0},
-	{"uid", 'u', "UID", 0, "Only processes of this user (number or name)", 0},
-	{"cgroup", 'c', "PATH", 0, "Only processes in this cgroup v2 directory or below it", 0},
-	{"netns", OPT_NETNS, "PATH|INODE", 0,
-	 "Only sockets of this network namespace (/proc/PID/ns/net, /run/netns/NAME)", 0},
-	{"port", 'P', "PORT[,PORT...]", 0, "Only this local or peer port (repeatable)", 0},
-	{NULL, '4', NULL, 0, "Only inet (IPv4) sockets", 0},
-	{NULL, '6', NULL, 0, "Only inet6 (IPv6) sockets", 0},
-	{"stack", OPT_STACK, "v4|v6|dual", 0,
-	 "Only this stack (comma-separated list): what a socket serves or speaks", 0},
-	{"mapped", OPT_MAPPED, NULL, 0,
-	 "Only accepts and connects whose peer is an IPv4-mapped address", 0},
-	{"all-connects", OPT_ALL_CONNECTS, NULL, 0,
-	 "Every connect of an inet6 TCP socket (default: only those to IPv4-mapped addresses)", 0},
-	{"snapshot", OPT_SNAPSHOT, NULL, 0,
-	 "Print the listening TCP, bound UDP and IPv4-mapped tcp6 sockets that exist and the "
-	 "filters keep, and exit",
-	 0},
-	{"with-snapshot", OPT_WITH_SNAPSHOT, NULL, 0, "Print that snapshot, then trace", 0},
-	{"as-root", OPT_AS_ROOT, NULL, 0,
-	 "Run COMMAND as root even under sudo (default: as the user who ran sudo)", 0},
-	{"linger", OPT_LINGER, "SECONDS", 0,
-	 "After COMMAND exits, keep tracing what it started (daemons) until all of it has exited "
-	 "or SECONDS have passed (default 2; 0: stop with COMMAND)",
-	 0},
-	{"timestamp", 't', NULL, 0, "Print a time column (text output)", 0},
-	{"json", 'j', NULL, 0, "Write JSON Lines instead of text", 0},
-	{"mode", 'm', "MODE", 0, "Attach mode: auto (default), fentry, kprobe, tracepoint", 0},
-	{"output", 'o', "FILE", 0,
-	 "Append the records to FILE (created 0640; never through a symbolic or hard link); "
-	 "SIGHUP reopens it",
-	 0},
-	{"syslog", OPT_SYSLOG, "SOCKET", OPTION_ARG_OPTIONAL,
-	 "Send each record as JSON after an @cee: cookie to the local syslog socket "
-	 "(default /dev/log)",
-	 0},
-	{"ringbuf-kb", OPT_RINGBUF_KB, "KB", 0,
-	 "Ring buffer size in KiB, a power of two >= 4 (default 256)", 0},
-	{"verbose", 'v', NULL, 0, "Show libbpf's log and why attach modes were refused", 0},
-	{NULL, 'h', NULL, 0, "Show this help (as --help)", 0},
-	{0},
-};
-
-static int parse_uint(const char *arg, unsigned long max, unsigned long *out)
-{
-	char *end;
-
-	errno = 0;
-	if (arg[0] < '0' || arg[0] > '9')
-		return -EINVAL;
-	*out = strtoul(arg, &end, 10);
-	if (errno || *end || *out > max)
-		return -EINVAL;
-	return 0;
-}
-
-static void parse_ports(struct argp_state *state, struct options *opts, const char *arg)
-{
-	char buf[256], *tok, *save = NULL;
-	unsigned long val;
-
-	if (strlen(arg) >= sizeof(buf))
-		argp_error(state, "invalid --port: too long");
-	strcpy(buf, arg);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (parse_uint(tok, 65535, &val) || val == 0)
-			argp_error(state, "invalid port: '%s' (1 to 65535)", tok);
-		if (opts->nports == V6T_MAX_PORTS)
-			argp_error(state, "at most %d ports", V6T_MAX_PORTS);
-		opts->ports[opts->nports++] = (uint16_t)val;
-	}
-	if (!opts->nports)
-		argp_error(state, "invalid --port: '%s'", arg);
-}
-
-static void parse_stacks(struct argp_state *state, struct options *opts, const char *arg)
-{
-	static const char *const names[] = {
-		[V6T_STACK_V4] = "v4", [V6T_STACK_V6] = "v6", [V6T_STACK_DUAL] = "dual"};
-	const char *p = arg;
-
-	while (*p) {
-		size_t len = strcspn(p, ","), i;
-
-		for (i = 0; i < 3; i++) {
-			if (strlen(names[i]) == len && !strncmp(p, names[i], len))
-				break;
-		}
-		if (i == 3)
-			argp_error(state, "invalid --stack: '%s' (v4, v6, dual, or a list)", arg);
-		opts->filter.stacks |= 1u << i;
-		p += len + (p[len] == ',');
-	}
-	if (!opts->filter.stacks)
-		argp_error(state, "invalid --stack: '%s' (v4, v6, dual, or a list)", arg);
-}
-
-static void parse_user(struct argp_state *state, struct options *opts, const char *arg)
-{
-	unsigned long val;
-	struct passwd *pw;
-
-	if (!parse_uint(arg, UINT_MAX - 1, &val)) {
-		opts->filter.uid = (uint32_t)val;
-	} else {
-		pw = *arg ? getpwnam(arg) : NULL;
-		if (!pw)
-			argp_error(state, "invalid --uid: '%s' (no such user)", arg);
-		opts->filter.uid = pw->pw_uid;
-	}
-	opts->filter.by_uid = 1;
-}
-
-static bool is_cgroup2_dir(int fd)
-{
-	struct statfs sfs;
-
-	return !fstatfs(fd, &sfs) && sfs.f_type == CGROUP2_SUPER_MAGIC;
-}
-
-/* PATH as given, or relative to the cgroup2 mount ("/system.slice/x.service") */
-static void parse_cgroup(struct argp_state *state, struct options *opts, const char *arg)
-{
-	char mount[256], joined[PATH_MAX];
-	int fd, err;
-
-	if (opts->cgroup_fd >= 0)
-		argp_error(state, "only one --cgroup");
-	fd = open(arg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	err = errno;
-	if (fd >= 0 && is_cgroup2_dir(fd)) {
-		opts->cgroup_fd = fd;
-		return;
-	}
-	if (cgroup2_mount(mount, sizeof(mount)) &&
-	    snprintf(joined, sizeof(joined), "%s/%s", mount, arg) < (int)sizeof(joined)) {
-		int fd2 = open(joined, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (fd2 >= 0 && is_cgroup2_dir(fd2)) {
-			if (fd >= 0)
-				close(fd);
-			opts->cgroup_fd = fd2;
-			return;
-		}
-		if (fd2 >= 0)
-			close(fd2);
-	}
-	if (fd < 0)
-		argp_error(state, "invalid --cgroup: '%s': %s", arg, strerror(err));
-	argp_error(state, "invalid --cgroup: '%s' is not a cgroup v2 directory", arg);
-}
-
-static void parse_netns(struct argp_state *state, struct options *opts, const char *arg)
-{
-	unsigned long val;
-	struct statfs sfs;
-	struct stat st;
-
-	if (!parse_uint(arg, UINT_MAX, &val)) {
-		opts->filter.netns = (uint32_t)val;
-	} else {
-		if (stat(arg, &st) || statfs(arg, &sfs))
-			argp_error(state, "invalid --netns: '%s': %s", arg, strerror(errno));
-		if (sfs.f_type != NSFS_MAGIC)
-			argp_error(state, "invalid --netns: '%s' is not a namespace file", arg);
-		opts->filter.netns = (uint32_t)st.st_ino;
-		opts->netns_path = arg;
-	}
-	opts->filter.by_netns = 1;
-}
-
-/* SECONDS, with up to millisecond precision: 0 .. one day */
-static void parse_linger(struct argp_state *state, struct options *opts, const char *arg)
-{
-	char *end;
-	double sec;
-
-	errno = 0;
-	sec = strtod(arg, &end);
-	if (errno || end == arg || *end || !(sec >= 0 && sec <= 86400))
-		argp_error(state, "invalid --linger '%s': seconds from 0 to 86400", arg);
-	opts->linger_ns = (int64_t)(sec * 1e9);
-}
-
-static void parse_family(struct argp_state *state, struct options *opts, int family)
-{
-	if (opts->filter.family && opts->filter.family != family)
-		argp_error(state, "-4 and -6 exclude each other");
-	opts->filter.family = (uint8_t)family;
-}
-
-static error_t parse_option(int key, char *arg, struct argp_state *state)
-{
-	struct options *opts = state->input;
-	unsigned long val;
-
-	switch (key) {
-	case OPT_CHILDREN:
-		opts->filter.children = 1;
-		break;
-	case OPT_COMM:
-		if (!*arg)
-			argp_error(state, "invalid --comm: empty");
-		/* the kernel keeps the first 15 bytes of a process name */
-		strncpy(opts->filter.comm, arg, V6T_COMM_LEN - 1);
-		opts->filter.by_comm = 1;
-		break;
-	case 'u':
-		parse_user(state, opts, arg);
-		break;
-	case 'c':
-		parse_cgroup(state, opts, arg);
-		break;
-	case OPT_NETNS:
-		parse_netns(state, opts, arg);
-		break;
-	case 'P':
-		parse_ports(state, opts, arg);
-		break;
-	case '4':
-		parse_family(state, opts, AF_INET);
-		break;
-	case '6':
-		parse_family(state, opts, AF_INET6);
-		break;
-	case OPT_STACK:
-		parse_stacks(state, opts, arg);
-		break;
-	case OPT_MAPPED:
-		opts->filter.mapped = 1;
-		break;
-	case OPT_LINGER:
-		parse_linger(state, opts, arg);
-		break;
-	case OPT_AS_ROOT:
-		opts->as_root = true;
-		break;
-	case OPT_ALL_CONNECTS:
-		opts->filter.all_connects = 1;
-		break;
-	case OPT_SNAPSHOT:
-		opts->snapshot = true;
-		break;
-	case OPT_WITH_SNAPSHOT:
-		opts->with_snapshot = true;
-		break;
-	case 'o':
-		if (!*arg)
-			argp_error(state, "invalid --output: empty");
-		opts->output_path = arg;
-		break;
-	case OPT_SYSLOG:
-		opts->syslog = arg ? arg : "/dev/log";
-		if (!*opts->syslog)
-			argp_error(state, "invalid --syslog: empty");
-		break;
-	case 'p':
-		if (parse_uint(arg, INT_MAX, &val) || val == 0)
-			argp_error(state, "invalid PID: '%s'", arg);
-		if (opts->npids == MAX_PIDS)
-			argp_error(state, "at most %d -p options", MAX_PIDS);
-		opts->pids[opts->npids++] = (uint32_t)val;
-		break;
-	case 't':
-		opts->timestamps = true;
-		break;
-	case 'j':
-		opts->json = true;
-		break;
-	case 'v':
-		opts->verbose = true;
-		break;
-	case 'm':
-		opts->mode = mode_from_name(arg);
-		if (opts->mode < 0)
-			argp_error(state, "invalid mode: '%s' (auto, fentry, kprobe, tracepoint)",
-				   arg);
-		break;
-	case OPT_RINGBUF_KB:
-		if (parse_uint(arg, 1u << 21, &val) || val < 4 || (val & (val - 1)))
-			argp_error(state, "invalid --ringbuf-kb: '%s' (a power of two >= 4)", arg);
-		opts->ringbuf_kb = (unsigned int)val;
-		break;
-	case 'h':
-		argp_state_help(state, stdout, ARGP_HELP_STD_HELP);
-		break;
-	case ARGP_KEY_ARG:
-		argp_error(state, "unexpected argument: '%s'", arg);
-		break;
-	default:
-		return ARGP_ERR_UNKNOWN;
-	}
-	return 0;
-}
-
-/*
- * The snapshot honours every filter (see snapshot_wanted()); what cannot apply
- * to it is refused rather than ignored.
- */
-static void refuse_with_snapshot(const struct options *opts)
-{
-	const char *what = NULL;
-
-	if (opts->snapshot && opts->mode)
-		what = "--snapshot reads no kernel hook: -m does not apply";
-	else if (opts->snapshot && opts->ringbuf_kb)
-		what = "--snapshot uses no ring buffer: --ringbuf-kb does not apply";
-	if (what) {
-		fail("%s", what);
-		exit(2);
-	}
-}
-
-/*
- * Everything after the first "--" is COMMAND; argp sees only what is before
- * it, so COMMAND's own options are never taken for v6trace's.
- */
-static void parse_options(int argc, char **argv, struct options *opts)
-{
-	static const struct argp argp = {option_table, parse_option, NULL, doc, NULL, NULL, NULL};
-	int i, nargs = argc;
-
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--")) {
-			nargs = i;
-			break;
-		}
-	}
-	argp_err_exit_status = 2;
-	argp_parse(&argp, nargs, argv, 0, NULL, opts);
-	if (nargs < argc) {
-		if (nargs + 1 == argc) {
-			fail("missing COMMAND after --");
-			exit(2);
-		}
-		if (opts->npids) {
-			fail("-p and -- COMMAND exclude each other");
-			exit(2);
-		}
-		opts->command = argv + nargs + 1;
-	}
-	if (opts->snapshot && (opts->with_snapshot || opts->command)) {
-		fail("--snapshot prints and exits: use --with-snapshot to trace after it");
-		exit(2);
-	}
-	refuse_with_snapshot(opts);
-	if (opts->syslog && opts->output_path) {
-		fail("--syslog and -o exclude each other");
-		exit(2);
-	}
-	if (opts->syslog)
-		opts->json = true; /* the payload a collector parses */
-	if (opts->filter.children && !opts->npids) {
-		fail("--children needs -p PID");
-		exit(2);
-	}
-	if (opts->linger_ns >= 0 && !opts->command) {
-		fail("--linger needs -- COMMAND");
-		exit(2);
-	}
-	if (opts->linger_ns < 0)
-		opts->linger_ns = DEFAULT_LINGER_NS;
-}
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -662,6 +205,20 @@ static uint32_t netns_of(const char *path)
  * through the failing process, if it is still there). A crash-looping service
  * fails the same way many times a second: one lookup serves for a second.
  */
+/*
+ * What an event tells the deploy report: a namespace the run reached (a
+ * container COMMAND started), and a bind that failed.
+ */
+static void note_for_report(struct runtime *rt, const struct v6t_event *e,
+			    enum holder_lookup lookup, const struct holder *holder)
+{
+	if (e->type != V6T_EVENT_BIND && e->type != V6T_EVENT_LISTEN)
+		return;
+	report_saw(&rt->report, e->netns, e->pid);
+	if (e->type == V6T_EVENT_BIND && e->ret < 0)
+		report_failed_bind(&rt->report, e, lookup, holder);
+}
+
 /* One event out, with what user space knows of its cgroup, interface and holder. */
 static void write_event(struct runtime *rt, const struct v6t_event *e, enum holder_lookup lookup,
 			const struct holder *holder)
@@ -679,6 +236,8 @@ static void write_event(struct runtime *rt, const struct v6t_event *e, enum hold
 		format_event_json(&rt->out, e, &info, &rt->fmt);
 	else
 		format_event_text(&rt->out, e, &info, &rt->fmt);
+	if (rt->opts->report)
+		note_for_report(rt, e, lookup, holder);
 }
 
 /* lookups' callback: a failed bind whose holder lookup has ended */
@@ -1322,6 +881,7 @@ static void cleanup(struct runtime *rt)
 	if (rt->cmd.pid)
 		command_abort(&rt->cmd); /* a child that never ran exits now */
 	holder_helper_stop(&rt->helper);
+	report_free(&rt->report);
 	lookups_free(&rt->lookups);
 	ring_buffer__free(rt->rb);
 	tracer_stop(&rt->tracer);
@@ -1353,6 +913,53 @@ static int open_output(struct runtime *rt)
 	if (ret)
 		fail("cannot open the output: %s", err);
 	return ret;
+}
+
+/*
+ * The report's "before": the tracer's namespace once attached (a listener made
+ * meanwhile is in it or is an event), while v6trace still has the privileges
+ * to name every owner.
+ */
+static void report_before(struct runtime *rt)
+{
+	struct report_ns *own;
+
+	report_init(&rt->report, rt->netns);
+	rt->report.watch = rt->opts->watch;
+	rt->report.nwatch = rt->opts->nwatch;
+	rt->report.ignore = rt->opts->ignore;
+	rt->report.nignore = rt->opts->nignore;
+	own = &rt->report.ns[0];
+	own->has_before = true;
+	own->before_err = listeners_collect(-1, &own->before);
+}
+
+/*
+ * The report's "after", once COMMAND has exited and its events are written:
+ * every namespace the run reached, listed by the helper (which can still name
+ * owners). Text goes to stderr (stdout with -o), JSON into the stream.
+ */
+static void emit_report(struct runtime *rt)
+{
+	struct strbuf sb = {0};
+	size_t i;
+
+	for (i = 0; i < rt->report.nns; i++) {
+		struct report_ns *ns = &rt->report.ns[i];
+
+		ns->after_err =
+			holder_helper_listeners(&rt->helper, ns->netns, ns->via_pid, &ns->after);
+	}
+	if (report_compare(&rt->report))
+		fail("the deploy report ran out of memory: it is incomplete");
+	if (rt->opts->json) {
+		report_format_json(&rt->report, &rt->out, clock_ns(CLOCK_REALTIME),
+				   rt->opts->fail_on_lost);
+		return;
+	}
+	report_format_text(&rt->report, &sb);
+	fputs(sb.data, rt->opts->output_path ? stdout : stderr);
+	sb_free(&sb);
 }
 
 /*
@@ -1388,6 +995,8 @@ static void finish(struct runtime *rt)
 	lookups_finish(&rt->lookups);
 	memcpy(rt->summary.lookups, rt->lookups.count, sizeof(rt->summary.lookups));
 	report_lost(rt);
+	if (rt->opts->report)
+		emit_report(rt);
 	output_add(&rt->output, &rt->out);
 	rt->summary.unwritten = rt->output.dropped;
 	emit_summary(rt);
@@ -1416,6 +1025,12 @@ static int spawn_command(struct runtime *rt)
 	return 0;
 }
 
+/* --fail-on-lost: a port lost IPv4 or IPv6 service */
+static int gate_status(const struct runtime *rt)
+{
+	return rt->opts->fail_on_lost && rt->report.lost ? V6T_EXIT_LOST_SERVICE : 0;
+}
+
 /*
  * The exit status once tracing ended normally (see the --help epilogue):
  * COMMAND's own when it exited by itself, even if v6trace was signalled.
@@ -1423,15 +1038,15 @@ static int spawn_command(struct runtime *rt)
 static int final_status(struct runtime *rt)
 {
 	if (!rt->cmd.pid)
-		return 0;
+		return gate_status(rt);
 	if (!rt->killed && command_reap(&rt->cmd))
-		return command_exit_code(&rt->cmd);
+		return command_exit_code(&rt->cmd) ?: gate_status(rt);
 	return rt->stop_signal ? 128 + rt->stop_signal : 0;
 }
 
 int main(int argc, char **argv)
 {
-	static struct options opts = {.cgroup_fd = -1, .linger_ns = -1};
+	static struct options opts = {.cgroup_fd = -1, .linger_ns = -1, .report = -1};
 	struct runtime rt = {.opts = &opts,
 			     .epfd = -1,
 			     .sigfd = -1,
@@ -1439,7 +1054,7 @@ int main(int argc, char **argv)
 			     .helper = {.fd = -1, .holders = -1}};
 	int status = 1;
 
-	parse_options(argc, argv, &opts);
+	cli_parse(argc, argv, &opts);
 	libbpf_set_print(opts.verbose ? libbpf_log : libbpf_quiet);
 	rt.fmt.timestamps = opts.timestamps;
 	rt.fmt.mono_to_real_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
@@ -1462,6 +1077,8 @@ int main(int argc, char **argv)
 	/* after attaching: a socket made meanwhile is in the snapshot or an event */
 	if (opts.with_snapshot && print_snapshot(&rt))
 		goto cleanup;
+	if (opts.report)
+		report_before(&rt);
 	if (start_lookups(&rt))
 		goto cleanup;
 	if (drop_privileges())

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The deploy report: what a run changed in who serves IPv4 and IPv6.
+ *
+ * The listeners (listening TCP and MPTCP, bound UDP) of each namespace that
+ * matters, before (when tracing starts) and after (when COMMAND has exited and
+ * its events are written), compared per port and protocol (tcp: TCP and
+ * MPTCP, which takes plain TCP clients too; udp):
+ *
+ * - service lost or gained: the IP versions a port serves (a v4 socket, a v6
+ *   one, a dual-stack [::]) shrank or grew: dual -> v6 is "lost IPv4";
+ * - a listener gone, new, whose stack changed, or whose owner changed (the
+ *   same socket in another process's hands, or the port served by another
+ *   program); a listener restarted by the same program with the same stack is
+ *   no change;
+ * - the binds that failed during the run, with their errors and holders.
+ *
+ * Worst news first. The gate (--fail-on-lost) fails the run when a port lost
+ * IPv4 or IPv6 service.
+ */
+#ifndef V6TRACE_REPORT_H
+#define V6TRACE_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "format.h"
+#include "listeners.h"
+
+/* The exit status of a run whose report found a port that lost service. */
+#define V6T_EXIT_LOST_SERVICE 3
+
+enum change_kind {
+	CHANGE_LOST,	 /* a port no longer serves IPv4 or IPv6 */
+	CHANGE_STACK,	 /* a listener's stack changed (dual -> v6, ...) */
+	CHANGE_GONE,	 /* a listener is gone */
+	CHANGE_OWNER,	 /* another process holds the socket, or another program the port */
+	CHANGE_GAINED,	 /* a port now serves IPv4 or IPv6 too */
+	CHANGE_APPEARED, /* a new listener */
+};
+
+struct change {
+	enum change_kind kind;
+	uint32_t netns;
+	uint16_t port;
+	bool udp;
+	uint8_t served_before, served_after; /* SERVES_V4 | SERVES_V6 */
+	const struct listener *before, *after;
+};
+
+#define SERVES_V4 1
+#define SERVES_V6 2
+
+struct report_ns {
+	uint32_t netns;
+	bool own;	  /* the tracer's namespace */
+	bool has_before;  /* listed when tracing started */
+	int before_err;	  /* -errno: the before list could not be made */
+	int after_err;	  /* -errno: the after list could not be made */
+	uint32_t via_pid; /* a process of that namespace, to enter it */
+	struct listeners before, after;
+};
+
+struct failed_bind {
+	struct v6t_event e;
+	enum holder_lookup lookup;
+	struct holder holder;
+};
+
+struct report {
+	struct report_ns *ns;
+	size_t nns;
+	struct failed_bind *failed;
+	size_t nfailed, capfailed;
+	const uint16_t *watch, *ignore; /* ports; NULL/0: all, none */
+	size_t nwatch, nignore;
+	struct change *changes;
+	size_t nchanges;
+	size_t lost; /* changes of kind CHANGE_LOST */
+};
+
+void report_init(struct report *r, uint32_t own_netns);
+/* The namespace of a traced process's event, remembered with that process. */
+void report_saw(struct report *r, uint32_t netns, uint32_t pid);
+/* A bind that failed during the run, with its holder once looked up. */
+void report_failed_bind(struct report *r, const struct v6t_event *e, enum holder_lookup lookup,
+			const struct holder *holder);
+/* Compares before and after of every namespace: fills changes and lost. */
+int report_compare(struct report *r);
+/* The block of text: one line per change, worst first, then a total. */
+void report_format_text(const struct report *r, struct strbuf *sb);
+/* change records, then the closing report record. */
+void report_format_json(const struct report *r, struct strbuf *sb, int64_t realtime_ns, bool gate);
+void report_free(struct report *r);
+
+#endif
