@@ -384,6 +384,14 @@ def check_command(res, outdir, mode):
               and recs and recs[-1].get("filtered", 0) >= 1,
               f"{len(tree)} tree facts, sibling {sib}, summary {recs[-1] if recs else None}")
     res.check("-- COMMAND: exits with COMMAND's status", rc == "5", f"rc {rc!r}")
+    # the deploy report, on by default with -- COMMAND: the tracer's namespace
+    # listed before and after (the helper's list at the end), no gate asked
+    report = [r for r in recs if r.get("event") == "report"]
+    res.check("-- COMMAND: ends with a deploy report of the tracer's namespace, compared",
+              len(report) == 1 and report[0]["gate"] is None
+              and [n["state"] for n in report[0]["namespaces"] if n["own"]] == ["compared"]
+              and recs.index(report[0]) == len(recs) - 2,
+              f"{report}")
 
 
 def main():
