@@ -116,8 +116,11 @@ def comm_of(fact):
 
 
 def key_of(rec):
+    """What tells one event of a process from another: a closed socket's
+    ephemeral port can come back for the next one, of another family."""
     if rec.get("event") in ("bind", "listen"):
-        return (rec["event"], rec["pid"], rec["tid"], rec["port"], rec["ret"])
+        return (rec["event"], rec["pid"], rec["tid"], rec["port"], rec["ret"], rec["family"],
+                rec["addr"])
     return (rec["event"], rec["pid"], rec["tid"], rec["local_port"], rec["peer_port"])
 
 

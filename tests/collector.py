@@ -102,8 +102,9 @@ def test_output_file(res):
         recs = records_of(both)
         res.check("-o FILE: created 0640 (umask 022), records only there, appended on a rerun",
                   p.returncode == 0 and p2.returncode == 0 and mode == 0o640 and not p.stdout
-                  and both.startswith(first) and len(recs) == 4
-                  and [r["event"] for r in recs] == ["start", "summary"] * 2,
+                  and both.startswith(first) and len(recs) == 6
+                  # -- COMMAND ends with its deploy report (no change: `true` binds nothing)
+                  and [r["event"] for r in recs] == ["start", "report", "summary"] * 2,
                   f"mode {oct(mode)}, {[r['event'] for r in recs]}, rc {p.returncode}")
         target = os.path.join(d, "target")
         open(target, "w").close()

@@ -136,14 +136,6 @@ def stack_of(family, addr, v6only):
 
 # ---------------------------------------------------------------- processes
 
-def cgroup_mount():
-    for line in open("/proc/self/mounts"):
-        f = line.split()
-        if f[2] == "cgroup2":
-            return f[1]
-    return None
-
-
 class Cgroup:
     """A cgroup for one run: every process of the server (and, under
     -- COMMAND, its v6trace) is in it, so none escapes the cleanup and the
@@ -1208,7 +1200,7 @@ def judge_go(res, run, out):
 
 
 def main():
-    mount = cgroup_mount()
+    mount = check.cgroup2_mount()
     if os.geteuid() == 0 and not mount:
         print("FAILED daemons: cgroup v2 is not mounted")
         print("0 passed, 1 failed")

@@ -191,23 +191,30 @@ def rss_kb(pid):
     return 0
 
 
-def test_hostile(res):
+def hostile_flood(tmp, path, binds, stdout):
+    """COUNT held listeners, a tracer, and an unprivileged flood of failing binds
+    over their ports: (holder, tracer, its output file, the flood, nobody)."""
     nobody = pwd.getpwnam("nobody")
+    go = os.path.join(tmp, "go")
+    holder = subprocess.Popen([PY, "-c", BURST, str(BASE), str(COUNT), "listen", go, "30"],
+                              stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    tracer, out = start_tracer(path)
+    open(go, "w").close()
+    holder.stdout.readline()  # its own 2000 failed binds are done
+
+    def as_nobody():
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+    hostile = subprocess.Popen([PY, "-c", HOSTILE, str(BASE), str(COUNT), str(binds)],
+                               stdout=stdout, text=True, preexec_fn=as_nobody)
+    return holder, tracer, out, hostile, nobody
+
+
+def test_hostile(res):
     path = os.path.join(OUT, "hostile.json")
     with tempfile.TemporaryDirectory() as tmp:
-        go = os.path.join(tmp, "go")
-        holder = subprocess.Popen([PY, "-c", BURST, str(BASE), str(COUNT), "listen", go, "30"],
-                                  stdout=subprocess.PIPE, text=True)
-        time.sleep(1.0)
-        tracer, out = start_tracer(path)
-        open(go, "w").close()
-        holder.stdout.readline()  # its own 2000 failed binds are done
-
-        def as_nobody():
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-        hostile = subprocess.Popen([PY, "-c", HOSTILE, str(BASE), str(COUNT), "100000"],
-                                   stdout=subprocess.PIPE, text=True, preexec_fn=as_nobody)
+        holder, tracer, out, hostile, nobody = hostile_flood(tmp, path, 100000, subprocess.PIPE)
         bystander = subprocess.Popen([PY, "-c", BYSTANDER, "300"], stdout=subprocess.PIPE,
                                      text=True)
         time.sleep(1.5)  # in the middle of the flood
@@ -249,22 +256,9 @@ def test_hostile(res):
 
 def test_sigint_mid_flood(res):
     """SIGINT while an unprivileged flood of failing binds is at its height."""
-    nobody = pwd.getpwnam("nobody")
     path = os.path.join(OUT, "sigint.json")
     with tempfile.TemporaryDirectory() as tmp:
-        go = os.path.join(tmp, "go")
-        holder = subprocess.Popen([PY, "-c", BURST, str(BASE), str(COUNT), "listen", go, "30"],
-                                  stdout=subprocess.PIPE, text=True)
-        time.sleep(1.0)
-        tracer, out = start_tracer(path)
-        open(go, "w").close()
-        holder.stdout.readline()
-
-        def as_nobody():
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-        hostile = subprocess.Popen([PY, "-c", HOSTILE, str(BASE), str(COUNT), "3000000"],
-                                   stdout=subprocess.DEVNULL, preexec_fn=as_nobody)
+        holder, tracer, out, hostile, _ = hostile_flood(tmp, path, 3000000, subprocess.DEVNULL)
         time.sleep(1.0)
         t0 = time.monotonic()
         tracer.send_signal(signal.SIGINT)

@@ -98,6 +98,17 @@ const char *v6t_stack_name(enum v6t_stack stack)
 	return "?";
 }
 
+bool v6t_port_listed(const __u16 *ports, size_t n, __u16 port)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (ports[i] == port)
+			return true;
+	}
+	return false;
+}
+
 const char *v6t_family_name(__u16 family)
 {
 	return family == AF_INET6 ? "inet6" : family == AF_INET ? "inet" : "other";

@@ -38,6 +38,8 @@ enum v6t_stack v6t_classify_stack(const struct v6t_event *e);
 const char *v6t_stack_name(enum v6t_stack stack);
 
 const char *v6t_family_name(__u16 family);
+/* Whether port is among the n of ports (-P, --watch, --ignore) */
+bool v6t_port_listed(const __u16 *ports, size_t n, __u16 port);
 #ifndef IPPROTO_MPTCP
 #define IPPROTO_MPTCP 262
 #endif

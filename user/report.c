@@ -56,21 +56,10 @@ void report_failed_bind(struct report *r, const struct v6t_event *e, enum holder
 
 /* ---- comparing ---------------------------------------------------------- */
 
-static bool listed(const uint16_t *ports, size_t n, uint16_t port)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (ports[i] == port)
-			return true;
-	}
-	return false;
-}
-
 static bool port_reported(const struct report *r, uint16_t port)
 {
-	return (!r->nwatch || listed(r->watch, r->nwatch, port)) &&
-	       !listed(r->ignore, r->nignore, port);
+	return (!r->nwatch || v6t_port_listed(r->watch, r->nwatch, port)) &&
+	       !v6t_port_listed(r->ignore, r->nignore, port);
 }
 
 static bool is_udp(const struct listener *l)

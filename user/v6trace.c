@@ -340,17 +340,6 @@ static int remember_mptcp(struct snapshot_ctx *c, uint32_t inode)
 	return 0;
 }
 
-static bool port_listed(const struct options *o, uint16_t port)
-{
-	size_t i;
-
-	for (i = 0; i < o->nports; i++) {
-		if (o->ports[i] == port)
-			return true;
-	}
-	return false;
-}
-
 /*
  * Whether the snapshot lists a socket: the filters the kernel side decides in
  * sock_wanted() (-4/-6, -P, --stack, --mapped), with the same classification,
@@ -364,7 +353,8 @@ static bool snapshot_wanted(const struct snapshot_ctx *c, const struct v6t_event
 
 	if (o->filter.family && e->family != o->filter.family)
 		return false;
-	if (o->nports && !port_listed(o, e->lport) && !(e->rport && port_listed(o, e->rport)))
+	if (o->nports && !v6t_port_listed(o->ports, o->nports, e->lport) &&
+	    !(e->rport && v6t_port_listed(o->ports, o->nports, e->rport)))
 		return false;
 	if (o->filter.stacks && !(o->filter.stacks & (1u << v6t_classify_stack(e))))
 		return false;
