@@ -285,6 +285,31 @@ def without_unseen_uring(res, outdir, facts):
     return [f for f in facts if not unseen(f)]
 
 
+def check_httpd(res, outdir, records):
+    """busybox httpd on [::]:P: its bind and listen dual-stack, its IPv4 client
+    accepted as ::ffff:127.0.0.1, its IPv6 client as ::1."""
+    skip = b"".join(read_lines(os.path.join(outdir, "httpd.skip"))).decode()
+    if skip:
+        print(f"skip   {res.prefix}busybox httpd: {skip}")
+        return
+    facts = b"".join(read_lines(os.path.join(outdir, "httpd.facts"))).decode().split()
+    proc = read_lines(os.path.join(outdir, "httpd.proc"))
+    if not res.check("busybox httpd ran: listening on :: (/proc/net/tcp6), both clients served",
+                     len(facts) == 4 and facts[2:] == ["0", "0"] and len(proc) == 1,
+                     f"facts {facts}, /proc/net/tcp6 {proc}"):
+        return
+    pid, port = int(facts[0]), int(facts[1])
+    mine = [r for r in events_of(records) if r["pid"] == pid]
+    got = sorted((r["event"], r["family"], r["proto"], r.get("addr") or r.get("peer"),
+                  r.get("port") or r.get("local_port"), r["stack"]) for r in mine)
+    want = sorted([("bind", "inet6", "tcp", "::", port, "dual"),
+                   ("listen", "inet6", "tcp", "::", port, "dual"),
+                   ("accept", "inet6", "tcp", "::ffff:127.0.0.1", port, "v4"),
+                   ("accept", "inet6", "tcp", "::1", port, "v6")])
+    res.check("busybox httpd: bind and listen [::]:P dual, the IPv4 client accepted mapped, "
+              "the IPv6 one native, nothing else", got == want, f"got {got}")
+
+
 def check_dir(outdir, mode, prefix=""):
     res = Results(prefix)
     rcs = dict(l.decode().split() for l in read_lines(os.path.join(outdir, "rc")))
@@ -315,6 +340,7 @@ def check_dir(outdir, mode, prefix=""):
                       not [e for e in records if e.get("event") in EVENTS
                            and key_of(e) == key_of(f)], f)
     check_summary_counts(res, "json", records, facts)
+    check_httpd(res, outdir, records)
 
     # -p: A is traced, B (which really bound, as the unfiltered tracer shows) is not
     fa = parse_jsonl(os.path.join(outdir, "pfilter_a.jsonl"), res, "pid filter: workload A")

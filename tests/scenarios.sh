@@ -22,6 +22,35 @@ TIMEOUT=${SCENARIO_TIMEOUT:-60}
 mkdir -p "$OUT"
 rm -f "$OUT"/* 2>/dev/null
 
+# A real server nobody here wrote: busybox httpd on [::]:P (dual-stack), one
+# IPv4 and one IPv6 client (busybox wget). httpd.facts: its pid, the port,
+# each client's exit status; httpd.proc: its /proc/net/tcp6 line (the kernel's
+# word that it listens on ::). Skipped, and said, where there is no busybox.
+httpd_scenario() {
+	if ! command -v busybox > /dev/null 2>&1; then
+		echo "no busybox" > "$OUT/httpd.skip"
+		return
+	fi
+	port=$((18000 + $$ % 1000))
+	hexport=$(printf '%04X' "$port")
+	mkdir -p "$OUT/www" && echo v6trace > "$OUT/www/index.html"
+	busybox httpd -f -p "$port" -h "$OUT/www" &
+	httpd=$!
+	i=0
+	while ! grep -q "^ *[0-9]*: 0*:$hexport 0*:0000 0A " /proc/net/tcp6 && [ $i -lt 200 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	grep "^ *[0-9]*: 0*:$hexport 0*:0000 0A " /proc/net/tcp6 > "$OUT/httpd.proc"
+	busybox wget -q -O /dev/null "http://127.0.0.1:$port/"
+	rc4=$?
+	busybox wget -q -O /dev/null "http://[::1]:$port/"
+	rc6=$?
+	kill "$httpd"
+	wait "$httpd" 2> /dev/null
+	echo "$httpd $port $rc4 $rc6" > "$OUT/httpd.facts"
+}
+
 # wait_for FILE PATTERN: until a line of FILE matches, or TIMEOUT seconds pass
 wait_for() {
 	i=0
@@ -69,6 +98,7 @@ if [ "$ok" = 1 ]; then
 		"$URING" all >> "$OUT/facts.jsonl" 2>> "$OUT/workload.err"
 		echo "uring all $?" >> "$OUT/workload.rc"
 	fi
+	httpd_scenario
 fi
 touch "$OUT/go"
 wait "$A" "$B"
