@@ -19,7 +19,7 @@
 #include "format.h"
 #include "helper.h"
 
-#define LOOKUP_DEADLINE_NS (500 * 1000000LL)
+#define LOOKUP_DEADLINE_NS (2000 * 1000000LL)
 #define LOOKUP_MAX_WAITING 4096
 
 struct waiting_bind {
