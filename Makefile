@@ -160,10 +160,16 @@ $(OUTPUT)/tests/uring: $(OUTPUT)/tests/uring.o $(OUTPUT)/tests/facts.o
 
 # ---- benchmarks (tools/bench) ------------------------------------------
 
+# static, so the qemu guests can run them too
 $(OUTPUT)/bench/storm: tools/bench/storm.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -static $< -o $@
+
+$(OUTPUT)/bench/progstats: tools/bench/progstats.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -static $< -lbpf -lelf -lz -lzstd -o $@
 
 $(OUTPUT)/bench/format: tools/bench/format.c $(LIB_OBJS)
 	$(call msg,CC,$@)
@@ -173,6 +179,7 @@ $(OUTPUT)/bench/format: tools/bench/format.c $(LIB_OBJS)
 bench: deps
 	$(Q)tools/install-deps bpftrace busybox-static cpio xz-utils zstd $(QEMU_DEPS)
 	$(Q)$(MAKE) --no-print-directory v6trace $(OUTPUT)/bench/storm $(OUTPUT)/bench/format \
+		$(OUTPUT)/bench/progstats \
 		$(OUTPUT)/guest/v6trace $(OUTPUT)/tests/workload
 	$(Q)tools/fetch-qemu
 	$(Q)tools/bench/run

@@ -1,26 +1,32 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Socket storms for `make bench`: times N operations and prints one line,
- *   storm=bind ops=N ns_per_op=X pid=P
+ *   storm=bind ops=N ns_per_op=X cpu_ns_per_op=Y pid=P
+ * X is wall time, Y the process's CPU time (user + system): on a shared
+ * machine Y leaves out the time the storm waited for a CPU.
  *
  *   storm bind N     socket(AF_INET6, SOCK_STREAM) + bind([::]:0) + close
  *   storm accept N   IPv4 connect to a tcp6 [::] listener + accept + close both
+ *   storm getppid N  getppid(): a process that makes no socket call
+ *   storm read N     a 1-byte read() of /dev/zero: the same, with an fd
  * Static, so the qemu guests can run it too.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-static double now_ns(void)
+static double now_ns(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
@@ -75,22 +81,60 @@ static void accept_storm(long n)
 	close(lfd);
 }
 
+/* the raw system call, so that no C library can answer it from a cache */
+static void getppid_storm(long n)
+{
+	long i;
+
+	for (i = 0; i < n; i++)
+		syscall(SYS_getppid);
+}
+
+static void read_storm(long n)
+{
+	int fd = open("/dev/zero", O_RDONLY);
+	char c;
+	long i;
+
+	if (fd < 0)
+		die("/dev/zero");
+	for (i = 0; i < n; i++) {
+		if (read(fd, &c, 1) != 1)
+			die("read");
+	}
+	close(fd);
+}
+
+static const struct {
+	const char *name;
+	void (*run)(long n);
+} storms[] = {
+	{"bind", bind_storm},
+	{"accept", accept_storm},
+	{"getppid", getppid_storm},
+	{"read", read_storm},
+};
+
 int main(int argc, char **argv)
 {
-	double t0, t1;
+	double t0, t1, c0, c1;
+	size_t i;
 	long n;
 
-	if (argc != 3 || (n = atol(argv[2])) <= 0 ||
-	    (strcmp(argv[1], "bind") && strcmp(argv[1], "accept"))) {
-		fprintf(stderr, "usage: storm bind|accept N\n");
+	for (i = 0; argc == 3 && i < sizeof(storms) / sizeof(storms[0]); i++) {
+		if (!strcmp(argv[1], storms[i].name))
+			break;
+	}
+	if (argc != 3 || i == sizeof(storms) / sizeof(storms[0]) || (n = atol(argv[2])) <= 0) {
+		fprintf(stderr, "usage: storm bind|accept|getppid|read N\n");
 		return 2;
 	}
-	t0 = now_ns();
-	if (!strcmp(argv[1], "bind"))
-		bind_storm(n);
-	else
-		accept_storm(n);
-	t1 = now_ns();
-	printf("storm=%s ops=%ld ns_per_op=%.1f pid=%d\n", argv[1], n, (t1 - t0) / n, getpid());
+	t0 = now_ns(CLOCK_MONOTONIC);
+	c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	storms[i].run(n);
+	c1 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	t1 = now_ns(CLOCK_MONOTONIC);
+	printf("storm=%s ops=%ld ns_per_op=%.1f cpu_ns_per_op=%.1f pid=%d\n", argv[1], n,
+	       (t1 - t0) / n, (c1 - c0) / n, getpid());
 	return 0;
 }
