@@ -50,7 +50,8 @@ static const char doc[] =
 	"    v6trace -t                    # with timestamps\n"
 	"    v6trace -p 181 -p 182         # only processes 181 and 182\n"
 	"    v6trace -p 181 --children     # 181 and what it forks from now on\n"
-	"    v6trace -- ./deploy.sh        # a command and all its descendants\n"
+	"    v6trace -- ./deploy.sh        # a command and all its descendants, then the report\n"
+	"    v6trace --fail-on-lost -- ./deploy.sh  # exit 3: a port lost IPv4/IPv6\n"
 	"    v6trace -P 80,443 --stack v4  # IPv4-only sockets on ports 80 and 443\n"
 	"    v6trace --mapped              # tcp6 sockets talking to IPv4 peers\n"
 	"    v6trace --all-connects        # also tcp6 connects to native IPv6 peers\n"
@@ -64,7 +65,8 @@ static const char doc[] =
 	"Filters combine with AND, and every one is decided in the kernel (for the snapshot, "
 	"in user space, on the socket and its owners).\n"
 	"\n"
-	"Exit status: with -- COMMAND, COMMAND's (128 + N if signal N killed it); else 0 when "
+	"Exit status: with -- COMMAND, COMMAND's (128 + N if signal N killed it), or 3 when it "
+	"succeeded and --fail-on-lost found a port that lost IPv4 or IPv6 service; else 0 when "
 	"stopped by SIGINT/SIGTERM or when the reader of the output goes away, 1 on a runtime "
 	"error, 2 on a usage error.";
 
