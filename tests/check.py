@@ -413,6 +413,10 @@ def check_command(res, outdir, mode):
               and recs and recs[-1].get("filtered", 0) >= 1,
               f"{len(tree)} tree facts, sibling {sib}, summary {recs[-1] if recs else None}")
     res.check("-- COMMAND: exits with COMMAND's status", rc == "5", f"rc {rc!r}")
+    # a daemon that outlived the shell and bound 0.3 s after it exited
+    late = parse_jsonl(os.path.join(outdir, "cmd_late.jsonl"), res, "-- COMMAND: late daemon")
+    for f in late:
+        compare_event(res, "-- COMMAND: after COMMAND exited (--linger)", f, recs)
     # the deploy report, on by default with -- COMMAND: the tracer's namespace
     # listed before and after (the helper's list at the end), no gate asked
     report = [r for r in recs if r.get("event") == "report"]

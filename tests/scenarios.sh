@@ -111,10 +111,14 @@ wait "$T_STACK"; echo "sfilter $?" >> "$OUT/rc"
 wait "$T_MAPPED"; echo "mapped $?" >> "$OUT/rc"
 
 # Deploy tracing: a shell whose child forks the binder; a sibling outside the
-# tree binds while the command still runs (it waits for the sibling's record).
+# tree binds while the command still runs (it waits for the sibling's record);
+# a daemon the shell leaves behind binds 0.3 s after the shell has exited
+# (followed for --linger's default 2 s).
 "$WORKLOAD" wait-bind "$OUT/go_cmd" > "$OUT/cmd_sibling.jsonl" &
 S=$!
 "$V6TRACE" --mode "$MODE" --json -- sh -c "'$WORKLOAD' fork-bind > '$OUT/cmd_facts.jsonl'
+	'$WORKLOAD' wait-bind '$OUT/go_late' > '$OUT/cmd_late.jsonl' &
+	(sleep 0.3; touch '$OUT/go_late') &
 	touch '$OUT/go_cmd'
 	i=0
 	while [ ! -s '$OUT/cmd_sibling.jsonl' ] && [ \$i -lt $((TIMEOUT * 20)) ]; do
