@@ -128,14 +128,19 @@ static __always_inline int uring_complete_res(const __u64 *args, __u32 layout)
 
 /*
  * The address an IORING_OP_BIND asked for, copied into the request's async
- * data at prep. Up to some 6.1x it is the addr field of a struct
- * io_async_msghdr (6.11, 6.12); later kernels (6.18: measured) allocate a
- * bare struct sockaddr_storage instead, and the BTF has no type or function
- * that tells the two apart. Both places are kept at io_uring_submit_req
- * (after prep; by the completion the async data may be gone, and the file is
- * not assigned before the issue), and at the completion the one whose family
- * is the socket's is the address. If both or neither are, it is not known,
- * never guessed.
+ * data at prep: into a bare struct sockaddr_storage on newer kernels (6.18,
+ * and Debian's 6.12.95 with the stable backport: measured), into the addr
+ * field of a struct io_async_msghdr on the first ones that had the op (6.11).
+ * The BTF has no type or function that tells the two apart. Both places are
+ * kept at io_uring_submit_req (after prep; by the completion the async data
+ * may be gone, and the file is not assigned before the issue); at the
+ * completion the bare one is the address when its family is the socket's,
+ * else the io_async_msghdr one when its family is; else it is not known. The
+ * bare layout wins a tie: in it the other place lies past the 128-byte
+ * allocation, in the next slab object, often the previous bind's sockaddr of
+ * the same family (seen: 1 run of the matrix in 5 on 6.12). In the older
+ * layout those first bytes are the low bytes of an iovec pointer: only there
+ * (6.11) could a coincidence of them make a wrong address.
  */
 struct uring_bind_addrs {
 	struct sockaddr_in6 bare;   /* async_data as a sockaddr_storage */
@@ -157,11 +162,9 @@ static __always_inline bool uring_bind_addrs_read(const struct io_kiocb *req,
 static __always_inline const struct sockaddr_in6 *uring_bind_addr(const struct uring_bind_addrs *a,
 								  __u16 family)
 {
-	bool bare = a->bare.sin6_family == family, msghdr = a->msghdr.sin6_family == family;
-
-	if (bare == msghdr)
-		return NULL;
-	return bare ? &a->bare : &a->msghdr;
+	if (a->bare.sin6_family == family)
+		return &a->bare;
+	return a->msghdr.sin6_family == family ? &a->msghdr : NULL;
 }
 
 #endif /* V6TRACE_CORE_FIXES_BPF_H */
