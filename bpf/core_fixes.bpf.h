@@ -10,27 +10,28 @@
 
 /*
  * Linux 5.6 (commit bf9765145b85, "sock: Make sk_protocol a 16-bit value")
- * turned sk_protocol from an 8-bit bitfield into a plain __u16. The probed
- * bitfield read relocates byte offset, size and shifts against the running
- * kernel, so the one read below is right for both layouts.
+ * turned sk_protocol from an 8-bit bitfield into a plain __u16. The bitfield
+ * read relocates byte offset, size and shifts against the running kernel, so
+ * the one read below is right for both layouts: a plain load where sk is a
+ * BTF-typed pointer (btf: fexit's arguments), else a probe read.
  */
-static __always_inline __u16 sock_protocol(const struct sock *sk)
+static __always_inline __u16 sock_protocol(const struct sock *sk, bool btf)
 {
-	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	return btf ? BPF_CORE_READ_BITFIELD(sk, sk_protocol)
+		   : BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
 }
 
 /*
  * skc_ipv6only is a one-bit field of struct sock_common on every kernel we
- * support; a bitfield cannot be read with a plain probe read, and its bit
- * offset differs between builds, so it goes through the probed bitfield read.
- * Both setsockopt(IPV6_V6ONLY) and the namespace's net.ipv6.bindv6only
- * default (applied at socket creation) end up here.
+ * support, whose bit offset differs between builds: it is read with the
+ * relocated byte offset, size and shifts of the running kernel, from a
+ * sock_common the program can load from (a BTF-typed one, or a copy: see
+ * sock_common_of()). Both setsockopt(IPV6_V6ONLY) and the namespace's
+ * net.ipv6.bindv6only default (applied at socket creation) end up here.
  */
-static __always_inline __u8 sock_ipv6only(const struct sock *sk)
+static __always_inline __u8 sock_common_ipv6only(const struct sock_common *skc)
 {
-	const struct sock_common *skc = &sk->__sk_common;
-
-	return BPF_CORE_READ_BITFIELD_PROBED(skc, skc_ipv6only);
+	return BPF_CORE_READ_BITFIELD(skc, skc_ipv6only);
 }
 
 /*
@@ -44,6 +45,68 @@ static __always_inline __u8 sock_ipv6only(const struct sock *sk)
  * one would load on 6.1 and read the int *err pointer as the child socket.
  * kretprobes read the return register and are not affected.
  */
+
+/*
+ * Linux 5.15 (commit dd6e10fbd9fb, "bpf: Add bpf_task_pt_regs() helper")
+ * lets a program find the user registers a system call saved at its entry;
+ * they still hold its arguments when it returns. From then tracepoint mode
+ * reports each call from its sys_exit_* tracepoint alone (tp_sys_exit), as
+ * fexit does: no sys_enter_* program, no map of the calls under way. Any
+ * syscall tracepoint sends every system call of every task through the
+ * kernel's slow path, and an enter program made each of them pay more again
+ * (README, Performance). Before 5.15 the tp_sys_* programs save the
+ * arguments at entry. The loader picks one set by looking for the helper in
+ * the kernel's BTF (enum bpf_func_id). The first argument register is lost to
+ * the return value on arm64, which keeps it in orig_x0.
+ */
+static __always_inline void syscall_fd_addr(struct task_struct *task, long *fd, const void **addr)
+{
+	const struct pt_regs *regs = (const void *)bpf_task_pt_regs(task);
+
+	/* plain loads: bpf_task_pt_regs() returns a BTF-typed pointer */
+#if defined(__TARGET_ARCH_x86)
+	*fd = regs->di;
+	*addr = (const void *)regs->si;
+#elif defined(__TARGET_ARCH_arm64)
+	*fd = regs->orig_x0;
+	*addr = (const void *)regs->regs[1];
+#else
+	*fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	*addr = (const void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+#endif
+}
+
+/*
+ * The process fields of an event. Linux 5.11 added bpf_get_current_task_btf(),
+ * which gives programs the current task as a BTF-typed pointer, whose fields
+ * are read with plain loads the verifier guards: pid, tgid and comm so (what bpf_get_current_pid_tgid() and
+ * bpf_get_current_comm() return; the comm's bytes after its NUL are not
+ * cleared, and readers stop at the NUL). Before, and for the uid and the
+ * cgroup, the helpers: a load of a pointer out of the task costs the
+ * verifier a search of the kernel's BTF at every program load (1.2 ms on
+ * 6.18). The verifier drops the branch the running kernel cannot take: the
+ * helper's enum value is relocated against the kernel's BTF.
+ */
+static __always_inline void fill_task(struct v6t_event *e)
+{
+	const struct task_struct *task;
+	__u64 id;
+
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+		task = bpf_get_current_task_btf();
+		e->pid = task->tgid;
+		e->tid = task->pid;
+		*(__u64 *)&e->comm[0] = *(const __u64 *)&task->comm[0];
+		*(__u64 *)&e->comm[8] = *(const __u64 *)&task->comm[8];
+		return;
+	}
+	id = bpf_get_current_pid_tgid();
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
 
 /*
  * MPTCP (Linux 5.6+, what Go >= 1.24 listens with) keeps a struct mptcp_sock
@@ -65,43 +128,65 @@ static __always_inline __u8 sock_ipv6only(const struct sock *sk)
 #define IPPROTO_MPTCP 262
 #endif
 
-static __always_inline bool sock_is_mptcp_subflow(const struct sock *sk)
+/*
+ * The is_mptcp bit of a TCP sock; false on a kernel without MPTCP. Subflows
+ * are kernel sockets (mptcp_subflow_create_socket() makes them with
+ * sock_create_kern(), and their accepted children are clones), so a user's
+ * socket is told apart by sk_kern_sock alone: with btf (sk is BTF-typed) a
+ * plain load. tcp_sock lies beyond struct sock, where the verifier does not
+ * let a struct sock pointer load: is_mptcp is always a probe read.
+ */
+static __always_inline bool tcp_is_mptcp_subflow(const struct sock *sk, bool btf)
+{
+	const struct tcp_sock *tp = (const void *)sk;
+	__u8 kern;
+
+	if (!bpf_core_field_exists(tp->is_mptcp))
+		return false;
+	kern = btf ? BPF_CORE_READ_BITFIELD(sk, sk_kern_sock)
+		   : BPF_CORE_READ_BITFIELD_PROBED(sk, sk_kern_sock);
+	return kern && BPF_CORE_READ_BITFIELD_PROBED(tp, is_mptcp);
+}
+
+static __always_inline bool sock_is_mptcp_subflow(const struct sock *sk, bool btf)
 {
 	const struct tcp_sock *tp = (const void *)sk;
 
-	if (!bpf_core_field_exists(tp->is_mptcp) || sock_protocol(sk) != IPPROTO_TCP)
-		return false;
-	return BPF_CORE_READ_BITFIELD_PROBED(tp, is_mptcp);
+	return bpf_core_field_exists(tp->is_mptcp) && sock_protocol(sk, btf) == IPPROTO_TCP &&
+	       tcp_is_mptcp_subflow(sk, btf);
 }
 
 /*
- * The protocol user space sees on an accepted socket: inet_csk_accept() of an
- * MPTCP listener returns the TCP subflow; mptcp_stream_accept() hands the
- * caller its MPTCP socket when the peer spoke MPTCP (the subflow's is_mptcp
- * bit) and the plain TCP socket when the peer fell back to TCP.
+ * The protocol user space sees on an accepted socket (protocol: the child's
+ * sk_protocol): inet_csk_accept() of an MPTCP listener returns the TCP
+ * subflow; mptcp_stream_accept() hands the caller its MPTCP socket when the
+ * peer spoke MPTCP (the subflow's is_mptcp bit) and the plain TCP socket when
+ * the peer fell back to TCP.
  */
-static __always_inline __u16 accepted_protocol(const struct sock *child)
+static __always_inline __u16 accepted_protocol(const struct sock *child, bool btf, __u16 protocol)
 {
-	return sock_is_mptcp_subflow(child) ? IPPROTO_MPTCP : sock_protocol(child);
+	return protocol == IPPROTO_TCP && tcp_is_mptcp_subflow(child, btf) ? IPPROTO_MPTCP
+									   : protocol;
 }
 
 /*
- * The accept queue limit of a listener. An MPTCP socket listens through its
- * first subflow (mptcp_sock.first, Linux 5.7+), which holds the backlog;
- * listen() on the mptcp_sock itself leaves its own sk_max_ack_backlog alone.
+ * The accept queue limit of a listener (protocol: its sk_protocol). An MPTCP
+ * socket listens through its first subflow (mptcp_sock.first, Linux 5.7+),
+ * which holds the backlog; listen() on the mptcp_sock itself leaves its own
+ * sk_max_ack_backlog alone.
  */
-static __always_inline __u32 listen_backlog(const struct sock *sk)
+static __always_inline __u32 listen_backlog(const struct sock *sk, bool btf, __u16 protocol)
 {
 	const struct mptcp_sock *msk = (const void *)sk;
 	const struct sock *first;
 
-	if (sock_protocol(sk) == IPPROTO_MPTCP && bpf_core_type_exists(struct mptcp_sock) &&
+	if (protocol == IPPROTO_MPTCP && bpf_core_type_exists(struct mptcp_sock) &&
 	    bpf_core_field_exists(msk->first)) {
 		first = BPF_CORE_READ(msk, first);
 		if (first)
 			return BPF_CORE_READ(first, sk_max_ack_backlog);
 	}
-	return BPF_CORE_READ(sk, sk_max_ack_backlog);
+	return btf ? sk->sk_max_ack_backlog : BPF_CORE_READ(sk, sk_max_ack_backlog);
 }
 
 /*

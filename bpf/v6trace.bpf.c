@@ -7,10 +7,11 @@
  *               inet_stream_connect, and mptcp_bind, mptcp_listen where the
  *               kernel has MPTCP (see core_fixes.bpf.h)
  *   kprobe:     kprobe + kretprobe on the same functions
- *   tracepoint: syscalls:sys_{enter,exit}_{bind,listen,connect},
- *               sys_exit_accept{,4}; the fd is resolved to its struct socket
- *               in the kernel; and io_uring's io_uring_complete for the
- *               requests that never enter those system calls
+ *   tracepoint: syscalls:sys_exit_{bind,listen,connect,accept,accept4}, one
+ *               program (before 5.15, sys_enter_{bind,listen,connect} too,
+ *               to save the arguments); the fd is resolved to its struct
+ *               socket in the kernel; and io_uring's io_uring_complete for
+ *               the requests that never enter those system calls
  *
  * Whatever the hook, the event is filled from the socket after the call, by
  * the same helpers, so every mode reports the same record. The loader enables
@@ -41,11 +42,31 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the loader before load. */
 const volatile struct v6t_filter filter = {};
 /*
- * Wake the reader only once this much data waits in the ring buffer; user
- * space also drains it every V6T_DRAIN_MS. A wake-up per event (the default
- * of bpf_ringbuf_submit) costs an irq_work and a context switch per bind.
+ * When to wake the reader, which also drains the ring buffer every
+ * V6T_DRAIN_MS. Waking it is an irq_work: a self-interrupt (under a
+ * hypervisor, an exit to it) and a context switch; one per record (the
+ * default of bpf_ringbuf_output) cost more than the rest of the program. So:
+ * once wakeup_bytes wait (the loader makes that a quarter of the buffer),
+ * then every WAKE_EVERY-th record while they still do (two CPUs can step
+ * over one mark together); and at every record once three quarters wait:
+ * a reader that far behind is short of CPU, and the wake-ups slow its
+ * producers down before the buffer overflows (tests/deploy.py: a flood with
+ * two tracers on two CPUs loses nothing so, and lost 0.6 % with a wake-up
+ * every quarter only).
  */
 const volatile __u64 wakeup_bytes = 0;
+#define WAKE_EVERY   16
+#define RECORD_BYTES (sizeof(struct v6t_event) + 8) /* and the ring buffer's header */
+
+static __always_inline __u64 wakeup_flag(__u64 waiting)
+{
+	if (waiting >= 3 * wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	if (waiting >= wakeup_bytes && (waiting - wakeup_bytes) / RECORD_BYTES % WAKE_EVERY == 0)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 /*
  * Set by user space (through the memory-mapped .bss, no system call) when
  * tracing ends: no new call is traced from then on, while those already
@@ -239,22 +260,15 @@ static __always_inline bool sock_wanted(const struct v6t_event *e)
  */
 static __always_inline void event_emit(struct v6t_event *e)
 {
-	__u64 flags = BPF_RB_NO_WAKEUP;
-	__u64 id;
+	__u64 flags;
 
 	if (!sock_wanted(e)) {
 		stat_inc(V6T_STAT_FILTERED);
 		return;
 	}
-	id = bpf_get_current_pid_tgid();
 	e->ts_ns = bpf_ktime_get_ns();
-	e->cgroup_id = bpf_get_current_cgroup_id();
-	e->pid = id >> 32;
-	e->tid = (__u32)id;
-	e->uid = (__u32)bpf_get_current_uid_gid();
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + sizeof(*e) >= wakeup_bytes)
-		flags = BPF_RB_FORCE_WAKEUP;
+	fill_task(e);
+	flags = wakeup_flag(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + sizeof(*e));
 	if (bpf_ringbuf_output(&events, e, sizeof(*e), flags)) {
 		stat_inc(V6T_STAT_LOST);
 		return;
@@ -262,15 +276,48 @@ static __always_inline void event_emit(struct v6t_event *e)
 	stat_inc(V6T_STAT_EMITTED);
 }
 
-/* Family, protocol, v6only and netns: what every event reads of its socket. */
-static __always_inline void fill_sock_common(struct v6t_event *e, const struct sock *sk)
+/*
+ * A copy of a socket's struct sock_common (its family, ports, addresses,
+ * v6only, bound interface and namespace): one probe read instead of one per
+ * field, each then read from the copy at its CO-RE relocated offset. Large
+ * enough for every kernel's (136 bytes on 5.10 to 7.2, x86_64 and arm64).
+ */
+struct skc_copy {
+	__u8 bytes[192];
+};
+
+/*
+ * The sock_common of sk, where the emitters read it: in sk itself when sk is
+ * a BTF-typed pointer (btf: fexit's arguments and what they point to), read
+ * with plain loads the verifier guards; else in a copy.
+ */
+static __always_inline const struct sock_common *sock_common_of(const struct sock *sk, bool btf,
+								struct skc_copy *c)
 {
-	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	e->protocol = sock_protocol(sk);
-	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	e->ifindex = BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if);
+	__u32 size = bpf_core_type_size(struct sock_common);
+
+	if (!sk)
+		return NULL;
+	if (btf)
+		return &sk->__sk_common;
+	if (size > sizeof(c->bytes) || bpf_probe_read_kernel(c->bytes, size, sk))
+		return NULL;
+	return (const void *)c->bytes;
+}
+
+/* Family, protocol, v6only and netns: what every event reads of its socket. */
+static __always_inline void fill_sock_common(struct v6t_event *e, const struct sock *sk, bool btf,
+					     const struct sock_common *skc)
+{
+	e->family = skc->skc_family;
+	e->protocol = sock_protocol(sk, btf);
+	if (btf)
+		e->netns = skc->skc_net.net->ns.inum;
+	else
+		e->netns = BPF_CORE_READ(skc->skc_net.net, ns.inum);
+	e->ifindex = skc->skc_bound_dev_if;
 	if (e->family == AF_INET6)
-		e->v6only = sock_ipv6only(sk);
+		e->v6only = sock_common_ipv6only(skc);
 }
 
 /* fe80::/10, and ff01::/16 and ff02::/16: what inet6_bind() takes sin6_scope_id for */
@@ -280,13 +327,13 @@ static __always_inline bool addr_needs_scope(const __u8 *a)
 	       (a[0] == 0xff && ((a[1] & 0x0f) == 1 || (a[1] & 0x0f) == 2));
 }
 
-static __always_inline void read_local(struct v6t_event *e, const struct sock *sk)
+static __always_inline void read_local(struct v6t_event *e, const struct sock_common *skc)
 {
-	e->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->lport = skc->skc_num;
 	if (e->family == AF_INET6)
-		BPF_CORE_READ_INTO(&e->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		__builtin_memcpy(e->laddr, &skc->skc_v6_rcv_saddr, 16);
 	else
-		BPF_CORE_READ_INTO(&e->laddr, sk, __sk_common.skc_rcv_saddr);
+		__builtin_memcpy(e->laddr, &skc->skc_rcv_saddr, 4);
 }
 
 /*
@@ -331,52 +378,54 @@ static __always_inline bool protocol_is_stream(__u16 protocol)
 	return protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP;
 }
 
-/* An MPTCP subflow's socket, seen inside mptcp_bind()/mptcp_listen() up to 6.5. */
-static __always_inline bool socket_is_mptcp_subflow(const struct socket *sock)
+/*
+ * The emitters read the socket after the call. filter_task: the task filters
+ * are still to be applied (once the socket is known to be one reported, so
+ * that only those count as filtered); false where the caller applied them.
+ */
+static __always_inline int emit_bind(const struct sock *sk, bool btf, const void *uaddr, bool user,
+				     int ret, bool filter_task)
 {
-	const struct sock *sk = BPF_CORE_READ(sock, sk);
-
-	return sk && sock_is_mptcp_subflow(sk);
-}
-
-static __always_inline int emit_bind(const struct socket *sock, const void *uaddr, bool user,
-				     int ret)
-{
-	const struct sock *sk = BPF_CORE_READ(sock, sk);
 	struct v6t_event e = {.type = V6T_EVENT_BIND};
+	const struct sock_common *skc;
+	struct skc_copy copy;
 
-	if (!sk)
+	skc = sock_common_of(sk, btf, &copy);
+	if (!skc)
 		return 0;
-	fill_sock_common(&e, sk);
-	if (!family_traced(e.family))
+	fill_sock_common(&e, sk, btf, skc);
+	if (!family_traced(e.family) || (filter_task && !task_passes()))
 		return 0;
 	e.ret = ret;
 	if (ret == 0)
-		read_local(&e, sk);
+		read_local(&e, skc);
 	else
 		read_requested(&e, uaddr, user);
 	event_emit(&e);
 	return 0;
 }
 
-static __always_inline int emit_accept(const struct sock *sk)
+static __always_inline int emit_accept(const struct sock *sk, bool btf)
 {
 	struct v6t_event e = {.type = V6T_EVENT_ACCEPT};
+	const struct sock_common *skc;
+	struct skc_copy copy;
 
-	if (!sk)
+	skc = sock_common_of(sk, btf, &copy);
+	if (!skc)
 		return 0;
-	fill_sock_common(&e, sk);
+	fill_sock_common(&e, sk, btf, skc);
 	if (!family_traced(e.family))
 		return 0;
 	if (!task_passes())
 		return 0;
-	e.protocol = accepted_protocol(sk);
-	read_local(&e, sk);
-	e.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	e.protocol = accepted_protocol(sk, btf, e.protocol);
+	read_local(&e, skc);
+	e.rport = bpf_ntohs(skc->skc_dport);
 	if (e.family == AF_INET6)
-		BPF_CORE_READ_INTO(&e.raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		__builtin_memcpy(e.raddr, &skc->skc_v6_daddr, 16);
 	else
-		BPF_CORE_READ_INTO(&e.raddr, sk, __sk_common.skc_daddr);
+		__builtin_memcpy(e.raddr, &skc->skc_daddr, 4);
 	event_emit(&e);
 	return 0;
 }
@@ -404,17 +453,20 @@ static __always_inline bool connect_dest_wanted(const void *uaddr, bool user)
 
 /* The destination as requested (what the caller asked for, even on failure),
  * the local end as the socket holds it after the call. */
-static __always_inline int emit_connect(const struct socket *sock, const void *uaddr, bool user,
-					int ret)
+static __always_inline int emit_connect(const struct sock *sk, bool btf, const void *uaddr,
+					bool user, int ret, bool filter_task)
 {
-	const struct sock *sk = BPF_CORE_READ(sock, sk);
 	struct v6t_event e = {.type = V6T_EVENT_CONNECT};
 	struct sockaddr_in6 sa = {};
+	const struct sock_common *skc;
+	struct skc_copy copy;
 
-	if (!sk)
+	skc = sock_common_of(sk, btf, &copy);
+	if (!skc)
 		return 0;
-	fill_sock_common(&e, sk);
-	if (e.family != AF_INET6 || !protocol_is_stream(e.protocol))
+	fill_sock_common(&e, sk, btf, skc);
+	if (e.family != AF_INET6 || !protocol_is_stream(e.protocol) ||
+	    (filter_task && !task_passes()))
 		return 0;
 	if (user)
 		bpf_probe_read_user(&sa, sizeof(sa), uaddr);
@@ -422,7 +474,7 @@ static __always_inline int emit_connect(const struct socket *sock, const void *u
 		bpf_probe_read_kernel(&sa, sizeof(sa), uaddr);
 	__builtin_memcpy(e.raddr, &sa.sin6_addr, 16);
 	e.rport = bpf_ntohs(sa.sin6_port);
-	read_local(&e, sk);
+	read_local(&e, skc);
 	/* a refused connect gives its port back (inet_num 0); getsockname() still says inet_sport */
 	if (!e.lport)
 		e.lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
@@ -431,19 +483,22 @@ static __always_inline int emit_connect(const struct socket *sock, const void *u
 	return 0;
 }
 
-static __always_inline int emit_listen(const struct socket *sock, int ret)
+static __always_inline int emit_listen(const struct sock *sk, bool btf, int ret, bool filter_task)
 {
-	const struct sock *sk = BPF_CORE_READ(sock, sk);
 	struct v6t_event e = {.type = V6T_EVENT_LISTEN};
+	const struct sock_common *skc;
+	struct skc_copy copy;
 
-	if (!sk)
+	skc = sock_common_of(sk, btf, &copy);
+	if (!skc)
 		return 0;
-	fill_sock_common(&e, sk);
-	if (!family_traced(e.family) || !protocol_is_stream(e.protocol))
+	fill_sock_common(&e, sk, btf, skc);
+	if (!family_traced(e.family) || !protocol_is_stream(e.protocol) ||
+	    (filter_task && !task_passes()))
 		return 0;
-	read_local(&e, sk);
+	read_local(&e, skc);
 	e.ret = ret;
-	e.backlog = listen_backlog(sk);
+	e.backlog = listen_backlog(sk, btf, e.protocol);
 	event_emit(&e);
 	return 0;
 }
@@ -454,6 +509,14 @@ static __always_inline __u16 socket_family(const struct socket *sock)
 	const struct sock *sk = BPF_CORE_READ(sock, sk);
 
 	return sk ? BPF_CORE_READ(sk, __sk_common.skc_family) : 0;
+}
+
+/* An MPTCP subflow's socket, seen inside mptcp_bind()/mptcp_listen() up to 6.5. */
+static __always_inline bool socket_is_mptcp_subflow(const struct socket *sock)
+{
+	const struct sock *sk = BPF_CORE_READ(sock, sk);
+
+	return sk && sock_is_mptcp_subflow(sk, false);
 }
 
 /* threads inside io_uring's io_connect(), whose inet_stream_connect() calls are attempts */
@@ -490,12 +553,19 @@ static __always_inline int uring_connect_leave(void)
 
 /* ---- fentry mode ------------------------------------------------------- */
 
+/*
+ * fexit's arguments are BTF-typed: the sock and what it points to are read
+ * with plain loads (btf true below), no probe read.
+ */
+
 /* inet_bind, inet6_bind and mptcp_bind share a prototype and an emitter */
 static __always_inline int fexit_bind(struct socket *sock, struct sockaddr *uaddr, int ret)
 {
-	if (socket_is_mptcp_subflow(sock) || !task_passes())
+	const struct sock *sk = sock->sk;
+
+	if (!sk || sock_is_mptcp_subflow(sk, true) || !task_passes())
 		return 0;
-	return emit_bind(sock, uaddr, false, ret);
+	return emit_bind(sk, true, uaddr, false, ret, false);
 }
 
 SEC("fexit/inet_bind")
@@ -521,31 +591,35 @@ SEC("fexit/inet_csk_accept")
 int BPF_PROG(fexit_inet_csk_accept_4, struct sock *sk, int flags, int *err, bool kern,
 	     struct sock *child)
 {
-	return emit_accept(child);
+	return emit_accept(child, true);
 }
 
 /* From Linux 6.10: (sk, struct proto_accept_arg *arg). */
 SEC("fexit/inet_csk_accept")
 int BPF_PROG(fexit_inet_csk_accept_2, struct sock *sk, void *arg, struct sock *child)
 {
-	return emit_accept(child);
+	return emit_accept(child, true);
 }
 
 SEC("fexit/inet_stream_connect")
 int BPF_PROG(fexit_inet_stream_connect, struct socket *sock, struct sockaddr *uaddr, int addr_len,
 	     int flags, int ret)
 {
-	if (socket_family(sock) != AF_INET6 || !connect_dest_wanted(uaddr, false) ||
-	    socket_is_mptcp_subflow(sock) || in_uring_connect() || !task_passes())
+	const struct sock *sk = sock->sk;
+
+	if (!sk || sk->__sk_common.skc_family != AF_INET6 || !connect_dest_wanted(uaddr, false) ||
+	    sock_is_mptcp_subflow(sk, true) || in_uring_connect() || !task_passes())
 		return 0;
-	return emit_connect(sock, uaddr, false, ret);
+	return emit_connect(sk, true, uaddr, false, ret, false);
 }
 
 static __always_inline int fexit_listen(struct socket *sock, int ret)
 {
-	if (socket_is_mptcp_subflow(sock) || !task_passes())
+	const struct sock *sk = sock->sk;
+
+	if (!sk || sock_is_mptcp_subflow(sk, true) || !task_passes())
 		return 0;
-	return emit_listen(sock, ret);
+	return emit_listen(sk, true, ret, false);
 }
 
 SEC("fexit/inet_listen")
@@ -621,6 +695,14 @@ static __always_inline bool stashed_call(__u16 kind, struct call_args *out)
 	return ok;
 }
 
+/* file->private_data, if the file is a socket. */
+static __always_inline const struct socket *socket_of_file(const struct file *file)
+{
+	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	return BPF_CORE_READ(file, private_data);
+}
+
 /* current->files->fdt->fd[fd]->private_data, if fd is a socket. */
 static __always_inline const struct socket *socket_of_fd(long fd)
 {
@@ -628,17 +710,30 @@ static __always_inline const struct socket *socket_of_fd(long fd)
 	const struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file **fds;
 	struct file *file = NULL;
-	umode_t mode;
 
 	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
 		return NULL;
 	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
 		return NULL;
-	mode = BPF_CORE_READ(file, f_inode, i_mode);
-	if ((mode & S_IFMT) != S_IFSOCK)
+	return socket_of_file(file);
+}
+
+/*
+ * The same, from Linux 5.11 (bpf_get_current_task_btf()): the task's BTF-typed
+ * pointers are walked with plain loads, which the verifier guards, instead of
+ * a probe read each. The fd table is indexed by a variable: a probe read.
+ */
+static __always_inline const struct socket *socket_of_fd_btf(const struct task_struct *task,
+							     long fd)
+{
+	const struct fdtable *fdt = task->files->fdt;
+	struct file *file = NULL;
+
+	if (fd < 0 || fd >= fdt->max_fds ||
+	    bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]))
 		return NULL;
-	return BPF_CORE_READ(file, private_data);
+	return socket_of_file(file);
 }
 
 /*
@@ -649,6 +744,7 @@ static __always_inline const struct socket *socket_of_fd(long fd)
 static __always_inline int finish_call(__u16 kind, int ret)
 {
 	const struct socket *sock;
+	const struct sock *sk;
 	struct call_args args;
 	bool user;
 
@@ -658,11 +754,12 @@ static __always_inline int finish_call(__u16 kind, int ret)
 	sock = user ? socket_of_fd(args.fd) : args.sock;
 	if (!sock)
 		return 0;
+	sk = BPF_CORE_READ(sock, sk);
 	if (kind == V6T_EVENT_BIND)
-		return emit_bind(sock, args.uaddr, user, ret);
+		return emit_bind(sk, false, args.uaddr, user, ret, false);
 	if (kind == V6T_EVENT_CONNECT)
-		return emit_connect(sock, args.uaddr, user, ret);
-	return emit_listen(sock, ret);
+		return emit_connect(sk, false, args.uaddr, user, ret, false);
+	return emit_listen(sk, false, ret, false);
 }
 
 SEC("kprobe/inet_bind")
@@ -704,7 +801,7 @@ int BPF_KRETPROBE(kretprobe_mptcp_bind, int ret)
 SEC("kretprobe/inet_csk_accept")
 int BPF_KRETPROBE(kretprobe_inet_csk_accept, struct sock *child)
 {
-	return emit_accept(child);
+	return emit_accept(child, false);
 }
 
 SEC("kprobe/inet_stream_connect")
@@ -748,6 +845,59 @@ int BPF_KRETPROBE(kretprobe_mptcp_listen, int ret)
 
 /* ---- tracepoint mode --------------------------------------------------- */
 
+/*
+ * One program for the five system calls: the loader attaches it to
+ * sys_exit_{bind,connect,listen,accept,accept4} and sets their numbers. The
+ * verifier then checks its loads of the task's BTF-typed pointers once, not
+ * once per tracepoint (each costs it a search of the kernel's BTF).
+ */
+const volatile int nr_bind = -1, nr_connect = -1, nr_listen = -1, nr_accept = -1, nr_accept4 = -1;
+
+/*
+ * A syscalls:sys_exit_* record, as its tracefs format says (an ABI): the
+ * number is an int, and the 4 bytes after it are not written.
+ */
+struct syscall_exit_record {
+	__u64 common;
+	int nr;
+	long ret;
+};
+
+SEC("tracepoint/syscalls/sys_exit_bind")
+int tp_sys_exit(struct syscall_exit_record *ctx)
+{
+	long ret = ctx->ret, fd;
+	int nr = ctx->nr;
+	struct task_struct *task;
+	const struct socket *sock;
+	const struct sock *sk;
+	const void *uaddr;
+
+	if (stopping)
+		return 0;
+	task = bpf_get_current_task_btf();
+	syscall_fd_addr(task, &fd, &uaddr);
+	if (nr == nr_accept || nr == nr_accept4) {
+		if (ret < 0)
+			return 0;
+		fd = ret; /* the new socket */
+	} else if (nr == nr_connect && !connect_dest_wanted(uaddr, true)) {
+		return 0;
+	}
+	sock = socket_of_fd_btf(task, fd);
+	sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+	if (!sk)
+		return 0;
+	if (nr == nr_bind)
+		return emit_bind(sk, false, uaddr, true, (int)ret, true);
+	if (nr == nr_connect)
+		return emit_connect(sk, false, uaddr, true, (int)ret, true);
+	if (nr == nr_listen)
+		return emit_listen(sk, false, (int)ret, true);
+	return emit_accept(sk, false);
+}
+
+/* Up to Linux 5.14: the arguments of bind, connect and listen saved at entry. */
 SEC("tracepoint/syscalls/sys_enter_bind")
 int tp_sys_enter_bind(struct trace_event_raw_sys_enter *ctx)
 {
@@ -767,7 +917,7 @@ int tp_sys_exit_bind(struct trace_event_raw_sys_exit *ctx)
 	return finish_call(V6T_EVENT_BIND, (int)ctx->ret);
 }
 
-static __always_inline int tp_exit_accept(long ret)
+static __always_inline int saved_exit_accept(long ret)
 {
 	const struct socket *sock;
 
@@ -776,19 +926,19 @@ static __always_inline int tp_exit_accept(long ret)
 	sock = socket_of_fd(ret);
 	if (!sock)
 		return 0;
-	return emit_accept(BPF_CORE_READ(sock, sk));
+	return emit_accept(BPF_CORE_READ(sock, sk), false);
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
 int tp_sys_exit_accept(struct trace_event_raw_sys_exit *ctx)
 {
-	return tp_exit_accept(ctx->ret);
+	return saved_exit_accept(ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int tp_sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 {
-	return tp_exit_accept(ctx->ret);
+	return saved_exit_accept(ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_connect")
@@ -869,11 +1019,7 @@ struct {
 
 static __always_inline const struct socket *uring_socket(const struct io_kiocb *req)
 {
-	const struct file *file = BPF_CORE_READ(req, file);
-
-	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return NULL;
-	return BPF_CORE_READ(file, private_data);
+	return socket_of_file(BPF_CORE_READ(req, file));
 }
 
 /* A direct-descriptor accept (file_slot) returns a slot, not an fd: not resolved. */
@@ -885,7 +1031,7 @@ static __always_inline int uring_accept(const struct io_kiocb *req, int res)
 	if (res < 0 || BPF_CORE_READ(acc, file_slot))
 		return 0;
 	sock = socket_of_fd(res);
-	return sock ? emit_accept(BPF_CORE_READ(sock, sk)) : 0;
+	return sock ? emit_accept(BPF_CORE_READ(sock, sk), false) : 0;
 }
 
 static __always_inline int uring_connect(const struct io_kiocb *req, int res)
@@ -897,7 +1043,7 @@ static __always_inline int uring_connect(const struct io_kiocb *req, int res)
 	if (!sock || socket_family(sock) != AF_INET6 || !connect_dest_wanted(uaddr, true) ||
 	    !task_passes())
 		return 0;
-	return emit_connect(sock, uaddr, true, res);
+	return emit_connect(BPF_CORE_READ(sock, sk), false, uaddr, true, res, false);
 }
 
 /* Keeps the address of a bind for its completion (6.11+, where the op exists). */
@@ -929,7 +1075,7 @@ static __always_inline int uring_bind(const struct io_kiocb *req, const struct s
 			copy = *asked;
 	}
 	bpf_map_delete_elem(&uring_binds, &key);
-	return emit_bind(sock, asked ? &copy : NULL, false, res);
+	return emit_bind(BPF_CORE_READ(sock, sk), false, asked ? &copy : NULL, false, res, false);
 }
 
 SEC("raw_tracepoint/io_uring_complete")
@@ -959,7 +1105,7 @@ int raw_tp_io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	if (opcode == IORING_OP_BIND)
 		return uring_bind(req, sock, res);
-	return emit_listen(sock, res);
+	return emit_listen(BPF_CORE_READ(sock, sk), false, res, false);
 }
 
 /* ---- following forks (--children, -- COMMAND), in every mode ------------ */

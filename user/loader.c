@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <linux/perf_event.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -57,7 +61,7 @@ static int program_mode(const struct bpf_program *prog)
 /*
  * What the running kernel's BTF says about the functions fentry and kprobe
  * mode hook: which inet_csk_accept() prototype it has and whether it has
- * MPTCP (see bpf/core_fixes.bpf.h for both).
+ * MPTCP (see bpf/core_fixes.bpf.h for both); read once per start.
  */
 struct kernel_funcs {
 	int accept_arity;      /* parameters of inet_csk_accept: 4 up to 6.9, 2 from 6.10 */
@@ -65,17 +69,75 @@ struct kernel_funcs {
 	int uring_args;	       /* arguments of the io_uring_complete tracepoint; -1: none */
 	bool uring_submit_req; /* the io_uring_submit_req tracepoint (6.5+) */
 	bool io_connect;       /* io_uring's io_connect() */
+	bool task_pt_regs;     /* the bpf_task_pt_regs() helper (5.15+): see tracepoint mode */
+	int inet_bind_id;      /* BTF id of inet_bind(), for probe_mode(); 0: absent */
 };
 
-static bool btf_has_func(const struct btf *btf, const char *name)
+/* The kernel BTF types kernel_funcs needs, found in one pass over its 100,000-odd types. */
+enum wanted_type {
+	W_MPTCP_BIND,
+	W_MPTCP_LISTEN,
+	W_INET_CSK_ACCEPT,
+	W_IO_CONNECT,
+	W_INET_BIND,
+	W_TRACE_URING_COMPLETE,
+	W_TRACE_URING_SUBMIT_REQ,
+	W_BPF_FUNC_ID,
+	W_COUNT,
+};
+
+static const struct {
+	const char *name;
+	int kind;
+} wanted_types[W_COUNT] = {
+	[W_MPTCP_BIND] = {"mptcp_bind", BTF_KIND_FUNC},
+	[W_MPTCP_LISTEN] = {"mptcp_listen", BTF_KIND_FUNC},
+	[W_INET_CSK_ACCEPT] = {"inet_csk_accept", BTF_KIND_FUNC},
+	[W_IO_CONNECT] = {"io_connect", BTF_KIND_FUNC},
+	[W_INET_BIND] = {"inet_bind", BTF_KIND_FUNC},
+	[W_TRACE_URING_COMPLETE] = {"btf_trace_io_uring_complete", BTF_KIND_TYPEDEF},
+	[W_TRACE_URING_SUBMIT_REQ] = {"btf_trace_io_uring_submit_req", BTF_KIND_TYPEDEF},
+	[W_BPF_FUNC_ID] = {"bpf_func_id", BTF_KIND_ENUM},
+};
+
+static void find_wanted_types(const struct btf *btf, int ids[W_COUNT])
 {
-	return btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
+	__u32 id, n = btf__type_cnt(btf);
+	int w;
+
+	for (w = 0; w < W_COUNT; w++)
+		ids[w] = 0;
+	for (id = 1; id < n; id++) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+		const char *name = btf__name_by_offset(btf, t->name_off);
+
+		if (!name || !name[0])
+			continue;
+		for (w = 0; w < W_COUNT; w++) {
+			if (!ids[w] && btf_kind(t) == wanted_types[w].kind &&
+			    !strcmp(name, wanted_types[w].name))
+				ids[w] = (int)id;
+		}
+	}
+}
+
+/* Whether an enum type has a value of that name. */
+static bool btf_has_enum_value(const struct btf *btf, int id, const char *value)
+{
+	const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	const struct btf_enum *v;
+	int i;
+
+	for (i = 0, v = t ? btf_enum(t) : NULL; t && i < btf_vlen(t); i++, v++) {
+		if (!strcmp(btf__name_by_offset(btf, v->name_off), value))
+			return true;
+	}
+	return false;
 }
 
 /* Parameters of a function, or of a pointer-to-function typedef; -1 if absent. */
-static int btf_arity(const struct btf *btf, const char *name, int kind)
+static int btf_arity(const struct btf *btf, int id)
 {
-	int id = btf__find_by_name_kind(btf, name, kind);
 	const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
 
 	t = t ? btf__type_by_id(btf, t->type) : NULL;
@@ -86,22 +148,24 @@ static int btf_arity(const struct btf *btf, const char *name, int kind)
 
 static int read_kernel_funcs(struct kernel_funcs *kf, char *err, size_t errlen)
 {
+	int ids[W_COUNT], n;
 	struct btf *btf;
-	int n;
 
 	btf = btf__load_vmlinux_btf();
 	if (!btf) {
 		snprintf(err, errlen, "cannot read kernel BTF: %s", strerror(errno));
 		return -errno;
 	}
-	kf->mptcp = btf_has_func(btf, "mptcp_bind") && btf_has_func(btf, "mptcp_listen");
-	kf->accept_arity = btf_arity(btf, "inet_csk_accept", BTF_KIND_FUNC);
+	find_wanted_types(btf, ids);
+	kf->mptcp = ids[W_MPTCP_BIND] && ids[W_MPTCP_LISTEN];
+	kf->accept_arity = btf_arity(btf, ids[W_INET_CSK_ACCEPT]);
 	/* the typedef's first parameter is the tracepoint's private data, not an argument */
-	n = btf_arity(btf, "btf_trace_io_uring_complete", BTF_KIND_TYPEDEF);
+	n = btf_arity(btf, ids[W_TRACE_URING_COMPLETE]);
 	kf->uring_args = n > 0 ? n - 1 : -1;
-	kf->io_connect = btf_has_func(btf, "io_connect");
-	kf->uring_submit_req =
-		btf_arity(btf, "btf_trace_io_uring_submit_req", BTF_KIND_TYPEDEF) == 2;
+	kf->io_connect = ids[W_IO_CONNECT];
+	kf->uring_submit_req = btf_arity(btf, ids[W_TRACE_URING_SUBMIT_REQ]) == 2;
+	kf->task_pt_regs = btf_has_enum_value(btf, ids[W_BPF_FUNC_ID], "BPF_FUNC_task_pt_regs");
+	kf->inet_bind_id = ids[W_INET_BIND];
 	btf__free(btf);
 	return 0;
 }
@@ -121,10 +185,34 @@ static int check_accept_arity(const struct kernel_funcs *kf, char *err, size_t e
 	return 0;
 }
 
+/*
+ * Tracepoint mode's programs that save a call's arguments at its entry, for
+ * kernels whose exit programs cannot find them (no bpf_task_pt_regs()).
+ */
+static bool program_saves_args(const struct v6trace_bpf *skel, const struct bpf_program *prog)
+{
+	const struct bpf_program *saving[] = {
+		skel->progs.tp_sys_enter_bind,	  skel->progs.tp_sys_exit_bind,
+		skel->progs.tp_sys_enter_connect, skel->progs.tp_sys_exit_connect,
+		skel->progs.tp_sys_enter_listen,  skel->progs.tp_sys_exit_listen,
+		skel->progs.tp_sys_exit_accept,	  skel->progs.tp_sys_exit_accept4,
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(saving) / sizeof(saving[0]); i++) {
+		if (prog == saving[i])
+			return true;
+	}
+	return false;
+}
+
 /* Whether a program of the chosen mode fits the running kernel's functions. */
 static bool program_fits(const struct v6trace_bpf *skel, const struct bpf_program *prog,
 			 const struct kernel_funcs *kf)
 {
+	if (program_mode(prog) == V6T_MODE_TRACEPOINT &&
+	    !strncmp(bpf_program__section_name(prog), "tracepoint/", 11))
+		return program_saves_args(skel, prog) != kf->task_pt_regs;
 	if (prog == skel->progs.fexit_inet_csk_accept_4)
 		return kf->accept_arity == 4;
 	if (prog == skel->progs.fexit_inet_csk_accept_2)
@@ -147,19 +235,37 @@ static bool program_fits(const struct v6trace_bpf *skel, const struct bpf_progra
 	return true;
 }
 
-static int select_programs(struct tracer *t, int mode, bool follow_forks, char *err, size_t errlen)
-{
-	struct kernel_funcs kf = {.accept_arity = 0};
-	struct bpf_program *prog;
-	int ret = read_kernel_funcs(&kf, err, errlen);
+/* The system calls whose exit tp_sys_exit reports (see bpf/v6trace.bpf.c). */
+static const char *const sys_exit_tracepoints[] = {
+	"sys_exit_bind",   "sys_exit_connect", "sys_exit_listen",
+	"sys_exit_accept", "sys_exit_accept4",
+};
+#define N_SYS_EXIT (sizeof(sys_exit_tracepoints) / sizeof(sys_exit_tracepoints[0]))
 
-	if (!ret && mode == V6T_MODE_FENTRY)
-		ret = check_accept_arity(&kf, err, errlen);
-	if (ret)
-		return ret;
-	t->skel->rodata->uring_complete_args = kf.uring_args > 0 ? (__u32)kf.uring_args : 0;
+static void set_syscall_numbers(struct v6trace_bpf *skel)
+{
+	skel->rodata->nr_bind = SYS_bind;
+	skel->rodata->nr_connect = SYS_connect;
+	skel->rodata->nr_listen = SYS_listen;
+	skel->rodata->nr_accept = SYS_accept;
+	skel->rodata->nr_accept4 = SYS_accept4;
+}
+
+static int select_programs(struct tracer *t, const struct kernel_funcs *kf, int mode,
+			   bool follow_forks, char *err, size_t errlen)
+{
+	struct bpf_program *prog;
+
+	if (mode == V6T_MODE_FENTRY) {
+		int ret = check_accept_arity(kf, err, errlen);
+
+		if (ret)
+			return ret;
+	}
+	t->skel->rodata->uring_complete_args = kf->uring_args > 0 ? (__u32)kf->uring_args : 0;
+	set_syscall_numbers(t->skel);
 	t->skel->rodata->uring_connect_only = mode != V6T_MODE_TRACEPOINT;
-	t->uring = program_fits(t->skel, t->skel->progs.raw_tp_io_uring_complete, &kf);
+	t->uring = program_fits(t->skel, t->skel->progs.raw_tp_io_uring_complete, kf);
 	bpf_object__for_each_program(prog, t->skel->obj)
 	{
 		int pmode = program_mode(prog);
@@ -168,7 +274,7 @@ static int select_programs(struct tracer *t, int mode, bool follow_forks, char *
 		if (prog == t->skel->progs.raw_tp_io_uring_complete)
 			load = true; /* every mode; what it reports depends on the mode */
 
-		bpf_program__set_autoload(prog, load && program_fits(t->skel, prog, &kf));
+		bpf_program__set_autoload(prog, load && program_fits(t->skel, prog, kf));
 	}
 	return 0;
 }
@@ -204,9 +310,9 @@ fail:
 }
 
 /* ENOTSUPP (524) is the kernel's own errno, which strerror() does not know. */
-static const char *attach_error(const struct bpf_program *prog, int e)
+static const char *attach_error(int mode, int e)
 {
-	if (e == 524 && program_mode(prog) == V6T_MODE_FENTRY)
+	if (e == 524 && mode == V6T_MODE_FENTRY)
 		return "this kernel cannot attach fentry/fexit to its functions on this "
 		       "architecture (ENOTSUPP; arm64 can from Linux 6.4)";
 	return e == 524 ? "not supported by this kernel (ENOTSUPP)" : strerror(e);
@@ -229,10 +335,31 @@ static struct bpf_link *attach_uring_connect(struct tracer *t, struct bpf_progra
 	return link;
 }
 
+/* tp_sys_exit, on each of its tracepoints */
+static int attach_sys_exit(struct tracer *t, struct bpf_program *prog, char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < N_SYS_EXIT; i++) {
+		struct bpf_link *link =
+			bpf_program__attach_tracepoint(prog, "syscalls", sys_exit_tracepoints[i]);
+
+		if (!link) {
+			int e = errno;
+
+			snprintf(err, errlen, "attach tracepoint/syscalls/%s: %s",
+				 sys_exit_tracepoints[i], strerror(e));
+			return -e;
+		}
+		t->links[t->nlinks++] = link;
+	}
+	return 0;
+}
+
 static int attach_programs(struct tracer *t, char *err, size_t errlen)
 {
 	struct bpf_program *prog;
-	size_t n = 0;
+	size_t n = N_SYS_EXIT;
 
 	bpf_object__for_each_program(prog, t->skel->obj) n++;
 	t->links = calloc(n, sizeof(*t->links));
@@ -246,6 +373,13 @@ static int attach_programs(struct tracer *t, char *err, size_t errlen)
 
 		if (!bpf_program__autoload(prog))
 			continue;
+		if (prog == t->skel->progs.tp_sys_exit) {
+			int ret = attach_sys_exit(t, prog, err, errlen);
+
+			if (ret)
+				return ret;
+			continue;
+		}
 		if (prog == t->skel->progs.kprobe_io_connect ||
 		    prog == t->skel->progs.kretprobe_io_connect) {
 			link = attach_uring_connect(t, prog);
@@ -258,7 +392,7 @@ static int attach_programs(struct tracer *t, char *err, size_t errlen)
 			int e = errno;
 
 			snprintf(err, errlen, "attach %s: %s", bpf_program__section_name(prog),
-				 attach_error(prog, e));
+				 attach_error(program_mode(prog), e));
 			return -e;
 		}
 		t->links[t->nlinks++] = link;
@@ -332,8 +466,8 @@ static int map_stats(struct tracer *t, char *err, size_t errlen)
 }
 
 /* Opens, loads and attaches one mode's programs: the only honest probe. */
-static int try_mode(struct tracer *t, const struct loader_opts *opts, int mode, char *err,
-		    size_t errlen)
+static int try_mode(struct tracer *t, const struct loader_opts *opts, const struct kernel_funcs *kf,
+		    int mode, char *err, size_t errlen)
 {
 	int ret;
 
@@ -347,15 +481,14 @@ static int try_mode(struct tracer *t, const struct loader_opts *opts, int mode, 
 	t->skel->rodata->filter.by_pid = opts->npids > 0;
 	t->skel->rodata->filter.by_port = opts->nports > 0;
 	t->skel->rodata->filter.by_cgroup = opts->cgroup_fd >= 0;
-	t->skel->rodata->wakeup_bytes = bpf_map__max_entries(t->skel->maps.events) / 4;
 	if (opts->ringbuf_kb) {
-		t->skel->rodata->wakeup_bytes = (__u64)opts->ringbuf_kb * 1024 / 4;
 		ret = bpf_map__set_max_entries(t->skel->maps.events, opts->ringbuf_kb * 1024);
 		if (ret) {
 			snprintf(err, errlen, "ring buffer size: %s", strerror(-ret));
 			goto fail;
 		}
 	}
+	t->skel->rodata->wakeup_bytes = bpf_map__max_entries(t->skel->maps.events) / 4;
 	t->ncpus = libbpf_num_possible_cpus();
 	if (t->ncpus <= 0) {
 		ret = t->ncpus ? t->ncpus : -EINVAL;
@@ -372,7 +505,7 @@ static int try_mode(struct tracer *t, const struct loader_opts *opts, int mode, 
 		if (ret)
 			goto fail;
 	}
-	ret = select_programs(t, mode, opts->filter.children && opts->npids, err, errlen);
+	ret = select_programs(t, kf, mode, opts->filter.children && opts->npids, err, errlen);
 	if (ret)
 		goto fail;
 	ret = v6trace_bpf__load(t->skel);
@@ -396,22 +529,136 @@ fail:
 	return ret;
 }
 
-int tracer_start(struct tracer *t, const struct loader_opts *opts, char *err, size_t errlen)
-{
-	int mode, ret = -ENOTSUP;
+/* r0 = 0; exit: the program probe_mode() loads */
+static const struct bpf_insn return_zero[] = {
+	{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+	{.code = BPF_JMP | BPF_EXIT},
+};
 
-	if (opts->mode) {
-		ret = try_mode(t, opts, opts->mode, err, errlen);
-		return ret;
+/* An fexit program on inet_bind(), loaded and attached. */
+static int probe_fentry(const struct kernel_funcs *kf, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = BPF_TRACE_FEXIT,
+		    .attach_btf_id = (__u32)kf->inet_bind_id);
+	int prog, link, e;
+
+	if (!kf->inet_bind_id) {
+		snprintf(err, errlen, "inet_bind is not in the kernel's BTF");
+		return -ENOENT;
 	}
+	prog = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", return_zero, 2, &o);
+	if (prog < 0) {
+		snprintf(err, errlen, "load: %s", strerror(-prog));
+		return prog;
+	}
+	link = bpf_raw_tracepoint_open(NULL, prog);
+	e = link < 0 ? -link : 0;
+	if (e)
+		snprintf(err, errlen, "attach fexit/inet_bind: %s",
+			 attach_error(V6T_MODE_FENTRY, e));
+	else
+		close(link);
+	close(prog);
+	return -e;
+}
+
+/* A kprobe on inet_bind(), through the kprobe PMU as libbpf attaches one. */
+static int probe_kprobe(char *err, size_t errlen)
+{
+	struct perf_event_attr attr = {.size = sizeof(attr),
+				       .config1 = (__u64)(uintptr_t) "inet_bind"};
+	int prog, event, type = -1, e = 0;
+	FILE *f = fopen("/sys/bus/event_source/devices/kprobe/type", "re");
+
+	if (!f || fscanf(f, "%d", &type) != 1) {
+		if (f)
+			fclose(f);
+		snprintf(err, errlen, "attach kprobe/inet_bind: no kprobe PMU in this kernel");
+		return -ENOENT;
+	}
+	fclose(f);
+	attr.type = (__u32)type;
+	prog = bpf_prog_load(BPF_PROG_TYPE_KPROBE, NULL, "GPL", return_zero, 2, NULL);
+	if (prog < 0) {
+		snprintf(err, errlen, "load: %s", strerror(-prog));
+		return prog;
+	}
+	event = (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	if (event < 0 || ioctl(event, PERF_EVENT_IOC_SET_BPF, prog) < 0) {
+		e = errno;
+		snprintf(err, errlen, "attach kprobe/inet_bind: %s",
+			 attach_error(V6T_MODE_KPROBE, e));
+	}
+	if (event >= 0)
+		close(event);
+	close(prog);
+	return -e;
+}
+
+/*
+ * In auto mode, whether the kernel can offer a mode at all, found by loading
+ * and attaching one tiny program to one of its hooks (as libbpf-tools'
+ * fentry_can_attach() does) before the whole object is loaded for it:
+ * loading every program of a mode only to be refused at the end cost 30 ms
+ * apiece on a host that has neither fentry nor kprobes. A mode that passes
+ * is still tried whole.
+ */
+static int probe_mode(const struct kernel_funcs *kf, int mode, char *err, size_t errlen)
+{
+	if (mode == V6T_MODE_FENTRY)
+		return probe_fentry(kf, err, errlen);
+	if (mode == V6T_MODE_KPROBE)
+		return probe_kprobe(err, errlen);
+	return 0;
+}
+
+/*
+ * Every system call of every task takes the kernel's slow path while any
+ * syscall tracepoint is enabled: what tracepoint mode costs the whole machine.
+ */
+static void warn_slow_path(void)
+{
+	fprintf(stderr, "v6trace: tracepoint mode: while it runs, every system call on this "
+			"machine takes the kernel's slower traced path (its cost: README, "
+			"Performance)\n");
+}
+
+static int start_mode(struct tracer *t, const struct loader_opts *opts, char *err, size_t errlen)
+{
+	struct kernel_funcs kf;
+	int mode, ret;
+
+	ret = read_kernel_funcs(&kf, err, errlen);
+	if (ret)
+		return ret;
+	if (opts->mode)
+		return try_mode(t, opts, &kf, opts->mode, err, errlen);
 	for (mode = V6T_MODE_FENTRY; mode <= V6T_MODE_TRACEPOINT; mode++) {
-		ret = try_mode(t, opts, mode, t->refused[mode], sizeof(t->refused[mode]));
+		ret = probe_mode(&kf, mode, t->refused[mode], sizeof(t->refused[mode]));
+		if (!ret)
+			ret = try_mode(t, opts, &kf, mode, t->refused[mode],
+				       sizeof(t->refused[mode]));
 		if (!ret)
 			return 0;
 	}
 	snprintf(err, errlen, "no attach mode works: fentry: %s; kprobe: %s; tracepoint: %s",
 		 t->refused[V6T_MODE_FENTRY], t->refused[V6T_MODE_KPROBE],
 		 t->refused[V6T_MODE_TRACEPOINT]);
+	return ret;
+}
+
+int tracer_start(struct tracer *t, const struct loader_opts *opts, char *err, size_t errlen)
+{
+	int ret = start_mode(t, opts, err, errlen);
+
+	/*
+	 * What loading took (the kernel's BTF, parsed twice: libbpf frees its
+	 * copy after load, read_kernel_funcs() its own) goes back to the system,
+	 * before the holder helper is forked with a copy of this heap.
+	 */
+	malloc_trim(0);
+	if (!ret && t->mode == V6T_MODE_TRACEPOINT)
+		warn_slow_path();
 	return ret;
 }
 
