@@ -171,6 +171,22 @@ $(OUTPUT)/bench/progstats: tools/bench/progstats.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -static $< -lbpf -lelf -lz -lzstd -o $@
 
+# the hooks tracepoint mode could use, priced by make bench (tools/bench/hooks.bpf.c)
+$(OUTPUT)/bench/hooks.bpf.o: tools/bench/hooks.bpf.c
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp
+	$(Q)rm -f $@.tmp
+
+$(OUTPUT)/bench/hooks.skel.h: $(OUTPUT)/bench/hooks.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name hooks_bpf > $@
+
+$(OUTPUT)/bench/hooks: tools/bench/hooks.c $(OUTPUT)/bench/hooks.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -I$(OUTPUT)/bench $< -lbpf -o $@
+
 $(OUTPUT)/bench/format: tools/bench/format.c $(LIB_OBJS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -179,7 +195,7 @@ $(OUTPUT)/bench/format: tools/bench/format.c $(LIB_OBJS)
 bench: deps
 	$(Q)tools/install-deps bpftrace busybox-static cpio xz-utils zstd $(QEMU_DEPS)
 	$(Q)$(MAKE) --no-print-directory v6trace $(OUTPUT)/bench/storm $(OUTPUT)/bench/format \
-		$(OUTPUT)/bench/progstats \
+		$(OUTPUT)/bench/progstats $(OUTPUT)/bench/hooks \
 		$(OUTPUT)/guest/v6trace $(OUTPUT)/tests/workload
 	$(Q)tools/fetch-qemu
 	$(Q)tools/bench/run

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The hooks tracepoint mode could use, each doing nothing but return, for
+ * `make bench` to price what they cost a process that makes no socket call
+ * (tools/bench/hooks attaches the ones named on its command line):
+ *   exit_tp   syscalls:sys_exit_bind (what v6trace uses from Linux 5.15)
+ *   enter_tp  syscalls:sys_enter_bind (what it used to add, before 5.15 still)
+ *   exit_raw  raw_tracepoint raw_syscalls:sys_exit, filtered on the number
+ *   exit_btf  tp_btf raw_syscalls:sys_exit, filtered on the number
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#if defined(__TARGET_ARCH_x86)
+#define SYSCALL_NR orig_ax
+#elif defined(__TARGET_ARCH_arm64)
+#define SYSCALL_NR syscallno
+#endif
+
+/* bind's number, set by the loader */
+const volatile long nr_bind = -1;
+__u64 hits;
+
+SEC("tracepoint/syscalls/sys_exit_bind")
+int exit_tp(void *ctx)
+{
+	hits++;
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_bind")
+int enter_tp(void *ctx)
+{
+	hits++;
+	return 0;
+}
+
+SEC("raw_tracepoint/sys_exit")
+int exit_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	const struct pt_regs *regs = (const void *)ctx->args[0];
+
+	if (BPF_CORE_READ(regs, SYSCALL_NR) == nr_bind)
+		hits++;
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(exit_btf, struct pt_regs *regs, long ret)
+{
+	if (regs->SYSCALL_NR == nr_bind)
+		hits++;
+	return 0;
+}

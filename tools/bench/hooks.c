@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Attaches the programs of tools/bench/hooks.bpf.c named on the command line,
+ * prints "ready" and waits for SIGINT or SIGTERM: `make bench` prices each
+ * hook tracepoint mode could use.
+ *   hooks exit_tp|enter_tp|exit_raw|exit_btf ...
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include "hooks.skel.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int named(int argc, char **argv, const char *name)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], name))
+			return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct hooks_bpf *skel = hooks_bpf__open();
+	struct bpf_program *prog;
+
+	if (!skel) {
+		perror("hooks: open");
+		return 1;
+	}
+	skel->rodata->nr_bind = SYS_bind;
+	bpf_object__for_each_program(prog, skel->obj)
+		bpf_program__set_autoload(prog, named(argc, argv, bpf_program__name(prog)));
+	if (hooks_bpf__load(skel)) {
+		perror("hooks: load");
+		return 1;
+	}
+	bpf_object__for_each_program(prog, skel->obj)
+	{
+		if (bpf_program__autoload(prog) && !bpf_program__attach(prog)) {
+			fprintf(stderr, "hooks: attach %s: %s\n", bpf_program__name(prog),
+				strerror(errno));
+			return 1;
+		}
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	printf("ready\n");
+	fflush(stdout);
+	while (!stop)
+		pause();
+	hooks_bpf__destroy(skel);
+	return 0;
+}
