@@ -77,6 +77,19 @@ static __always_inline void syscall_fd_addr(struct task_struct *task, long *fd, 
 }
 
 /*
+ * Linux 6.2 (commit a35b9af4ec2c, "bpf: Add a kfunc for generic type cast")
+ * added bpf_rdonly_cast(): it gives an untyped kernel pointer a BTF type, and
+ * the fields behind it are then read with plain loads the verifier guards,
+ * as through fexit's arguments, instead of one probe read each. Tracepoint
+ * mode finds a call's socket through the fd table's untyped file pointer and
+ * file->private_data: with the cast, that socket's fields cost a load each
+ * (tp_sys_exit_btf), without it a probe read each (tp_sys_exit). The loader
+ * picks one by looking for the kfunc in the kernel's BTF. Linux 6.9 made the
+ * first parameter const; libbpf's compatibility check ignores qualifiers.
+ */
+extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
+
+/*
  * The process fields of an event. Linux 5.11 added bpf_get_current_task_btf(),
  * which gives programs the current task as a BTF-typed pointer, whose fields
  * are read with plain loads the verifier guards: pid, tgid and comm so (what bpf_get_current_pid_tgid() and

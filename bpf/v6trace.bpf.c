@@ -846,7 +846,8 @@ int BPF_KRETPROBE(kretprobe_mptcp_listen, int ret)
 /* ---- tracepoint mode --------------------------------------------------- */
 
 /*
- * One program for the five system calls: the loader attaches it to
+ * One program for the five system calls (tp_sys_exit_btf from Linux 6.2,
+ * tp_sys_exit before): the loader attaches it to
  * sys_exit_{bind,connect,listen,accept,accept4} and sets their numbers. The
  * verifier then checks its loads of the task's BTF-typed pointers once, not
  * once per tracepoint (each costs it a search of the kernel's BTF).
@@ -863,8 +864,33 @@ struct syscall_exit_record {
 	long ret;
 };
 
-SEC("tracepoint/syscalls/sys_exit_bind")
-int tp_sys_exit(struct syscall_exit_record *ctx)
+/*
+ * The sock of the socket at fd in the task's fd table, from Linux 6.2: the
+ * file and the socket are cast to their BTF types (bpf_rdonly_cast(), see
+ * core_fixes.bpf.h), and everything behind them is read with plain loads. The
+ * fd table is indexed by a variable: a probe read.
+ */
+static __always_inline const struct sock *sock_of_fd_cast(const struct task_struct *task, long fd)
+{
+	const struct fdtable *fdt = task->files->fdt;
+	const struct socket *sock;
+	struct file *file = NULL;
+
+	if (fd < 0 || fd >= fdt->max_fds ||
+	    bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]) || !file)
+		return NULL;
+	file = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+	if ((file->f_inode->i_mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
+	return sock->sk;
+}
+
+/*
+ * The five calls at their exit. cast: the socket is read through BTF types
+ * (tp_sys_exit_btf), else with a probe read per field (tp_sys_exit).
+ */
+static __always_inline int sys_exit(struct syscall_exit_record *ctx, bool cast)
 {
 	long ret = ctx->ret, fd;
 	int nr = ctx->nr;
@@ -884,17 +910,33 @@ int tp_sys_exit(struct syscall_exit_record *ctx)
 	} else if (nr == nr_connect && !connect_dest_wanted(uaddr, true)) {
 		return 0;
 	}
-	sock = socket_of_fd_btf(task, fd);
-	sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+	if (cast) {
+		sk = sock_of_fd_cast(task, fd);
+	} else {
+		sock = socket_of_fd_btf(task, fd);
+		sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+	}
 	if (!sk)
 		return 0;
 	if (nr == nr_bind)
-		return emit_bind(sk, false, uaddr, true, (int)ret, true);
+		return emit_bind(sk, cast, uaddr, true, (int)ret, true);
 	if (nr == nr_connect)
-		return emit_connect(sk, false, uaddr, true, (int)ret, true);
+		return emit_connect(sk, cast, uaddr, true, (int)ret, true);
 	if (nr == nr_listen)
-		return emit_listen(sk, false, (int)ret, true);
-	return emit_accept(sk, false);
+		return emit_listen(sk, cast, (int)ret, true);
+	return emit_accept(sk, cast);
+}
+
+SEC("tracepoint/syscalls/sys_exit_bind")
+int tp_sys_exit(struct syscall_exit_record *ctx)
+{
+	return sys_exit(ctx, false);
+}
+
+SEC("tracepoint/syscalls/sys_exit_bind")
+int tp_sys_exit_btf(struct syscall_exit_record *ctx)
+{
+	return sys_exit(ctx, true);
 }
 
 /* Up to Linux 5.14: the arguments of bind, connect and listen saved at entry. */

@@ -70,6 +70,7 @@ struct kernel_funcs {
 	bool uring_submit_req; /* the io_uring_submit_req tracepoint (6.5+) */
 	bool io_connect;       /* io_uring's io_connect() */
 	bool task_pt_regs;     /* the bpf_task_pt_regs() helper (5.15+): see tracepoint mode */
+	bool rdonly_cast;      /* the bpf_rdonly_cast() kfunc (6.2+): see tracepoint mode */
 	int inet_bind_id;      /* BTF id of inet_bind(), for probe_mode(); 0: absent */
 };
 
@@ -83,6 +84,7 @@ enum wanted_type {
 	W_TRACE_URING_COMPLETE,
 	W_TRACE_URING_SUBMIT_REQ,
 	W_BPF_FUNC_ID,
+	W_BPF_RDONLY_CAST,
 	W_COUNT,
 };
 
@@ -98,6 +100,7 @@ static const struct {
 	[W_TRACE_URING_COMPLETE] = {"btf_trace_io_uring_complete", BTF_KIND_TYPEDEF},
 	[W_TRACE_URING_SUBMIT_REQ] = {"btf_trace_io_uring_submit_req", BTF_KIND_TYPEDEF},
 	[W_BPF_FUNC_ID] = {"bpf_func_id", BTF_KIND_ENUM},
+	[W_BPF_RDONLY_CAST] = {"bpf_rdonly_cast", BTF_KIND_FUNC},
 };
 
 static void find_wanted_types(const struct btf *btf, int ids[W_COUNT])
@@ -165,6 +168,7 @@ static int read_kernel_funcs(struct kernel_funcs *kf, char *err, size_t errlen)
 	kf->io_connect = ids[W_IO_CONNECT];
 	kf->uring_submit_req = btf_arity(btf, ids[W_TRACE_URING_SUBMIT_REQ]) == 2;
 	kf->task_pt_regs = btf_has_enum_value(btf, ids[W_BPF_FUNC_ID], "BPF_FUNC_task_pt_regs");
+	kf->rdonly_cast = ids[W_BPF_RDONLY_CAST];
 	kf->inet_bind_id = ids[W_INET_BIND];
 	btf__free(btf);
 	return 0;
@@ -210,6 +214,10 @@ static bool program_saves_args(const struct v6trace_bpf *skel, const struct bpf_
 static bool program_fits(const struct v6trace_bpf *skel, const struct bpf_program *prog,
 			 const struct kernel_funcs *kf)
 {
+	if (prog == skel->progs.tp_sys_exit)
+		return kf->task_pt_regs && !kf->rdonly_cast;
+	if (prog == skel->progs.tp_sys_exit_btf)
+		return kf->task_pt_regs && kf->rdonly_cast;
 	if (program_mode(prog) == V6T_MODE_TRACEPOINT &&
 	    !strncmp(bpf_program__section_name(prog), "tracepoint/", 11))
 		return program_saves_args(skel, prog) != kf->task_pt_regs;
@@ -373,7 +381,7 @@ static int attach_programs(struct tracer *t, char *err, size_t errlen)
 
 		if (!bpf_program__autoload(prog))
 			continue;
-		if (prog == t->skel->progs.tp_sys_exit) {
+		if (prog == t->skel->progs.tp_sys_exit || prog == t->skel->progs.tp_sys_exit_btf) {
 			int ret = attach_sys_exit(t, prog, err, errlen);
 
 			if (ret)
