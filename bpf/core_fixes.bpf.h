@@ -97,9 +97,13 @@ extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
  * cleared, and readers stop at the NUL). Before, and for the uid and the
  * cgroup, the helpers: a load of a pointer out of the task costs the
  * verifier a search of the kernel's BTF at every program load (1.2 ms on
- * 6.18). The verifier drops the branch the running kernel cannot take: the
- * helper's enum value is relocated against the kernel's BTF.
+ * 6.18). The verifier drops the branch the running kernel cannot take:
+ * task_btf is a constant the loader sets from the kernel's BTF (enum
+ * bpf_func_id; a CO-RE relocation of that enum cost libbpf a walk over the
+ * kernel's BTF at every start).
  */
+const volatile bool task_btf = false;
+
 static __always_inline void fill_task(struct v6t_event *e)
 {
 	const struct task_struct *task;
@@ -107,7 +111,7 @@ static __always_inline void fill_task(struct v6t_event *e)
 
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	e->cgroup_id = bpf_get_current_cgroup_id();
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+	if (task_btf) {
 		task = bpf_get_current_task_btf();
 		e->pid = task->tgid;
 		e->tid = task->pid;
@@ -241,8 +245,8 @@ static __always_inline int uring_complete_res(const __u64 *args, __u32 layout)
  * (6.11) could a coincidence of them make a wrong address.
  */
 struct uring_bind_addrs {
-	struct sockaddr_in6 bare;   /* async_data as a sockaddr_storage */
-	struct sockaddr_in6 msghdr; /* async_data as a struct io_async_msghdr */
+	struct v6t_sockaddr_in6 bare;	/* async_data as a sockaddr_storage */
+	struct v6t_sockaddr_in6 msghdr; /* async_data as a struct io_async_msghdr */
 };
 
 static __always_inline bool uring_bind_addrs_read(const struct io_kiocb *req,
@@ -257,8 +261,8 @@ static __always_inline bool uring_bind_addrs_read(const struct io_kiocb *req,
 	return true;
 }
 
-static __always_inline const struct sockaddr_in6 *uring_bind_addr(const struct uring_bind_addrs *a,
-								  __u16 family)
+static __always_inline const struct v6t_sockaddr_in6 *
+uring_bind_addr(const struct uring_bind_addrs *a, __u16 family)
 {
 	if (a->bare.sin6_family == family)
 		return &a->bare;

@@ -28,6 +28,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "v6trace.h"
+#include "abi.bpf.h"
 #include "core_fixes.bpf.h"
 
 #define AF_INET	    2
@@ -343,7 +344,7 @@ static __always_inline void read_local(struct v6t_event *e, const struct sock_co
  */
 static __always_inline void read_requested(struct v6t_event *e, const void *uaddr, bool user)
 {
-	struct sockaddr_in6 sa = {};
+	struct v6t_sockaddr_in6 sa = {};
 	long err;
 
 	if (!uaddr)
@@ -353,8 +354,8 @@ static __always_inline void read_requested(struct v6t_event *e, const void *uadd
 	else
 		err = bpf_probe_read_kernel(&sa, sizeof(sa), uaddr);
 	if (err) /* a short user buffer: fall back to the 16-byte sockaddr_in */
-		err = user ? bpf_probe_read_user(&sa, sizeof(struct sockaddr_in), uaddr)
-			   : bpf_probe_read_kernel(&sa, sizeof(struct sockaddr_in), uaddr);
+		err = user ? bpf_probe_read_user(&sa, sizeof(struct v6t_sockaddr_in), uaddr)
+			   : bpf_probe_read_kernel(&sa, sizeof(struct v6t_sockaddr_in), uaddr);
 	if (err)
 		return;
 	e->lport = bpf_ntohs(sa.sin6_port);
@@ -363,7 +364,7 @@ static __always_inline void read_requested(struct v6t_event *e, const void *uadd
 		if (sa.sin6_scope_id && addr_needs_scope(e->laddr))
 			e->ifindex = sa.sin6_scope_id;
 	} else {
-		__builtin_memcpy(e->laddr, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+		__builtin_memcpy(e->laddr, &((struct v6t_sockaddr_in *)&sa)->sin_addr, 4);
 	}
 }
 
@@ -437,7 +438,7 @@ static __always_inline int emit_accept(const struct sock *sk, bool btf)
  */
 static __always_inline bool connect_dest_wanted(const void *uaddr, bool user)
 {
-	struct sockaddr_in6 sa = {};
+	struct v6t_sockaddr_in6 sa = {};
 	long err;
 
 	if (!uaddr)
@@ -457,7 +458,7 @@ static __always_inline int emit_connect(const struct sock *sk, bool btf, const v
 					bool user, int ret, bool filter_task)
 {
 	struct v6t_event e = {.type = V6T_EVENT_CONNECT};
-	struct sockaddr_in6 sa = {};
+	struct v6t_sockaddr_in6 sa = {};
 	const struct sock_common *skc;
 	struct skc_copy copy;
 
@@ -1090,7 +1091,7 @@ static __always_inline int uring_connect(const struct io_kiocb *req, int res)
 
 /* Keeps the address of a bind for its completion (6.11+, where the op exists). */
 SEC("raw_tracepoint/io_uring_submit_req")
-int raw_tp_io_uring_submit_req(struct bpf_raw_tracepoint_args *ctx)
+int raw_tp_io_uring_submit_req(struct v6t_raw_tp_args *ctx)
 {
 	const struct io_kiocb *req = (const void *)ctx->args[0];
 	struct uring_bind_addrs addrs = {};
@@ -1108,8 +1109,8 @@ static __always_inline int uring_bind(const struct io_kiocb *req, const struct s
 {
 	__u64 key = (__u64)req;
 	struct uring_bind_addrs *addrs = bpf_map_lookup_elem(&uring_binds, &key);
-	const struct sockaddr_in6 *asked = NULL;
-	struct sockaddr_in6 copy = {};
+	const struct v6t_sockaddr_in6 *asked = NULL;
+	struct v6t_sockaddr_in6 copy = {};
 
 	if (addrs) {
 		asked = uring_bind_addr(addrs, socket_family(sock));
@@ -1121,7 +1122,7 @@ static __always_inline int uring_bind(const struct io_kiocb *req, const struct s
 }
 
 SEC("raw_tracepoint/io_uring_complete")
-int raw_tp_io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
+int raw_tp_io_uring_complete(struct v6t_raw_tp_args *ctx)
 {
 	const struct io_kiocb *req = (const void *)ctx->args[1];
 	const struct socket *sock;
@@ -1153,7 +1154,7 @@ int raw_tp_io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 /* ---- following forks (--children, -- COMMAND), in every mode ------------ */
 
 SEC("raw_tracepoint/sched_process_fork")
-int raw_tp_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
+int raw_tp_sched_process_fork(struct v6t_raw_tp_args *ctx)
 {
 	const struct task_struct *parent = (const void *)ctx->args[0];
 	const struct task_struct *child = (const void *)ctx->args[1];
@@ -1175,7 +1176,7 @@ int raw_tp_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
  * do_exit() has decremented signal->live.
  */
 SEC("raw_tracepoint/sched_process_exit")
-int raw_tp_sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
+int raw_tp_sched_process_exit(struct v6t_raw_tp_args *ctx)
 {
 	const struct task_struct *task = (const void *)ctx->args[0];
 	__u32 tgid;

@@ -71,6 +71,7 @@ struct kernel_funcs {
 	bool io_connect;       /* io_uring's io_connect() */
 	bool task_pt_regs;     /* the bpf_task_pt_regs() helper (5.15+): see tracepoint mode */
 	bool rdonly_cast;      /* the bpf_rdonly_cast() kfunc (6.2+): see tracepoint mode */
+	bool task_btf;	       /* the bpf_get_current_task_btf() helper (5.11+): see fill_task() */
 	int inet_bind_id;      /* BTF id of inet_bind(), for probe_mode(); 0: absent */
 };
 
@@ -169,6 +170,7 @@ static int read_kernel_funcs(struct kernel_funcs *kf, char *err, size_t errlen)
 	kf->uring_submit_req = btf_arity(btf, ids[W_TRACE_URING_SUBMIT_REQ]) == 2;
 	kf->task_pt_regs = btf_has_enum_value(btf, ids[W_BPF_FUNC_ID], "BPF_FUNC_task_pt_regs");
 	kf->rdonly_cast = ids[W_BPF_RDONLY_CAST];
+	kf->task_btf = btf_has_enum_value(btf, ids[W_BPF_FUNC_ID], "BPF_FUNC_get_current_task_btf");
 	kf->inet_bind_id = ids[W_INET_BIND];
 	btf__free(btf);
 	return 0;
@@ -272,6 +274,7 @@ static int select_programs(struct tracer *t, const struct kernel_funcs *kf, int 
 	}
 	t->skel->rodata->uring_complete_args = kf->uring_args > 0 ? (__u32)kf->uring_args : 0;
 	set_syscall_numbers(t->skel);
+	t->skel->rodata->task_btf = kf->task_btf;
 	t->skel->rodata->uring_connect_only = mode != V6T_MODE_TRACEPOINT;
 	t->uring = program_fits(t->skel, t->skel->progs.raw_tp_io_uring_complete, kf);
 	bpf_object__for_each_program(prog, t->skel->obj)
