@@ -7,6 +7,10 @@
  *   enter_tp  syscalls:sys_enter_bind (what it used to add, before 5.15 still)
  *   exit_raw  raw_tracepoint raw_syscalls:sys_exit, filtered on the number
  *   exit_btf  tp_btf raw_syscalls:sys_exit, filtered on the number
+ *   post_bind4, post_bind6  cgroup/post_bind4 and 6 on the cgroup v2 root:
+ *             run after every successful bind only (a failed one is never
+ *             seen), and no other system call pays for them
+ *   set_state tracepoint sock:inet_sock_set_state (TCP state changes)
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -54,5 +58,26 @@ int BPF_PROG(exit_btf, struct pt_regs *regs, long ret)
 {
 	if (regs->SYSCALL_NR == nr_bind)
 		hits++;
+	return 0;
+}
+
+SEC("cgroup/post_bind4")
+int post_bind4(struct bpf_sock *ctx)
+{
+	hits++;
+	return 1;
+}
+
+SEC("cgroup/post_bind6")
+int post_bind6(struct bpf_sock *ctx)
+{
+	hits++;
+	return 1;
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int set_state(void *ctx)
+{
+	hits++;
 	return 0;
 }

@@ -3,9 +3,13 @@
  * Attaches the programs of tools/bench/hooks.bpf.c named on the command line,
  * prints "ready" and waits for SIGINT or SIGTERM: `make bench` prices each
  * hook tracepoint mode could use.
- *   hooks exit_tp|enter_tp|exit_raw|exit_btf ...
+ *   hooks exit_tp|enter_tp|exit_raw|exit_btf|post_bind4|post_bind6|set_state ...
+ * The cgroup programs are attached to the root of the cgroup v2 hierarchy,
+ * wherever it is mounted (/sys/fs/cgroup/unified on a hybrid host).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <mntent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +37,24 @@ static int named(int argc, char **argv, const char *name)
 	return 0;
 }
 
+/* The root of the cgroup v2 hierarchy, opened; -1 if none is mounted. */
+static int cgroup2_root(void)
+{
+	FILE *f = setmntent("/proc/self/mounts", "r");
+	struct mntent *m;
+	int fd = -1;
+
+	while (f && (m = getmntent(f))) {
+		if (!strcmp(m->mnt_type, "cgroup2")) {
+			fd = open(m->mnt_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			break;
+		}
+	}
+	if (f)
+		endmntent(f);
+	return fd;
+}
+
 int main(int argc, char **argv)
 {
 	struct hooks_bpf *skel = hooks_bpf__open();
@@ -51,7 +73,21 @@ int main(int argc, char **argv)
 	}
 	bpf_object__for_each_program(prog, skel->obj)
 	{
-		if (bpf_program__autoload(prog) && !bpf_program__attach(prog)) {
+		struct bpf_link *link = NULL;
+
+		if (!bpf_program__autoload(prog))
+			continue;
+		if (!strncmp(bpf_program__section_name(prog), "cgroup/", 7)) {
+			int cg = cgroup2_root();
+
+			if (cg >= 0)
+				link = bpf_program__attach_cgroup(prog, cg);
+			else
+				errno = ENOENT;
+		} else {
+			link = bpf_program__attach(prog);
+		}
+		if (!link) {
 			fprintf(stderr, "hooks: attach %s: %s\n", bpf_program__name(prog),
 				strerror(errno));
 			return 1;
