@@ -270,7 +270,10 @@ def test_owner_filters(res):
         a.close()
         b.close()
         if top:
-            os.rmdir(top)
+            try:  # a cgroup can stay busy a moment after its last task exited
+                os.rmdir(top)
+            except OSError:
+                pass
 
 
 def test_netns(res):
