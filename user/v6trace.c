@@ -650,6 +650,25 @@ static int watch(int epfd, int fd, uint32_t events)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/*
+ * From the start of main(), SIGINT, SIGTERM and SIGHUP wait for the event
+ * loop, which reads them from a signalfd: one sent while the programs load is
+ * acted on once tracing runs, never lost. v6trace started in the background
+ * by a script inherits SIGINT ignored, and an ignored signal that is not
+ * blocked is thrown away when it is sent: such a v6trace used to trace on
+ * forever. --snapshot has no loop: it gives them back (how = SIG_UNBLOCK).
+ */
+static void hold_stop_signals(int how)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(how, &mask, NULL);
+}
+
 static int setup_loop(struct runtime *rt)
 {
 	struct itimerspec tick = {.it_interval = {0, V6T_DRAIN_MS * 1000000L},
@@ -1044,6 +1063,7 @@ int main(int argc, char **argv)
 			     .helper = {.fd = -1, .holders = -1}};
 	int status = 1;
 
+	hold_stop_signals(SIG_BLOCK);
 	cli_parse(argc, argv, &opts);
 	libbpf_set_print(opts.verbose ? libbpf_log : libbpf_quiet);
 	rt.fmt.timestamps = opts.timestamps;
@@ -1054,6 +1074,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 
 	if (opts.snapshot) { /* no BPF: reading sock_diag and /proc needs no tracer */
+		hold_stop_signals(SIG_UNBLOCK);
 		if (!opts.json)
 			format_text_header(&rt.out, &rt.fmt);
 		status = print_snapshot(&rt) ? 1 : 0;
