@@ -658,14 +658,19 @@ static int watch(int epfd, int fd, uint32_t events)
  * blocked is thrown away when it is sent: such a v6trace used to trace on
  * forever. --snapshot has no loop: it gives them back (how = SIG_UNBLOCK).
  */
+static void stop_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGHUP);
+}
+
 static void hold_stop_signals(int how)
 {
 	sigset_t mask;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
+	stop_signals(&mask);
 	sigprocmask(how, &mask, NULL);
 }
 
@@ -675,10 +680,7 @@ static int setup_loop(struct runtime *rt)
 				  .it_value = {0, V6T_DRAIN_MS * 1000000L}};
 	sigset_t mask;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
+	stop_signals(&mask); /* held since main() began; SIGCHLD joins them */
 	if (rt->cmd.pid)
 		sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
