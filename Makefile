@@ -65,7 +65,8 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-USER_LIB_SRCS := user/format.c user/classify.c user/summary.c user/cgroup.c user/output.c
+USER_LIB_SRCS := user/format.c user/classify.c user/summary.c user/cgroup.c user/output.c \
+	user/core_btf.c
 USER_SRCS := user/v6trace.c user/cli.c user/loader.c user/command.c user/sockdiag.c user/helper.c \
 	user/lookups.c user/listeners.c user/report.c $(USER_LIB_SRCS)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_SRCS))
@@ -141,7 +142,7 @@ $(OUTPUT)/tests/%.o: tests/%.c | $(OUTPUT)/tests
 
 $(OUTPUT)/tests/unit_tests: $(OUTPUT)/tests/unit_tests.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) $^ -lcmocka -lbpf -o $@
 
 # The workload runs in the qemu guests too, so it is always static.
 $(OUTPUT)/tests/workload: $(OUTPUT)/tests/workload.o $(OUTPUT)/tests/facts.o
@@ -207,7 +208,7 @@ $(ASAN_OUT)/unit_tests: tests/unit_tests.c $(USER_LIB_SRCS) bpf/v6trace.h user/*
 	$(call msg,ASAN,$@)
 	$(Q)mkdir -p $(ASAN_OUT)
 	$(Q)$(CC) -g -O1 $(ASAN_FLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Ibpf -Iuser \
-		-DV6TRACE_VERSION='"$(VERSION)"' tests/unit_tests.c $(USER_LIB_SRCS) -lcmocka -o $@
+		-DV6TRACE_VERSION='"$(VERSION)"' tests/unit_tests.c $(USER_LIB_SRCS) -lcmocka -lbpf -o $@
 
 test-unit: $(OUTPUT)/tests/unit_tests
 	$(OUTPUT)/tests/unit_tests

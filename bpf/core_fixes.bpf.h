@@ -88,6 +88,13 @@ static __always_inline void syscall_fd_addr(struct task_struct *task, long *fd, 
  * first parameter const; libbpf's compatibility check ignores qualifiers.
  */
 extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
+/*
+ * The kernel's BTF ids of the types cast to, which the verifier needs as
+ * constants: set by the loader, which relocates the programs against a copy
+ * of the kernel's types with ids of its own (user/core_btf.c), so that
+ * bpf_core_type_id_kernel() would not give the kernel's.
+ */
+const volatile __u32 task_struct_btf_id = 0, file_btf_id = 0, socket_btf_id = 0;
 
 /*
  * The process fields of an event. Linux 5.11 added bpf_get_current_task_btf(),

@@ -873,17 +873,20 @@ struct syscall_exit_record {
  */
 static __always_inline const struct sock *sock_of_fd_cast(const struct task_struct *task, long fd)
 {
-	const struct fdtable *fdt = task->files->fdt;
+	const struct fdtable *fdt;
+
+	task = bpf_rdonly_cast((void *)task, task_struct_btf_id);
+	fdt = task->files->fdt;
 	const struct socket *sock;
 	struct file *file = NULL;
 
 	if (fd < 0 || fd >= fdt->max_fds ||
 	    bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]) || !file)
 		return NULL;
-	file = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+	file = bpf_rdonly_cast(file, file_btf_id);
 	if ((file->f_inode->i_mode & S_IFMT) != S_IFSOCK)
 		return NULL;
-	sock = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
+	sock = bpf_rdonly_cast(file->private_data, socket_btf_id);
 	return sock->sk;
 }
 

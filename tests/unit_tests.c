@@ -6,11 +6,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <cmocka.h>
+#include <bpf/btf.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "cgroup.h"
 #include "classify.h"
+#include "core_btf.h"
 #include "format.h"
 #include "summary.h"
 
@@ -581,6 +586,115 @@ static void test_event_info(void **state)
 	sb_free(&sb);
 }
 
+/* ---- the CO-RE target (core_btf.c) --------------------------------------- */
+
+/* The object's names, without flavours; only the kinds a relocation is rooted at. */
+static void test_core_names(void **state)
+{
+	struct btf *local = btf__new_empty(), *kern = btf__new_empty();
+	struct core_names names;
+	int i32, sock, flav, func, fsock;
+
+	(void)state;
+	assert_non_null(local);
+	assert_non_null(kern);
+	i32 = btf__add_int(local, "int", 4, BTF_INT_SIGNED);
+	assert_true(btf__add_struct(local, "sock", 8) > 0);
+	assert_int_equal(btf__add_field(local, "x", i32, 0, 0), 0);
+	assert_true(btf__add_struct(local, "mptcp_sock___v66", 4) > 0);
+	assert_true(btf__add_struct(local, NULL, 4) > 0); /* anonymous */
+	assert_true(btf__add_func(local, "only_a_func", BTF_FUNC_STATIC,
+				  btf__add_func_proto(local, i32)) > 0);
+	assert_int_equal(core_names_init(&names, local), 0);
+
+	sock = btf__add_struct(kern, "sock", 8);
+	flav = btf__add_struct(kern, "mptcp_sock", 4);
+	func = btf__add_func(kern, "only_a_func", BTF_FUNC_STATIC, btf__add_func_proto(kern, 0));
+	fsock = btf__add_struct(kern, "sock___other", 8);
+	assert_true(core_names_has(&names, btf__type_by_id(kern, sock), "sock"));
+	assert_true(core_names_has(&names, btf__type_by_id(kern, flav), "mptcp_sock"));
+	assert_true(core_names_has(&names, btf__type_by_id(kern, fsock), "sock___other"));
+	assert_false(core_names_has(&names, btf__type_by_id(kern, func), "only_a_func"));
+	assert_false(core_names_has(&names, btf__type_by_id(kern, sock), "mptcp_socks"));
+	assert_false(core_names_has(&names, btf__type_by_id(kern, sock), "socket"));
+	core_names_free(&names);
+	btf__free(local);
+	btf__free(kern);
+}
+
+/*
+ * A copy keeps names, sizes and offsets (bitfields too), follows what a type
+ * holds by value, and cuts pointers to void *; what is reached twice is
+ * copied once; the raw BTF written out parses back the same.
+ */
+static void test_core_btf_copy(void **state)
+{
+	struct btf *kern = btf__new_empty(), *back;
+	const struct btf_member *m;
+	const struct btf_type *t;
+	struct core_btf cb;
+	int i32, inner, other, outer, arr, td, ptr, fd;
+	char path[32];
+	__u32 n;
+
+	(void)state;
+	i32 = btf__add_int(kern, "int", 4, BTF_INT_SIGNED);
+	other = btf__add_struct(kern, "other", 4);
+	assert_int_equal(btf__add_field(kern, "o", i32, 0, 0), 0);
+	inner = btf__add_struct(kern, "inner", 8);
+	assert_int_equal(btf__add_field(kern, "a", i32, 0, 0), 0);
+	assert_int_equal(btf__add_field(kern, "b", i32, 35, 3), 0); /* a bitfield */
+	arr = btf__add_array(kern, i32, i32, 4);
+	td = btf__add_typedef(kern, "inner_t", inner);
+	ptr = btf__add_ptr(kern, other);
+	outer = btf__add_struct(kern, "outer", 48);
+	assert_int_equal(btf__add_field(kern, "in", inner, 0, 0), 0);
+	assert_int_equal(btf__add_field(kern, "p", ptr, 64, 0), 0);
+	assert_int_equal(btf__add_field(kern, "arr", arr, 128, 0), 0);
+	assert_int_equal(btf__add_field(kern, "td", td, 256, 0), 0);
+
+	assert_int_equal(core_btf_new(&cb, kern), 0);
+	assert_int_equal(core_btf_add(&cb, (__u32)outer), 0);
+	assert_int_equal(core_btf_add(&cb, (__u32)inner), 0); /* already there */
+	n = btf__type_cnt(cb.btf);
+	/* void, outer, inner, int, the pointer, the array, the typedef: not "other" */
+	assert_int_equal(n, 7);
+	assert_true(btf__find_by_name_kind(cb.btf, "other", BTF_KIND_STRUCT) < 0);
+
+	t = btf__type_by_id(cb.btf,
+			    (__u32)btf__find_by_name_kind(cb.btf, "outer", BTF_KIND_STRUCT));
+	assert_int_equal(t->size, 48);
+	assert_int_equal(btf_vlen(t), 4);
+	m = btf_members(t);
+	assert_string_equal(btf__name_by_offset(cb.btf, m[0].name_off), "in");
+	assert_string_equal(
+		btf__name_by_offset(cb.btf, btf__type_by_id(cb.btf, m[0].type)->name_off), "inner");
+	assert_true(btf_is_ptr(btf__type_by_id(cb.btf, m[1].type)));
+	assert_int_equal(btf__type_by_id(cb.btf, m[1].type)->type, 0);
+	assert_int_equal(btf_member_bit_offset(t, 1), 64);
+	assert_true(btf_is_array(btf__type_by_id(cb.btf, m[2].type)));
+	assert_int_equal(btf_array(btf__type_by_id(cb.btf, m[2].type))->nelems, 4);
+	assert_int_equal(btf__resolve_size(cb.btf, m[2].type), 16);
+	assert_int_equal(btf__resolve_size(cb.btf, m[3].type), 8);
+
+	t = btf__type_by_id(cb.btf, m[0].type);
+	assert_int_equal(btf_member_bit_offset(t, 1), 35);
+	assert_int_equal(btf_member_bitfield_size(t, 1), 3);
+
+	fd = memfd_create("core-btf-test", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(core_btf_write(&cb, fd), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	back = btf__parse(path, NULL);
+	assert_non_null(back);
+	assert_int_equal(btf__type_cnt(back), n);
+	assert_true(btf__find_by_name_kind(back, "inner_t", BTF_KIND_TYPEDEF) > 0);
+	btf__free(back);
+	close(fd);
+	core_btf_free(&cb);
+	btf__free(kern);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -605,6 +719,8 @@ int main(void)
 		cmocka_unit_test(test_socket_records),
 		cmocka_unit_test(test_scoped),
 		cmocka_unit_test(test_event_info),
+		cmocka_unit_test(test_core_names),
+		cmocka_unit_test(test_core_btf_copy),
 	};
 
 	return cmocka_run_group_tests_name("unit", tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include "core_btf.h"
 #include "loader.h"
 #include "v6trace.skel.h"
 
@@ -73,6 +74,7 @@ struct kernel_funcs {
 	bool rdonly_cast;      /* the bpf_rdonly_cast() kfunc (6.2+): see tracepoint mode */
 	bool task_btf;	       /* the bpf_get_current_task_btf() helper (5.11+): see fill_task() */
 	int inet_bind_id;      /* BTF id of inet_bind(), for probe_mode(); 0: absent */
+	int task_id, file_id, socket_id; /* BTF ids of the types bpf_rdonly_cast() casts to */
 };
 
 /* The kernel BTF types kernel_funcs needs, found in one pass over its 100,000-odd types. */
@@ -86,6 +88,9 @@ enum wanted_type {
 	W_TRACE_URING_SUBMIT_REQ,
 	W_BPF_FUNC_ID,
 	W_BPF_RDONLY_CAST,
+	W_STRUCT_TASK,
+	W_STRUCT_FILE,
+	W_STRUCT_SOCKET,
 	W_COUNT,
 };
 
@@ -102,27 +107,41 @@ static const struct {
 	[W_TRACE_URING_SUBMIT_REQ] = {"btf_trace_io_uring_submit_req", BTF_KIND_TYPEDEF},
 	[W_BPF_FUNC_ID] = {"bpf_func_id", BTF_KIND_ENUM},
 	[W_BPF_RDONLY_CAST] = {"bpf_rdonly_cast", BTF_KIND_FUNC},
+	[W_STRUCT_TASK] = {"task_struct", BTF_KIND_STRUCT},
+	[W_STRUCT_FILE] = {"file", BTF_KIND_STRUCT},
+	[W_STRUCT_SOCKET] = {"socket", BTF_KIND_STRUCT},
 };
 
-static void find_wanted_types(const struct btf *btf, int ids[W_COUNT])
+/*
+ * The one pass over the kernel's types: the ids of wanted_types, and with
+ * names, a copy of every type a CO-RE relocation of the object may name
+ * (core_btf.c); false if that copy failed.
+ */
+static bool walk_kernel_types(const struct btf *btf, int ids[W_COUNT], struct core_names *names,
+			      struct core_btf *core)
 {
 	__u32 id, n = btf__type_cnt(btf);
+	bool copied = true;
 	int w;
 
 	for (w = 0; w < W_COUNT; w++)
 		ids[w] = 0;
 	for (id = 1; id < n; id++) {
 		const struct btf_type *t = btf__type_by_id(btf, id);
-		const char *name = btf__name_by_offset(btf, t->name_off);
+		const char *name = t->name_off ? btf__name_by_offset(btf, t->name_off) : NULL;
 
 		if (!name || !name[0])
 			continue;
-		for (w = 0; w < W_COUNT; w++) {
+		for (w = 0; w < W_COUNT; w++) { /* 56,000 functions: the first letter first */
 			if (!ids[w] && btf_kind(t) == wanted_types[w].kind &&
+			    name[0] == wanted_types[w].name[0] &&
 			    !strcmp(name, wanted_types[w].name))
 				ids[w] = (int)id;
 		}
+		if (names && copied && core_names_has(names, t, name))
+			copied = !core_btf_add(core, id);
 	}
+	return copied;
 }
 
 /* Whether an enum type has a value of that name. */
@@ -150,8 +169,32 @@ static int btf_arity(const struct btf *btf, int id)
 	return t && btf_is_func_proto(t) ? btf_vlen(t) : -1;
 }
 
-static int read_kernel_funcs(struct kernel_funcs *kf, char *err, size_t errlen)
+/*
+ * Where libbpf finds the kernel types it relocates the programs against: a
+ * memory file the loader fills from its own pass over the kernel's BTF
+ * (core_btf.c), or with fd -1 the kernel's BTF itself.
+ */
+struct core_target {
+	int fd;
+	char path[32]; /* /proc/self/fd/N */
+};
+
+static struct v6trace_bpf *open_object(const struct core_target *ct)
 {
+	LIBBPF_OPTS(bpf_object_open_opts, o, .btf_custom_path = ct->fd >= 0 ? ct->path : NULL);
+
+	return v6trace_bpf__open_opts(&o);
+}
+
+/*
+ * Reads kf; with names, also writes the CO-RE target to ct's file, and
+ * *core_filled says whether all of it went in.
+ */
+static int read_kernel_funcs(struct kernel_funcs *kf, struct core_names *names,
+			     const struct core_target *ct, bool *core_filled, char *err,
+			     size_t errlen)
+{
+	struct core_btf core = {0};
 	int ids[W_COUNT], n;
 	struct btf *btf;
 
@@ -160,7 +203,11 @@ static int read_kernel_funcs(struct kernel_funcs *kf, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot read kernel BTF: %s", strerror(errno));
 		return -errno;
 	}
-	find_wanted_types(btf, ids);
+	if (names && core_btf_new(&core, btf))
+		names = NULL;
+	*core_filled = walk_kernel_types(btf, ids, names, &core) && names &&
+		       !core_btf_write(&core, ct->fd);
+	core_btf_free(&core);
 	kf->mptcp = ids[W_MPTCP_BIND] && ids[W_MPTCP_LISTEN];
 	kf->accept_arity = btf_arity(btf, ids[W_INET_CSK_ACCEPT]);
 	/* the typedef's first parameter is the tracepoint's private data, not an argument */
@@ -172,6 +219,9 @@ static int read_kernel_funcs(struct kernel_funcs *kf, char *err, size_t errlen)
 	kf->rdonly_cast = ids[W_BPF_RDONLY_CAST];
 	kf->task_btf = btf_has_enum_value(btf, ids[W_BPF_FUNC_ID], "BPF_FUNC_get_current_task_btf");
 	kf->inet_bind_id = ids[W_INET_BIND];
+	kf->task_id = ids[W_STRUCT_TASK];
+	kf->file_id = ids[W_STRUCT_FILE];
+	kf->socket_id = ids[W_STRUCT_SOCKET];
 	btf__free(btf);
 	return 0;
 }
@@ -275,6 +325,9 @@ static int select_programs(struct tracer *t, const struct kernel_funcs *kf, int 
 	t->skel->rodata->uring_complete_args = kf->uring_args > 0 ? (__u32)kf->uring_args : 0;
 	set_syscall_numbers(t->skel);
 	t->skel->rodata->task_btf = kf->task_btf;
+	t->skel->rodata->task_struct_btf_id = (__u32)kf->task_id;
+	t->skel->rodata->file_btf_id = (__u32)kf->file_id;
+	t->skel->rodata->socket_btf_id = (__u32)kf->socket_id;
 	t->skel->rodata->uring_connect_only = mode != V6T_MODE_TRACEPOINT;
 	t->uring = program_fits(t->skel, t->skel->progs.raw_tp_io_uring_complete, kf);
 	bpf_object__for_each_program(prog, t->skel->obj)
@@ -478,11 +531,12 @@ static int map_stats(struct tracer *t, char *err, size_t errlen)
 
 /* Opens, loads and attaches one mode's programs: the only honest probe. */
 static int try_mode(struct tracer *t, const struct loader_opts *opts, const struct kernel_funcs *kf,
-		    int mode, char *err, size_t errlen)
+		    const struct core_target *ct, int mode, char *err, size_t errlen)
 {
 	int ret;
 
-	t->skel = v6trace_bpf__open();
+	if (!t->skel) /* the first try's is open already */
+		t->skel = open_object(ct);
 	if (!t->skel) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
@@ -634,27 +688,59 @@ static void warn_slow_path(void)
 			"Performance)\n");
 }
 
+/*
+ * The object is opened before the kernel's BTF is read: the pass over the
+ * kernel's types copies those the object's own BTF names (core_btf.c).
+ */
 static int start_mode(struct tracer *t, const struct loader_opts *opts, char *err, size_t errlen)
 {
+	struct core_target ct = {.fd = memfd_create("v6trace-core-btf", MFD_CLOEXEC)};
+	struct core_names names = {0};
 	struct kernel_funcs kf;
+	bool core_filled = false;
 	int mode, ret;
 
-	ret = read_kernel_funcs(&kf, err, errlen);
+	snprintf(ct.path, sizeof(ct.path), "/proc/self/fd/%d", ct.fd);
+	t->skel = open_object(&ct);
+	if (!t->skel) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
+		goto out;
+	}
+	ret = ct.fd >= 0 ? core_names_init(&names, bpf_object__btf(t->skel->obj)) : -EBADF;
+	ret = read_kernel_funcs(&kf, ret ? NULL : &names, &ct, &core_filled, err, errlen);
+	core_names_free(&names);
+	if (!core_filled) { /* libbpf walks the kernel's BTF itself */
+		v6trace_bpf__destroy(t->skel);
+		t->skel = NULL;
+		if (ct.fd >= 0)
+			close(ct.fd);
+		ct.fd = -1;
+	}
 	if (ret)
-		return ret;
-	if (opts->mode)
-		return try_mode(t, opts, &kf, opts->mode, err, errlen);
+		goto out;
+	if (opts->mode) {
+		ret = try_mode(t, opts, &kf, &ct, opts->mode, err, errlen);
+		goto out;
+	}
 	for (mode = V6T_MODE_FENTRY; mode <= V6T_MODE_TRACEPOINT; mode++) {
 		ret = probe_mode(&kf, mode, t->refused[mode], sizeof(t->refused[mode]));
 		if (!ret)
-			ret = try_mode(t, opts, &kf, mode, t->refused[mode],
+			ret = try_mode(t, opts, &kf, &ct, mode, t->refused[mode],
 				       sizeof(t->refused[mode]));
 		if (!ret)
-			return 0;
+			goto out;
 	}
 	snprintf(err, errlen, "no attach mode works: fentry: %s; kprobe: %s; tracepoint: %s",
 		 t->refused[V6T_MODE_FENTRY], t->refused[V6T_MODE_KPROBE],
 		 t->refused[V6T_MODE_TRACEPOINT]);
+out:
+	if (ret && t->skel) {
+		v6trace_bpf__destroy(t->skel);
+		t->skel = NULL;
+	}
+	if (ct.fd >= 0)
+		close(ct.fd);
 	return ret;
 }
 
