@@ -11,6 +11,9 @@
  *             run after every successful bind only (a failed one is never
  *             seen), and no other system call pays for them
  *   set_state tracepoint sock:inet_sock_set_state (TCP state changes)
+ * and in the qemu guests, what fentry and kprobe modes cannot do with less:
+ *   fexit_bind                  fexit on inet6_bind (one trampoline)
+ *   kprobe_bind, kretprobe_bind a kprobe and a kretprobe on inet6_bind
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -77,6 +80,27 @@ int post_bind6(struct bpf_sock *ctx)
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int set_state(void *ctx)
+{
+	hits++;
+	return 0;
+}
+
+SEC("fexit/inet6_bind")
+int BPF_PROG(fexit_bind, struct socket *sock, struct sockaddr *uaddr, int addr_len, int ret)
+{
+	hits++;
+	return 0;
+}
+
+SEC("kprobe/inet6_bind")
+int kprobe_bind(void *ctx)
+{
+	hits++;
+	return 0;
+}
+
+SEC("kretprobe/inet6_bind")
+int kretprobe_bind(void *ctx)
 {
 	hits++;
 	return 0;
