@@ -65,9 +65,8 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-USER_LIB_SRCS := user/format.c user/classify.c user/summary.c user/cgroup.c user/output.c \
-	user/core_btf.c
-USER_SRCS := user/v6trace.c user/cli.c user/loader.c user/command.c user/sockdiag.c user/helper.c \
+USER_LIB_SRCS := user/format.c user/classify.c user/summary.c user/cgroup.c user/output.c
+USER_SRCS := user/v6trace.c user/cli.c user/loader.c user/core_btf.c user/command.c user/sockdiag.c user/helper.c \
 	user/lookups.c user/listeners.c user/report.c $(USER_LIB_SRCS)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_SRCS))
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_LIB_SRCS))
@@ -140,7 +139,8 @@ $(OUTPUT)/tests/%.o: tests/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(OUTPUT)/tests/unit_tests: $(OUTPUT)/tests/unit_tests.o $(LIB_OBJS)
+# the formatters, and the CO-RE target (user/core_btf.c, libbpf)
+$(OUTPUT)/tests/unit_tests: $(OUTPUT)/tests/unit_tests.o $(LIB_OBJS) $(OUTPUT)/core_btf.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -lcmocka -lbpf -o $@
 
@@ -204,11 +204,11 @@ bench: deps
 # Sanitizer build of the unit tests: its own object directory.
 ASAN_OUT := $(OUTPUT)/asan
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-$(ASAN_OUT)/unit_tests: tests/unit_tests.c $(USER_LIB_SRCS) bpf/v6trace.h user/*.h
+$(ASAN_OUT)/unit_tests: tests/unit_tests.c $(USER_LIB_SRCS) user/core_btf.c bpf/v6trace.h user/*.h
 	$(call msg,ASAN,$@)
 	$(Q)mkdir -p $(ASAN_OUT)
 	$(Q)$(CC) -g -O1 $(ASAN_FLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Ibpf -Iuser \
-		-DV6TRACE_VERSION='"$(VERSION)"' tests/unit_tests.c $(USER_LIB_SRCS) -lcmocka -lbpf -o $@
+		-DV6TRACE_VERSION='"$(VERSION)"' tests/unit_tests.c $(USER_LIB_SRCS) user/core_btf.c -lcmocka -lbpf -o $@
 
 test-unit: $(OUTPUT)/tests/unit_tests
 	$(OUTPUT)/tests/unit_tests
