@@ -270,11 +270,8 @@ static __always_inline void event_emit(struct v6t_event *e)
 	e->ts_ns = bpf_ktime_get_ns();
 	fill_task(e);
 	flags = wakeup_flag(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + sizeof(*e));
-	if (bpf_ringbuf_output(&events, e, sizeof(*e), flags)) {
+	if (bpf_ringbuf_output(&events, e, sizeof(*e), flags))
 		stat_inc(V6T_STAT_LOST);
-		return;
-	}
-	stat_inc(V6T_STAT_EMITTED);
 }
 
 /*

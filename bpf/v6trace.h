@@ -49,14 +49,17 @@ enum v6t_mode {
  */
 #define V6T_STAT_SLOTS 8
 enum v6t_stat {
-	V6T_STAT_EMITTED = 0,	  /* events committed to the ring buffer */
-	V6T_STAT_LOST = 1,	  /* no room in the ring buffer: event dropped */
-	V6T_STAT_FILTERED = 2,	  /* inet events a filter dropped before the ring buffer */
-	V6T_STAT_UNFOLLOWED = 3,  /* forks of traced processes the pid table had no room for */
-	V6T_STAT_FOLLOWED = 4,	  /* forks of traced processes added to the pid table */
-	V6T_STAT_EXITED = 5,	  /* traced processes that exited (left the pid table) */
-	V6T_STAT_CALLS_BEGUN = 6, /* calls saved at entry for their return (kprobe, tracepoint) */
-	V6T_STAT_CALLS_ENDED = 7, /* saved calls whose return was seen */
+	/*
+	 * No count of the events sent: user space counts those it reads, and
+	 * an atomic add per event is cost with no reader.
+	 */
+	V6T_STAT_LOST = 0,	  /* no room in the ring buffer: event dropped */
+	V6T_STAT_FILTERED = 1,	  /* inet events a filter dropped before the ring buffer */
+	V6T_STAT_UNFOLLOWED = 2,  /* forks of traced processes the pid table had no room for */
+	V6T_STAT_FOLLOWED = 3,	  /* forks of traced processes added to the pid table */
+	V6T_STAT_EXITED = 4,	  /* traced processes that exited (left the pid table) */
+	V6T_STAT_CALLS_BEGUN = 5, /* calls saved at entry for their return (kprobe, tracepoint) */
+	V6T_STAT_CALLS_ENDED = 6, /* saved calls whose return was seen */
 	V6T_STAT_MAX,
 };
 
