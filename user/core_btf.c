@@ -59,6 +59,11 @@ static size_t essential_len(const char *name)
 	return n;
 }
 
+static __u64 length_bit(size_t len)
+{
+	return 1ULL << (len < 63 ? len : 63);
+}
+
 int core_names_init(struct core_names *names, const struct btf *local)
 {
 	__u32 id, n = btf__type_cnt(local);
@@ -87,6 +92,7 @@ int core_names_init(struct core_names *names, const struct btf *local)
 			free(e.key);
 			continue;
 		}
+		names->lengths[(unsigned char)e.key[0]] |= length_bit(strlen(e.key));
 		names->name[count++] = e.key;
 		names->count = count;
 		if (!hsearch_r(e, ENTER, &found, &names->table))
@@ -119,7 +125,9 @@ bool core_names_has(struct core_names *names, const struct btf_type *t, const ch
 	if (!names->count || !kind_is_root(t))
 		return false;
 	len = essential_len(name);
-	if (name[len]) { /* a flavour: look up the name without it */
+	if (!(names->lengths[(unsigned char)name[0]] & length_bit(len)))
+		return false; /* most of the kernel's 14,000 named types */
+	if (name[len]) {      /* a flavour: look up the name without it */
 		if (len >= sizeof(buf))
 			return false;
 		memcpy(buf, name, len);

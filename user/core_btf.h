@@ -15,6 +15,8 @@ struct btf_type;
 struct core_names {
 	char **name;
 	size_t count;
+	/* bit min(length, 63) of lengths[first byte]: what a name must pass before the table */
+	__u64 lengths[256];
 	struct hsearch_data table;
 	bool table_made;
 };
