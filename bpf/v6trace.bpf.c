@@ -129,17 +129,23 @@ struct {
  * counts calls on MPTCP subflows inside the saved one (up to 6.5 mptcp_bind()
  * calls inet6_bind() on its subflow, and on 6.1 an MPTCP connect passes
  * through inet_stream_connect() again for it): their returns are not ours.
+ *
+ * A thread's entry stays in the map between its calls, with kind 0, and is
+ * written in place by the next: a lookup costs a fraction of an insertion
+ * and a deletion, which took most of kprobe mode's time per call (make bench,
+ * the guests). The map is an LRU: the entries of threads long gone make room
+ * for new ones.
  */
 struct call_args {
 	const void *sock;  /* struct socket * (kprobe) */
 	const void *uaddr; /* struct sockaddr *: kernel (kprobe) or user (tracepoint) */
 	__s32 fd;	   /* tracepoint only */
-	__u16 kind;	   /* enum v6t_event_type */
+	__u16 kind;	   /* enum v6t_event_type; 0: no call saved */
 	__u16 nested;	   /* subflow calls entered and not yet returned */
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 10240);
 	__type(key, __u32);
 	__type(value, struct call_args);
@@ -638,12 +644,16 @@ int BPF_PROG(fexit_mptcp_listen, struct socket *sock, int backlog, int ret)
 static __always_inline int stash_call(__u16 kind, const void *sock, const void *uaddr, int fd)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct call_args args = {.sock = sock, .uaddr = uaddr, .fd = fd, .kind = kind};
+	struct call_args new = {.sock = sock, .uaddr = uaddr, .fd = fd, .kind = kind}, *args;
 
 	if (!task_passes())
 		return 0;
-	if (!bpf_map_update_elem(&inflight, &tid, &args, BPF_ANY))
-		stat_inc(V6T_STAT_CALLS_BEGUN);
+	args = bpf_map_lookup_elem(&inflight, &tid);
+	if (args)
+		*args = new;
+	else if (bpf_map_update_elem(&inflight, &tid, &new, BPF_ANY))
+		return 0;
+	stat_inc(V6T_STAT_CALLS_BEGUN);
 	return 0;
 }
 
@@ -665,14 +675,14 @@ static __always_inline int stash_socket_call(__u16 kind, const struct socket *so
 	if (!socket_is_mptcp_subflow(sock))
 		return stash_call(kind, sock, uaddr, -1);
 	outer = bpf_map_lookup_elem(&inflight, &tid);
-	if (outer)
+	if (outer && outer->kind)
 		outer->nested++;
 	return 0;
 }
 
 /*
- * The saved arguments of this thread's call of that kind, removed from the
- * map; false at the return of a nested subflow call, which leaves them be.
+ * The saved arguments of this thread's call of that kind, taken (kind 0);
+ * false at the return of a nested subflow call, which leaves them be.
  */
 static __always_inline bool stashed_call(__u16 kind, struct call_args *out)
 {
@@ -680,7 +690,7 @@ static __always_inline bool stashed_call(__u16 kind, struct call_args *out)
 	struct call_args *args = bpf_map_lookup_elem(&inflight, &tid);
 	bool ok;
 
-	if (!args)
+	if (!args || !args->kind)
 		return false;
 	if (args->nested) {
 		args->nested--;
@@ -688,8 +698,8 @@ static __always_inline bool stashed_call(__u16 kind, struct call_args *out)
 	}
 	ok = args->kind == kind;
 	*out = *args;
-	if (!bpf_map_delete_elem(&inflight, &tid))
-		stat_inc(V6T_STAT_CALLS_ENDED);
+	args->kind = 0;
+	stat_inc(V6T_STAT_CALLS_ENDED);
 	return ok;
 }
 
