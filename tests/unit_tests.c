@@ -602,6 +602,9 @@ static void test_core_names(void **state)
 	assert_true(btf__add_struct(local, "sock", 8) > 0);
 	assert_int_equal(btf__add_field(local, "x", i32, 0, 0), 0);
 	assert_true(btf__add_struct(local, "mptcp_sock___v66", 4) > 0);
+	/* libbpf's rule: the last X___Y, X and Y not underscores */
+	assert_true(btf__add_struct(local, "foo___a___", 4) > 0);
+	assert_true(btf__add_struct(local, "___bar", 4) > 0);
 	assert_true(btf__add_struct(local, NULL, 4) > 0); /* anonymous */
 	assert_true(btf__add_func(local, "only_a_func", BTF_FUNC_STATIC,
 				  btf__add_func_proto(local, i32)) > 0);
@@ -617,6 +620,10 @@ static void test_core_names(void **state)
 	assert_false(core_names_has(&names, btf__type_by_id(kern, func), "only_a_func"));
 	assert_false(core_names_has(&names, btf__type_by_id(kern, sock), "mptcp_socks"));
 	assert_false(core_names_has(&names, btf__type_by_id(kern, sock), "socket"));
+	assert_true(core_names_has(&names, btf__type_by_id(kern, sock), "foo"));
+	assert_true(core_names_has(&names, btf__type_by_id(kern, sock), "foo___a"));
+	assert_true(core_names_has(&names, btf__type_by_id(kern, sock), "___bar"));
+	assert_false(core_names_has(&names, btf__type_by_id(kern, sock), "bar"));
 	core_names_free(&names);
 	btf__free(local);
 	btf__free(kern);

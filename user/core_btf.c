@@ -20,6 +20,12 @@
  * Type ids differ from the kernel's: a program that needs one
  * (bpf_rdonly_cast()) gets it from the loader as a constant instead of
  * bpf_core_type_id_kernel().
+ *
+ * What the copy cannot answer the same: libbpf follows pointers when it
+ * matches whole types (bpf_core_type_exists(), bpf_core_type_matches() and
+ * bpf_core_type_size() of a pointer, or of a typedef of one). The object's
+ * type relocations are all on structs (mptcp_sock, sock_common); one on a
+ * pointer type would need the pointed-to types copied too.
  */
 #include <errno.h>
 #include <search.h>
@@ -47,14 +53,24 @@ static bool kind_is_root(const struct btf_type *t)
 	}
 }
 
-/* The length of a name without its CO-RE flavour ("sock___v66" -> 4), as libbpf counts it. */
+/* The X___Y pattern of a CO-RE flavour, X and Y not underscores (libbpf's bpf_core_is_flavor_sep()). */
+static bool is_flavour_sep(const char *s)
+{
+	return s[0] != '_' && s[1] == '_' && s[2] == '_' && s[3] == '_' && s[4] != '_';
+}
+
+/*
+ * The length of a name without its CO-RE flavour ("sock___v66" -> 4), as
+ * libbpf's bpf_core_essential_name_len() counts it.
+ */
 static size_t essential_len(const char *name)
 {
-	size_t n = strlen(name), i;
+	size_t n = strlen(name);
+	long i;
 
-	for (i = n; i > 3; i--) {
-		if (!strncmp(name + i - 3, "___", 3))
-			return i - 3;
+	for (i = (long)n - 5; i >= 0; i--) {
+		if (is_flavour_sep(name + i))
+			return (size_t)i + 1;
 	}
 	return n;
 }
