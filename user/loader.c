@@ -701,6 +701,10 @@ static int start_mode(struct tracer *t, const struct loader_opts *opts, char *er
 	int mode, ret;
 
 	snprintf(ct.path, sizeof(ct.path), "/proc/self/fd/%d", ct.fd);
+	if (ct.fd >= 0 && access(ct.path, R_OK)) { /* no /proc: libbpf could not read it */
+		close(ct.fd);
+		ct.fd = -1;
+	}
 	t->skel = open_object(&ct);
 	if (!t->skel) {
 		ret = -errno;
