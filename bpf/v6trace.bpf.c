@@ -133,8 +133,9 @@ struct {
  * A thread's entry stays in the map between its calls, with kind 0, and is
  * written in place by the next: a lookup costs a fraction of an insertion
  * and a deletion, which took most of kprobe mode's time per call (make bench,
- * the guests). The map is an LRU: the entries of threads long gone make room
- * for new ones.
+ * the guests). It is deleted when the thread exits (raw_tp_thread_exit), so
+ * the map holds the live threads that have made a traced call: past
+ * 10240 of them, a new thread's calls are not traced.
  */
 struct call_args {
 	const void *sock;  /* struct socket * (kprobe) */
@@ -145,7 +146,7 @@ struct call_args {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 10240);
 	__type(key, __u32);
 	__type(value, struct call_args);
@@ -1159,6 +1160,20 @@ int raw_tp_io_uring_complete(struct v6t_raw_tp_args *ctx)
 	if (opcode == IORING_OP_BIND)
 		return uring_bind(req, sock, res);
 	return emit_listen(BPF_CORE_READ(sock, sk), false, res, false);
+}
+
+/*
+ * A thread leaves: its entry of saved arguments goes with it (kprobe mode,
+ * and tracepoint mode before 5.15). sched_process_exit runs in the exiting
+ * thread, once per thread.
+ */
+SEC("raw_tracepoint/sched_process_exit")
+int raw_tp_thread_exit(struct v6t_raw_tp_args *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&inflight, &tid);
+	return 0;
 }
 
 /* ---- following forks (--children, -- COMMAND), in every mode ------------ */

@@ -337,6 +337,9 @@ static int select_programs(struct tracer *t, const struct kernel_funcs *kf, int 
 
 		if (prog == t->skel->progs.raw_tp_io_uring_complete)
 			load = true; /* every mode; what it reports depends on the mode */
+		if (prog == t->skel->progs.raw_tp_thread_exit) /* the modes that save arguments */
+			load = mode == V6T_MODE_KPROBE ||
+			       (mode == V6T_MODE_TRACEPOINT && !kf->task_pt_regs);
 
 		bpf_program__set_autoload(prog, load && program_fits(t->skel, prog, kf));
 	}
