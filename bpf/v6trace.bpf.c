@@ -1165,14 +1165,17 @@ int raw_tp_io_uring_complete(struct v6t_raw_tp_args *ctx)
 /*
  * A thread leaves: its entry of saved arguments goes with it (kprobe mode,
  * and tracepoint mode before 5.15). sched_process_exit runs in the exiting
- * thread, once per thread.
+ * thread, once per thread. Most threads never made a traced call: a lookup
+ * (no lock) finds that first; a deletion locks its bucket even for a key it
+ * does not find (make bench at e62c376, guests: 10 to 14 us per exit).
  */
 SEC("raw_tracepoint/sched_process_exit")
 int raw_tp_thread_exit(struct v6t_raw_tp_args *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
-	bpf_map_delete_elem(&inflight, &tid);
+	if (bpf_map_lookup_elem(&inflight, &tid))
+		bpf_map_delete_elem(&inflight, &tid);
 	return 0;
 }
 
