@@ -90,9 +90,9 @@ static __always_inline void syscall_fd_addr(struct task_struct *task, long *fd, 
 extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
 /*
  * The kernel's BTF ids of the types cast to, which the verifier needs as
- * constants: set by the loader, which relocates the programs against a copy
- * of the kernel's types with ids of its own (user/core_btf.c), so that
- * bpf_core_type_id_kernel() would not give the kernel's.
+ * constants: set by the loader. It relocates the programs against a copy of
+ * the kernel's types whose ids are not the kernel's (user/core_btf.c), so
+ * bpf_core_type_id_kernel() cannot be used for them.
  */
 const volatile __u32 task_struct_btf_id = 0, file_btf_id = 0, socket_btf_id = 0;
 
