@@ -325,6 +325,7 @@ static int select_programs(struct tracer *t, const struct kernel_funcs *kf, int 
 	t->skel->rodata->uring_complete_args = kf->uring_args > 0 ? (__u32)kf->uring_args : 0;
 	set_syscall_numbers(t->skel);
 	t->skel->rodata->task_btf = kf->task_btf;
+	t->skel->rodata->have_rdonly_cast = kf->rdonly_cast;
 	t->skel->rodata->task_struct_btf_id = (__u32)kf->task_id;
 	t->skel->rodata->file_btf_id = (__u32)kf->file_id;
 	t->skel->rodata->socket_btf_id = (__u32)kf->socket_id;
