@@ -84,8 +84,13 @@ static __always_inline void syscall_fd_addr(struct task_struct *task, long *fd, 
  * mode finds a call's socket through the fd table's untyped file pointer and
  * file->private_data: with the cast, that socket's fields cost a load each
  * (tp_sys_exit_btf), without it a probe read each (tp_sys_exit). The loader
- * picks one by looking for the kfunc in the kernel's BTF. Linux 6.9 made the
- * first parameter const; libbpf's compatibility check ignores qualifiers.
+ * picks one by looking for the kfunc in the kernel's BTF. kprobe mode casts
+ * the struct socket and struct sock its probes get (have_rdonly_cast, set by
+ * the loader: the verifier drops the other branch), and every mode the
+ * current task (fill_task()). Linux 6.9 made the first parameter const;
+ * libbpf's compatibility check ignores qualifiers. Before 6.2 the call is
+ * never reached: libbpf leaves an unresolved weak kfunc's id 0, which the
+ * verifier accepts in code it removes as dead.
  */
 extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
 /*
@@ -94,7 +99,7 @@ extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
  * the kernel's types whose ids are not the kernel's (user/core_btf.c), so
  * bpf_core_type_id_kernel() cannot be used for them.
  */
-const volatile __u32 task_struct_btf_id = 0, file_btf_id = 0, socket_btf_id = 0;
+const volatile __u32 task_struct_btf_id = 0, file_btf_id = 0, socket_btf_id = 0, sock_btf_id = 0;
 
 /*
  * The process fields of an event, in the cheapest way the running kernel

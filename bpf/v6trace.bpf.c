@@ -517,19 +517,41 @@ static __always_inline int emit_listen(const struct sock *sk, bool btf, int ret,
 	return 0;
 }
 
+/*
+ * The sock of a struct socket that a kprobe or io_uring's tracepoints get as
+ * an untyped pointer, read through the socket cast to its BTF type (from
+ * Linux 6.2, have_rdonly_cast; see core_fixes.bpf.h): the sock is then
+ * BTF-typed too, and the emitters read it with loads (btf true), not a probe
+ * read per field.
+ */
+static __always_inline const struct sock *sock_of_cast(const struct socket *sock)
+{
+	return ((const struct socket *)bpf_rdonly_cast((void *)sock, socket_btf_id))->sk;
+}
+
 /* The family of a socket, 0 if it has no sock. */
 static __always_inline __u16 socket_family(const struct socket *sock)
 {
-	const struct sock *sk = BPF_CORE_READ(sock, sk);
+	const struct sock *sk;
 
+	if (have_rdonly_cast) {
+		sk = sock_of_cast(sock);
+		return sk ? sk->__sk_common.skc_family : 0;
+	}
+	sk = BPF_CORE_READ(sock, sk);
 	return sk ? BPF_CORE_READ(sk, __sk_common.skc_family) : 0;
 }
 
 /* An MPTCP subflow's socket, seen inside mptcp_bind()/mptcp_listen() up to 6.5. */
 static __always_inline bool socket_is_mptcp_subflow(const struct socket *sock)
 {
-	const struct sock *sk = BPF_CORE_READ(sock, sk);
+	const struct sock *sk;
 
+	if (have_rdonly_cast) {
+		sk = sock_of_cast(sock);
+		return sk && sock_is_mptcp_subflow(sk, true);
+	}
+	sk = BPF_CORE_READ(sock, sk);
 	return sk && sock_is_mptcp_subflow(sk, false);
 }
 
@@ -759,25 +781,31 @@ static __always_inline const struct socket *socket_of_fd_btf(const struct task_s
  * and a kernel sockaddr were saved, in tracepoint mode the fd and a user one.
  * kind is a constant at every call site, so only one emitter is kept.
  */
+static __always_inline int emit_finished(__u16 kind, const struct sock *sk, bool btf,
+					 const void *uaddr, bool user, int ret)
+{
+	if (kind == V6T_EVENT_BIND)
+		return emit_bind(sk, btf, uaddr, user, ret, false);
+	if (kind == V6T_EVENT_CONNECT)
+		return emit_connect(sk, btf, uaddr, user, ret, false);
+	return emit_listen(sk, btf, ret, false);
+}
+
 static __always_inline int finish_call(__u16 kind, int ret)
 {
 	const struct socket *sock;
-	const struct sock *sk;
 	struct call_args args;
 	bool user;
 
 	if (!stashed_call(kind, &args))
 		return 0;
 	user = !args.sock;
+	if (!user && have_rdonly_cast)
+		return emit_finished(kind, sock_of_cast(args.sock), true, args.uaddr, false, ret);
 	sock = user ? socket_of_fd(args.fd) : args.sock;
 	if (!sock)
 		return 0;
-	sk = BPF_CORE_READ(sock, sk);
-	if (kind == V6T_EVENT_BIND)
-		return emit_bind(sk, false, args.uaddr, user, ret, false);
-	if (kind == V6T_EVENT_CONNECT)
-		return emit_connect(sk, false, args.uaddr, user, ret, false);
-	return emit_listen(sk, false, ret, false);
+	return emit_finished(kind, BPF_CORE_READ(sock, sk), false, args.uaddr, user, ret);
 }
 
 SEC("kprobe/inet_bind")
@@ -819,6 +847,8 @@ int BPF_KRETPROBE(kretprobe_mptcp_bind, int ret)
 SEC("kretprobe/inet_csk_accept")
 int BPF_KRETPROBE(kretprobe_inet_csk_accept, struct sock *child)
 {
+	if (have_rdonly_cast) /* see sock_of_cast() */
+		return emit_accept(bpf_rdonly_cast(child, sock_btf_id), true);
 	return emit_accept(child, false);
 }
 

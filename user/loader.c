@@ -74,7 +74,8 @@ struct kernel_funcs {
 	bool rdonly_cast;      /* the bpf_rdonly_cast() kfunc (6.2+): see tracepoint mode */
 	bool task_btf;	       /* the bpf_get_current_task_btf() helper (5.11+): see fill_task() */
 	int inet_bind_id;      /* BTF id of inet_bind(), for probe_mode(); 0: absent */
-	int task_id, file_id, socket_id; /* BTF ids of the types bpf_rdonly_cast() casts to */
+	int task_id, file_id, socket_id,
+		sock_id; /* BTF ids of the types bpf_rdonly_cast() casts to */
 };
 
 /* The kernel BTF types kernel_funcs needs, found in one pass over its 100,000-odd types. */
@@ -91,6 +92,7 @@ enum wanted_type {
 	W_STRUCT_TASK,
 	W_STRUCT_FILE,
 	W_STRUCT_SOCKET,
+	W_STRUCT_SOCK,
 	W_COUNT,
 };
 
@@ -110,6 +112,7 @@ static const struct {
 	[W_STRUCT_TASK] = {"task_struct", BTF_KIND_STRUCT},
 	[W_STRUCT_FILE] = {"file", BTF_KIND_STRUCT},
 	[W_STRUCT_SOCKET] = {"socket", BTF_KIND_STRUCT},
+	[W_STRUCT_SOCK] = {"sock", BTF_KIND_STRUCT},
 };
 
 /*
@@ -222,6 +225,7 @@ static int read_kernel_funcs(struct kernel_funcs *kf, struct core_names *names,
 	kf->task_id = ids[W_STRUCT_TASK];
 	kf->file_id = ids[W_STRUCT_FILE];
 	kf->socket_id = ids[W_STRUCT_SOCKET];
+	kf->sock_id = ids[W_STRUCT_SOCK];
 	btf__free(btf);
 	return 0;
 }
@@ -329,6 +333,7 @@ static int select_programs(struct tracer *t, const struct kernel_funcs *kf, int 
 	t->skel->rodata->task_struct_btf_id = (__u32)kf->task_id;
 	t->skel->rodata->file_btf_id = (__u32)kf->file_id;
 	t->skel->rodata->socket_btf_id = (__u32)kf->socket_id;
+	t->skel->rodata->sock_btf_id = (__u32)kf->sock_id;
 	t->skel->rodata->uring_connect_only = mode != V6T_MODE_TRACEPOINT;
 	t->uring = program_fits(t->skel, t->skel->progs.raw_tp_io_uring_complete, kf);
 	bpf_object__for_each_program(prog, t->skel->obj)
