@@ -780,8 +780,7 @@ int tracer_start(struct tracer *t, const struct loader_opts *opts, char *err, si
 
 	/*
 	 * What loading took (the kernel's BTF, parsed twice: libbpf frees its
-	 * copy after load, read_kernel_funcs() its own) goes back to the system,
-	 * before the holder helper is forked with a copy of this heap.
+	 * copy after load, read_kernel_funcs() its own) goes back to the system.
 	 */
 	malloc_trim(0);
 	if (!ret && t->mode == V6T_MODE_TRACEPOINT)

@@ -790,16 +790,23 @@ static bool on_signal(struct runtime *rt)
 }
 
 /*
- * The helper that names who holds a port (before the privileges go), and the
- * queue where failed binds wait for its answers.
+ * The helper that names who holds a port, forked while the privileges it
+ * keeps are there, and before anything is loaded: it carries none of the
+ * tracer's memory (the kernel's BTF parsed while loading, the mapped ring
+ * buffer, which a fork copies), only its own.
  */
-static int start_lookups(struct runtime *rt)
+static void start_helper(struct runtime *rt)
 {
 	int ret = holder_helper_start(&rt->helper, rt->netns);
 
 	if (ret)
 		fail("no helper for EADDRINUSE lookups (%s): they run without privileges",
 		     strerror(-ret));
+}
+
+/* The queue where failed binds wait for the helper's answers. */
+static int start_lookups(struct runtime *rt)
+{
 	if (lookups_init(&rt->lookups, &rt->helper, write_failed_bind, rt)) {
 		fail("out of memory");
 		return -1;
@@ -1084,7 +1091,10 @@ int main(int argc, char **argv)
 		output_flush(&rt.output, OUTPUT_WAIT_FOREVER); /* a pager may take its time */
 		goto cleanup;
 	}
-	if (check_environment() || spawn_command(&rt) || start_tracing(&rt) || setup_loop(&rt))
+	if (check_environment() || spawn_command(&rt))
+		goto cleanup;
+	start_helper(&rt);
+	if (start_tracing(&rt) || setup_loop(&rt))
 		goto cleanup;
 	emit_start(&rt);
 	/* after attaching: a socket made meanwhile is in the snapshot or an event */
