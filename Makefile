@@ -102,7 +102,20 @@ $(OUTPUT)/v6trace.skel.h: $(OUTPUT)/v6trace.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name v6trace_bpf > $@
 
-$(OUTPUT)/loader.o: $(OUTPUT)/v6trace.skel.h
+# The same programs without the casts that need Linux 6.2, for older kernels
+# (V6T_NO_CAST: see bpf/core_fixes.bpf.h); the loader opens it through the
+# skeleton above, whose layout it shares.
+$(OUTPUT)/v6trace_nocast.bpf.o: bpf/v6trace.bpf.c | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DV6T_NO_CAST -MMD -MP -MT $@ -MF $@.d -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp
+	$(Q)rm -f $@.tmp
+
+$(OUTPUT)/v6trace_nocast.skel.h: $(OUTPUT)/v6trace_nocast.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name v6trace_nocast_bpf > $@
+
+$(OUTPUT)/loader.o: $(OUTPUT)/v6trace.skel.h $(OUTPUT)/v6trace_nocast.skel.h
 
 # What the objects and the binary were built with (STATIC=1, STATIC=libs or
 # neither, CC, CFLAGS): when it changes, everything is built again, so

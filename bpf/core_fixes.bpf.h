@@ -88,9 +88,7 @@ static __always_inline void syscall_fd_addr(struct task_struct *task, long *fd, 
  * the struct socket and struct sock its probes get (have_rdonly_cast, set by
  * the loader: the verifier drops the other branch), and every mode the
  * current task (fill_task()). Linux 6.9 made the first parameter const;
- * libbpf's compatibility check ignores qualifiers. Before 6.2 the call is
- * never reached: libbpf leaves an unresolved weak kfunc's id 0, which the
- * verifier accepts in code it removes as dead.
+ * libbpf's compatibility check ignores qualifiers.
  */
 extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
 /*
@@ -126,12 +124,28 @@ const volatile __u32 task_struct_btf_id = 0, file_btf_id = 0, socket_btf_id = 0,
  */
 const volatile bool task_btf = false, have_rdonly_cast = false;
 
+/*
+ * Whether the programs cast (have_rdonly_cast), in the build that can. The
+ * loader opens one of two builds of this file: before Linux 6.2 the one
+ * built with V6T_NO_CAST, whose programs hold no bpf_rdonly_cast() call.
+ * libbpf 1.1 leaves an unresolved weak kfunc's id 0, and 5.13 to 5.15 refuse
+ * a program with such a call even in code the verifier would remove as dead
+ * ("kernel btf_id 0 is not a function"; 5.16 let it through, 5.10 knows no
+ * kfuncs). tp_sys_exit_btf, which the loader loads only from 6.2, casts in
+ * both builds.
+ */
+#ifdef V6T_NO_CAST
+#define can_cast false
+#else
+#define can_cast have_rdonly_cast
+#endif
+
 static __always_inline void fill_task(struct v6t_event *e)
 {
 	const struct task_struct *task;
 	__u64 id;
 
-	if (have_rdonly_cast) {
+	if (can_cast) {
 		task = bpf_rdonly_cast((void *)bpf_get_current_task(), task_struct_btf_id);
 		e->uid = task->cred->uid.val;
 		e->cgroup_id = task->cgroups->dfl_cgrp->kn->id;

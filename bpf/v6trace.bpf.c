@@ -534,7 +534,7 @@ static __always_inline __u16 socket_family(const struct socket *sock)
 {
 	const struct sock *sk;
 
-	if (have_rdonly_cast) {
+	if (can_cast) {
 		sk = sock_of_cast(sock);
 		return sk ? sk->__sk_common.skc_family : 0;
 	}
@@ -547,7 +547,7 @@ static __always_inline bool socket_is_mptcp_subflow(const struct socket *sock)
 {
 	const struct sock *sk;
 
-	if (have_rdonly_cast) {
+	if (can_cast) {
 		sk = sock_of_cast(sock);
 		return sk && sock_is_mptcp_subflow(sk, true);
 	}
@@ -800,7 +800,7 @@ static __always_inline int finish_call(__u16 kind, int ret)
 	if (!stashed_call(kind, &args))
 		return 0;
 	user = !args.sock;
-	if (!user && have_rdonly_cast)
+	if (!user && can_cast)
 		return emit_finished(kind, sock_of_cast(args.sock), true, args.uaddr, false, ret);
 	sock = user ? socket_of_fd(args.fd) : args.sock;
 	if (!sock)
@@ -847,7 +847,7 @@ int BPF_KRETPROBE(kretprobe_mptcp_bind, int ret)
 SEC("kretprobe/inet_csk_accept")
 int BPF_KRETPROBE(kretprobe_inet_csk_accept, struct sock *child)
 {
-	if (have_rdonly_cast) /* see sock_of_cast() */
+	if (can_cast) /* see sock_of_cast() */
 		return emit_accept(bpf_rdonly_cast(child, sock_btf_id), true);
 	return emit_accept(child, false);
 }

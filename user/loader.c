@@ -16,6 +16,7 @@
 #include "core_btf.h"
 #include "loader.h"
 #include "v6trace.skel.h"
+#include "v6trace_nocast.skel.h"
 
 static const char *const mode_names[] = {
 	[V6T_MODE_FENTRY] = "fentry",
@@ -173,20 +174,59 @@ static int btf_arity(const struct btf *btf, int id)
 }
 
 /*
- * Where libbpf finds the kernel types it relocates the programs against: a
- * memory file the loader fills from its own pass over the kernel's BTF
- * (core_btf.c), or with fd -1 the kernel's BTF itself.
+ * Which object to open, and where libbpf finds the kernel types it relocates
+ * the programs against: a memory file the loader fills from its own pass over
+ * the kernel's BTF (core_btf.c), or with fd -1 the kernel's BTF itself.
  */
 struct core_target {
 	int fd;
 	char path[32]; /* /proc/self/fd/N */
+	bool no_cast;  /* the build without bpf_rdonly_cast() (before 6.2) */
 };
 
+/* Two builds of one source, one skeleton: what the skeleton maps must agree. */
+_Static_assert(sizeof(*((struct v6trace_bpf *)0)->rodata) ==
+		       sizeof(*((struct v6trace_nocast_bpf *)0)->rodata),
+	       "the two builds' read-only data differ");
+_Static_assert(sizeof(*((struct v6trace_bpf *)0)->bss) ==
+		       sizeof(*((struct v6trace_nocast_bpf *)0)->bss),
+	       "the two builds' .bss differ");
+_Static_assert(sizeof(((struct v6trace_bpf *)0)->maps) ==
+			       sizeof(((struct v6trace_nocast_bpf *)0)->maps) &&
+		       sizeof(((struct v6trace_bpf *)0)->progs) ==
+			       sizeof(((struct v6trace_nocast_bpf *)0)->progs),
+	       "the two builds' maps or programs differ");
+
+/*
+ * The object: the build whose programs cast with bpf_rdonly_cast(), or with
+ * ct->no_cast the one without (see can_cast in bpf/core_fixes.bpf.h), opened
+ * through the first one's skeleton.
+ */
 static struct v6trace_bpf *open_object(const struct core_target *ct)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, o, .btf_custom_path = ct->fd >= 0 ? ct->path : NULL);
+	struct v6trace_bpf *obj;
+	int err;
 
-	return v6trace_bpf__open_opts(&o);
+	if (!ct->no_cast)
+		return v6trace_bpf__open_opts(&o);
+	obj = calloc(1, sizeof(*obj));
+	if (!obj) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	err = v6trace_bpf__create_skeleton(obj);
+	if (!err) {
+		obj->skeleton->data =
+			(void *)v6trace_nocast_bpf__elf_bytes(&obj->skeleton->data_sz);
+		err = bpf_object__open_skeleton(obj->skeleton, &o);
+	}
+	if (err) {
+		v6trace_bpf__destroy(obj);
+		errno = -err;
+		return NULL;
+	}
+	return obj;
 }
 
 /*
@@ -729,6 +769,11 @@ static int start_mode(struct tracer *t, const struct loader_opts *opts, char *er
 		if (ct.fd >= 0)
 			close(ct.fd);
 		ct.fd = -1;
+	}
+	if (!ret && !kf.rdonly_cast) { /* before 6.2: the other build (the copy fits both) */
+		v6trace_bpf__destroy(t->skel);
+		t->skel = NULL;
+		ct.no_cast = true;
 	}
 	if (ret)
 		goto out;
