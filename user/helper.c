@@ -119,6 +119,8 @@ static void helper_main(int names_fd, int holders_fd, uint32_t own_netns)
 	struct holder_query *q = calloc(HOLDER_BATCH, sizeof(*q));
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* forked before the tracer ignores it: an answer to a tracer gone ends in _exit() */
+	signal(SIGPIPE, SIG_IGN);
 	if (getppid() == 1) /* the tracer is already gone */
 		_exit(0);
 	if (!in || !q || dup2(names_fd, 3) < 0 || dup2(holders_fd, 4) < 0 || close_range(5, ~0u, 0))
