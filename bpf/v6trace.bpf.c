@@ -182,8 +182,11 @@ static __always_inline bool comm_matches(void)
 /* The filters on the calling process: -p/--children/--, --comm, -u, -c. */
 static __always_inline bool task_wanted(void)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid;
 
+	if (!filter.task_any)
+		return true;
+	tgid = bpf_get_current_pid_tgid() >> 32;
 	if (filter.by_pid && !bpf_map_lookup_elem(&pids, &tgid))
 		return false;
 	if (filter.by_uid && (__u32)bpf_get_current_uid_gid() != filter.uid)
@@ -248,6 +251,8 @@ static __always_inline bool port_listed(__u16 port)
 /* The filters on the socket: -4/-6, --netns, -P, --stack, --mapped. */
 static __always_inline bool sock_wanted(const struct v6t_event *e)
 {
+	if (!filter.sock_any)
+		return true;
 	if (filter.family && e->family != filter.family)
 		return false;
 	if (filter.by_netns && e->netns != filter.netns)

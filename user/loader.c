@@ -583,6 +583,7 @@ static int map_stats(struct tracer *t, char *err, size_t errlen)
 static int try_mode(struct tracer *t, const struct loader_opts *opts, const struct kernel_funcs *kf,
 		    const struct core_target *ct, int mode, char *err, size_t errlen)
 {
+	struct v6t_filter *f;
 	int ret;
 
 	if (!t->skel) /* the first try's is open already */
@@ -592,10 +593,13 @@ static int try_mode(struct tracer *t, const struct loader_opts *opts, const stru
 		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
 		return ret;
 	}
-	t->skel->rodata->filter = opts->filter;
-	t->skel->rodata->filter.by_pid = opts->npids > 0;
-	t->skel->rodata->filter.by_port = opts->nports > 0;
-	t->skel->rodata->filter.by_cgroup = opts->cgroup_fd >= 0;
+	f = &t->skel->rodata->filter;
+	*f = opts->filter;
+	f->by_pid = opts->npids > 0;
+	f->by_port = opts->nports > 0;
+	f->by_cgroup = opts->cgroup_fd >= 0;
+	f->task_any = f->by_pid || f->by_uid || f->by_comm || f->by_cgroup;
+	f->sock_any = f->family || f->by_netns || f->by_port || f->stacks || f->mapped;
 	if (opts->ringbuf_kb) {
 		ret = bpf_map__set_max_entries(t->skel->maps.events, opts->ringbuf_kb * 1024);
 		if (ret) {
