@@ -138,7 +138,7 @@ bool core_names_has(struct core_names *names, const struct btf_type *t, const ch
 	size_t len;
 	ENTRY e, *found;
 
-	if (!names->count || !kind_is_root(t))
+	if (!names->count || !kind_is_root(t) || !names->lengths[(unsigned char)name[0]])
 		return false;
 	len = essential_len(name);
 	if (!(names->lengths[(unsigned char)name[0]] & length_bit(len)))

@@ -117,6 +117,18 @@ static const struct {
 	[W_STRUCT_SOCK] = {"sock", BTF_KIND_STRUCT},
 };
 
+/* Notes the type's id if it is one of wanted_types not found yet. */
+static void match_wanted(const struct btf_type *t, __u32 id, const char *name, int ids[W_COUNT])
+{
+	int w;
+
+	for (w = 0; w < W_COUNT; w++) {
+		if (!ids[w] && btf_kind(t) == wanted_types[w].kind &&
+		    !strcmp(name, wanted_types[w].name))
+			ids[w] = (int)id;
+	}
+}
+
 /*
  * The one pass over the kernel's types: the ids of wanted_types, and with
  * names, a copy of every type a CO-RE relocation of the object may name
@@ -125,24 +137,25 @@ static const struct {
 static bool walk_kernel_types(const struct btf *btf, int ids[W_COUNT], struct core_names *names,
 			      struct core_btf *core)
 {
-	__u32 id, n = btf__type_cnt(btf);
+	__u32 id, n = btf__type_cnt(btf), kinds_by_first[256] = {0};
 	bool copied = true;
 	int w;
 
-	for (w = 0; w < W_COUNT; w++)
+	/* 56,000 functions: a name is compared only if a wanted one of its kind starts the same */
+	for (w = 0; w < W_COUNT; w++) {
+		unsigned char first = (unsigned char)wanted_types[w].name[0];
+
 		ids[w] = 0;
+		kinds_by_first[first] |= 1u << wanted_types[w].kind;
+	}
 	for (id = 1; id < n; id++) {
 		const struct btf_type *t = btf__type_by_id(btf, id);
 		const char *name = t->name_off ? btf__name_by_offset(btf, t->name_off) : NULL;
 
 		if (!name || !name[0])
 			continue;
-		for (w = 0; w < W_COUNT; w++) { /* 56,000 functions: the first letter first */
-			if (!ids[w] && btf_kind(t) == wanted_types[w].kind &&
-			    name[0] == wanted_types[w].name[0] &&
-			    !strcmp(name, wanted_types[w].name))
-				ids[w] = (int)id;
-		}
+		if (kinds_by_first[(unsigned char)name[0]] & (1u << btf_kind(t)))
+			match_wanted(t, id, name, ids);
 		if (names && copied && core_names_has(names, t, name))
 			copied = !core_btf_add(core, id);
 	}
