@@ -186,7 +186,7 @@ $(OUTPUT)/bench/progstats: tools/bench/progstats.c
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -static $< -lbpf -lelf -lz -lzstd -o $@
 
 # the hooks tracepoint mode could use, priced by make bench (tools/bench/hooks.bpf.c)
-$(OUTPUT)/bench/hooks.bpf.o: tools/bench/hooks.bpf.c
+$(OUTPUT)/bench/hooks.bpf.o: tools/bench/hooks.bpf.c bpf/v6trace.h
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
