@@ -30,6 +30,7 @@
 #include "v6trace.h"
 #include "abi.bpf.h"
 #include "core_fixes.bpf.h"
+#include "deliver.bpf.h"
 
 #define AF_INET	    2
 #define AF_INET6    10
@@ -42,31 +43,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the loader before load. */
 const volatile struct v6t_filter filter = {};
-/*
- * When to wake the reader, which also drains the ring buffer every
- * V6T_DRAIN_MS. Waking it is an irq_work: a self-interrupt (under a
- * hypervisor, an exit to it) and a context switch; one per record (the
- * default of bpf_ringbuf_output) cost more than the rest of the program. So:
- * once wakeup_bytes wait (the loader makes that a quarter of the buffer),
- * then every WAKE_EVERY-th record while they still do (two CPUs can step
- * over one mark together); and at every record once three quarters wait:
- * a reader that far behind is short of CPU, and the wake-ups slow its
- * producers down before the buffer overflows (tests/deploy.py: a flood with
- * two tracers on two CPUs loses nothing so, and lost 0.6 % with a wake-up
- * every quarter only).
- */
-const volatile __u64 wakeup_bytes = 0;
-#define WAKE_EVERY   16
-#define RECORD_BYTES (sizeof(struct v6t_event) + 8) /* and the ring buffer's header */
-
-static __always_inline __u64 wakeup_flag(__u64 waiting)
-{
-	if (waiting >= 3 * wakeup_bytes)
-		return BPF_RB_FORCE_WAKEUP;
-	if (waiting >= wakeup_bytes && (waiting - wakeup_bytes) / RECORD_BYTES % WAKE_EVERY == 0)
-		return BPF_RB_FORCE_WAKEUP;
-	return BPF_RB_NO_WAKEUP;
-}
 
 /*
  * Set by user space (through the memory-mapped .bss, no system call) when
@@ -269,30 +245,18 @@ static __always_inline bool sock_wanted(const struct v6t_event *e)
 /*
  * Sends an event whose socket fields are filled, if the socket filters keep
  * it: the process fields are added here, and nothing a filter drops ever
- * takes room in the ring buffer. The record is copied into its reserved
- * room with the program's own loads and stores: bpf_ringbuf_output() copies
- * with the kernel's memcpy(), and it and its helper call cost more (the 7.2
- * guest under TCG, median of 6 bind storms: the fexit program 1.8 -> 1.4 us).
+ * takes room in the ring buffer (deliver.bpf.h).
  */
 static __always_inline void event_emit(struct v6t_event *e)
 {
-	struct v6t_event *rec;
-	__u64 waiting;
-
 	if (!sock_wanted(e)) {
 		stat_inc(V6T_STAT_FILTERED);
 		return;
 	}
 	e->ts_ns = bpf_ktime_get_ns();
 	fill_task(e);
-	waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + sizeof(*e);
-	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
-	if (!rec) {
+	if (!deliver(&events, e))
 		stat_inc(V6T_STAT_LOST);
-		return;
-	}
-	*rec = *e;
-	bpf_ringbuf_submit(rec, wakeup_flag(waiting));
 }
 
 /*

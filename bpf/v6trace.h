@@ -100,13 +100,14 @@ struct v6t_filter {
 	__u8 children;	   /* add the forks of traced processes to the pids map */
 	__u8 all_connects; /* every inet6 TCP connect, not only those to mapped addresses */
 	/*
-	 * Whether any task filter (by_pid ... by_cgroup), any socket filter
-	 * (family ... mapped) is on: with none, each group's checks are one
-	 * dead branch the verifier removes, not one per filter.
+	 * Whether any task filter (by_pid, by_comm, by_uid, by_cgroup), any
+	 * socket filter (family, by_netns, by_port, stacks, mapped) is on: with
+	 * none, each group's checks are one dead branch the verifier removes,
+	 * not one per filter.
 	 */
 	__u8 task_any;
 	__u8 sock_any;
-	__u8 pad[2];
+	__u8 pad[3];
 };
 
 struct v6t_event {
