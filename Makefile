@@ -186,7 +186,7 @@ $(OUTPUT)/bench/progstats: tools/bench/progstats.c
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -static $< -lbpf -lelf -lz -lzstd -o $@
 
 # the hooks tracepoint mode could use, priced by make bench (tools/bench/hooks.bpf.c)
-$(OUTPUT)/bench/hooks.bpf.o: tools/bench/hooks.bpf.c bpf/v6trace.h
+$(OUTPUT)/bench/hooks.bpf.o: tools/bench/hooks.bpf.c bpf/v6trace.h bpf/deliver.bpf.h
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
@@ -197,9 +197,9 @@ $(OUTPUT)/bench/hooks.skel.h: $(OUTPUT)/bench/hooks.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name hooks_bpf > $@
 
-$(OUTPUT)/bench/hooks: tools/bench/hooks.c $(OUTPUT)/bench/hooks.skel.h
+$(OUTPUT)/bench/hooks: tools/bench/hooks.c $(OUTPUT)/bench/hooks.skel.h bpf/v6trace.h
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -I$(OUTPUT)/bench $< -lbpf -o $@
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -I$(OUTPUT)/bench -Ibpf $< -lbpf -o $@
 
 $(OUTPUT)/bench/format: tools/bench/format.c $(LIB_OBJS)
 	$(call msg,CC,$@)

@@ -2,7 +2,8 @@
 /*
  * The hooks tracepoint mode could use, each doing nothing but return, for
  * `make bench` to price what they cost a process that makes no socket call
- * (tools/bench/hooks attaches the ones named on its command line):
+ * (tools/bench/hooks attaches the ones named on its command line), and
+ * fexit_deliver, which only sends a record:
  *   exit_tp   syscalls:sys_exit_bind (what v6trace uses from Linux 5.15)
  *   enter_tp  syscalls:sys_enter_bind (what it used to add, before 5.15 still)
  *   exit_raw  raw_tracepoint raw_syscalls:sys_exit, filtered on the number
@@ -22,6 +23,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "v6trace.h"
+#include "deliver.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -111,10 +113,9 @@ int kretprobe_bind(void *ctx)
 
 /*
  * The floor of what fentry mode's bind program must do for an event: a
- * timestamp, and a record of v6trace's size written into reserved ring
- * buffer room, as v6trace's event_emit() does it (query, reserve, copy,
- * submit). The reader is not woken unless a quarter of the buffer waits:
- * hooks drains it every 10 ms, and counts what could not be reserved.
+ * timestamp, and the record sent as v6trace sends it (bpf/deliver.bpf.h:
+ * reserved room, the same wake-up rule), to a reader that, like v6trace's,
+ * waits for a wake-up or V6T_DRAIN_MS (hooks.c), and does nothing with it.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -126,17 +127,10 @@ __u64 lost;
 SEC("fexit/inet6_bind")
 int BPF_PROG(fexit_deliver, struct socket *sock, struct sockaddr *uaddr, int addr_len, int ret)
 {
-	struct v6t_event e = {.ret = ret}, *rec;
-	__u64 waiting;
+	struct v6t_event e = {.ret = ret};
 
 	e.ts_ns = bpf_ktime_get_ns();
-	waiting = bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA) + sizeof(e);
-	rec = bpf_ringbuf_reserve(&records, sizeof(*rec), 0);
-	if (!rec) {
-		lost++;
-		return 0;
-	}
-	*rec = e;
-	bpf_ringbuf_submit(rec, waiting >= 64 * 1024 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	if (!deliver(&records, &e))
+		__sync_fetch_and_add(&lost, 1);
 	return 0;
 }

@@ -7,8 +7,9 @@
  *         fexit_bind|kprobe_bind|kretprobe_bind|fexit_deliver ...
  * The cgroup programs are attached to the root of the cgroup v2 hierarchy,
  * wherever it is mounted (/sys/fs/cgroup/unified on a hybrid host).
- * fexit_deliver's records are drained every 10 ms; at exit, how many could
- * not be reserved is said on stderr (the floor is a floor only if none).
+ * fexit_deliver's records are read as v6trace reads its own (woken by the
+ * program, or every V6T_DRAIN_MS) and dropped; at exit, how many could not be
+ * reserved is said on stderr (the floor is a floor only if none).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,10 +18,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "hooks.skel.h"
+#include "v6trace.h"
 
 static volatile sig_atomic_t stop;
 
@@ -70,8 +71,7 @@ static int cgroup2_root(void)
 int main(int argc, char **argv)
 {
 	struct hooks_bpf *skel = hooks_bpf__open();
-	const struct timespec drain_every = {.tv_nsec = 10 * 1000 * 1000};
-	struct ring_buffer *records;
+	struct ring_buffer *records = NULL;
 	struct bpf_program *prog;
 
 	if (!skel) {
@@ -79,6 +79,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	skel->rodata->nr_bind = SYS_bind;
+	skel->rodata->wakeup_bytes = bpf_map__max_entries(skel->maps.records) / 4;
 	bpf_object__for_each_program(prog, skel->obj)
 		bpf_program__set_autoload(prog, named(argc, argv, bpf_program__name(prog)));
 	if (hooks_bpf__load(skel)) {
@@ -107,20 +108,24 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	records = ring_buffer__new(bpf_map__fd(skel->maps.records), drop_record, NULL, NULL);
-	if (!records) {
-		perror("hooks: ring buffer");
-		return 1;
+	if (named(argc, argv, "fexit_deliver")) {
+		records =
+			ring_buffer__new(bpf_map__fd(skel->maps.records), drop_record, NULL, NULL);
+		if (!records) {
+			perror("hooks: ring buffer");
+			return 1;
+		}
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	printf("ready\n");
 	fflush(stdout);
 	while (!stop) {
-		ring_buffer__consume(records);
-		nanosleep(&drain_every, NULL);
+		if (records)
+			ring_buffer__poll(records, V6T_DRAIN_MS);
+		else
+			pause();
 	}
-	ring_buffer__consume(records);
 	if (skel->bss->lost)
 		fprintf(stderr, "hooks: %llu records could not be reserved\n",
 			(unsigned long long)skel->bss->lost);
