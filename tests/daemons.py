@@ -842,7 +842,8 @@ class Run:
         try:
             self.main.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            self.notes.append(f"did not exit within 30 s of {signal.Signals(self.d.stop_sig).name}")
+            self.notes.append(f"did not exit within 30 s of {signal.Signals(self.d.stop_sig).name}"
+                              f" ({where_stuck(self.main.pid)})")
 
     def execute(self):
         d = self.d
@@ -1135,6 +1136,27 @@ def judge_snapshot(res, run, stable, pids):
     res.check(f"{L}: --snapshot held against ss on every configured socket",
               compared == len(run.expected), f"{compared} compared (the others changed in ss "
               f"while --snapshot ran), {len(run.expected)} configured")
+
+
+def where_stuck(pid):
+    """What a process that does not exit, and its children, are doing: pid,
+    comm, state, the kernel function it waits in, and its blocked signals."""
+    out = []
+    todo = [pid]
+    while todo and len(out) < 8:
+        p = todo.pop(0)
+        try:
+            with open(f"/proc/{p}/status") as f:
+                st = dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+            with open(f"/proc/{p}/wchan") as f:
+                wchan = f.read().strip() or "-"
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            continue
+        out.append(f"pid {p} {st.get('Name', '?')} {st.get('State', '?')} in {wchan}, "
+                   f"SigBlk {st.get('SigBlk', '?')}")
+    return "; ".join(out) or "gone"
 
 
 def run_daemon(res, cls, base_cg):
