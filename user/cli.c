@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,9 @@
 #include "cgroup.h"
 #include "classify.h"
 #include "cli.h"
+#include "command.h"
 #include "loader.h"
+#include "netns.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -265,13 +268,28 @@ static void parse_netns(struct argp_state *state, struct options *opts, const ch
 	struct statfs sfs;
 	struct stat st;
 
+	int fd;
+
 	if (!parse_uint(arg, UINT_MAX, &val)) {
 		opts->filter.netns = (uint32_t)val;
+		/* an inode that names no network namespace would trace nothing, silently */
+		fd = netns_open_by_inode(NULL, opts->filter.netns);
+		if (fd < 0) { /* a fact of this machine, not a usage error: exit 1 */
+			fail("--netns %lu: no network namespace has this inode (no process is in "
+			     "it, /run/netns has no file of it)",
+			     val);
+			exit(1);
+		}
+		close(fd);
 	} else {
 		if (stat(arg, &st) || statfs(arg, &sfs))
 			argp_error(state, "invalid --netns: '%s': %s", arg, strerror(errno));
 		if (sfs.f_type != NSFS_MAGIC)
 			argp_error(state, "invalid --netns: '%s' is not a namespace file", arg);
+		fd = open(arg, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || !netns_is_net(fd))
+			argp_error(state, "invalid --netns: '%s' is not a network namespace", arg);
+		close(fd);
 		opts->filter.netns = (uint32_t)st.st_ino;
 		opts->netns_path = arg;
 	}
@@ -383,6 +401,11 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 			argp_error(state, "invalid PID: '%s'", arg);
 		if (opts->npids == MAX_PIDS)
 			argp_error(state, "at most %d -p options", MAX_PIDS);
+		/* a pid nobody has yet would trace whoever gets it next */
+		if (kill((pid_t)val, 0) && errno == ESRCH) {
+			fail("-p %lu: no such process", val);
+			exit(1);
+		}
 		opts->pids[opts->npids++] = (uint32_t)val;
 		break;
 	case 't':
@@ -462,6 +485,13 @@ void cli_parse(int argc, char **argv, struct options *opts)
 			exit(2);
 		}
 		opts->command = argv + nargs + 1;
+		if (!command_exists(opts->command[0])) {
+			fail("cannot run '%s': %s", opts->command[0],
+			     !*opts->command[0]		     ? "empty command name"
+			     : strchr(opts->command[0], '/') ? "no such file"
+							     : "no such file in PATH");
+			exit(127);
+		}
 	}
 	if (opts->snapshot && (opts->with_snapshot || opts->command)) {
 		fail("--snapshot prints and exits: use --with-snapshot to trace after it");

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "command.h"
@@ -80,6 +81,31 @@ static void child(int go_fd, char *const argv[], bool as_root)
 	err = errno;
 	fprintf(stderr, "v6trace: cannot run %s: %s\n", argv[0], strerror(err));
 	_exit(err == ENOENT ? 127 : 126);
+}
+
+bool command_exists(const char *name)
+{
+	const char *path = getenv("PATH"), *next;
+	char full[PATH_MAX];
+	struct stat st;
+
+	if (!*name)
+		return false;
+	if (strchr(name, '/'))
+		return !stat(name, &st) && !S_ISDIR(st.st_mode);
+	for (path = path ? path : "/bin:/usr/bin"; path; path = next ? next + 1 : NULL) {
+		int len;
+
+		next = strchr(path, ':');
+		len = next ? (int)(next - path) : (int)strlen(path);
+		/* an empty entry is the current directory, as execvp() takes it */
+		if (snprintf(full, sizeof(full), "%.*s/%s", len ? len : 1, len ? path : ".",
+			     name) >= (int)sizeof(full))
+			continue;
+		if (!stat(full, &st) && !S_ISDIR(st.st_mode))
+			return true;
+	}
+	return false;
 }
 
 int command_spawn(struct command *c, char *const argv[], bool as_root, char *err, size_t errlen)

@@ -19,6 +19,12 @@ struct command {
 };
 
 /*
+ * Whether name is a file execvp() would find (in PATH unless it has a slash):
+ * checked before anything is loaded, so that a COMMAND that cannot run is one
+ * line and exit 127, as from a shell, not a tracer started for nothing.
+ */
+bool command_exists(const char *name);
+/*
  * Forks the child. Unless as_root, a child of `sudo v6trace` becomes the user
  * who ran sudo (SUDO_UID, SUDO_GID, and that user's groups) before it waits.
  */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <signal.h>
 #include <linux/perf_event.h>
 #include <malloc.h>
 #include <stdint.h>
@@ -426,7 +427,7 @@ static void set_syscall_numbers(struct v6trace_bpf *skel)
 }
 
 static int select_programs(struct tracer *t, const struct kernel_funcs *kf, int mode,
-			   bool follow_forks, char *err, size_t errlen)
+			   bool follow_forks, bool tracks_pids, char *err, size_t errlen)
 {
 	struct bpf_program *prog;
 
@@ -453,6 +454,10 @@ static int select_programs(struct tracer *t, const struct kernel_funcs *kf, int 
 
 		if (prog == t->skel->progs.raw_tp_io_uring_complete)
 			load = true; /* every mode; what it reports depends on the mode */
+		/* -p without --children too: a pid that exits leaves the table, so a
+		 * process that gets the number next is not traced as if it were it */
+		if (prog == t->skel->progs.raw_tp_sched_process_exit)
+			load = tracks_pids;
 		if (prog == t->skel->progs.raw_tp_thread_exit) /* the modes that save arguments */
 			load = mode == V6T_MODE_KPROBE ||
 			       (mode == V6T_MODE_TRACEPOINT && !kf->task_pt_regs);
@@ -693,7 +698,8 @@ static int try_mode(struct tracer *t, const struct loader_opts *opts, const stru
 		if (ret)
 			goto fail;
 	}
-	ret = select_programs(t, kf, mode, opts->filter.children && opts->npids, err, errlen);
+	ret = select_programs(t, kf, mode, opts->filter.children && opts->npids, opts->npids > 0,
+			      err, errlen);
 	if (ret)
 		goto fail;
 	ret = v6trace_bpf__load(t->skel);
@@ -891,6 +897,23 @@ static void drop_object_pages(const void *(*elf_bytes)(size_t *))
 	advise_pages_inside(start, len, MADV_DONTNEED);
 }
 
+/*
+ * A -p process that exited after the command line was read and before the
+ * exit program was attached is still in the pid table: forget it now, while
+ * the table can still be written, or whoever gets its number next is traced.
+ */
+static void forget_gone_pids(struct tracer *t, const struct loader_opts *opts)
+{
+	size_t i;
+
+	for (i = 0; i < opts->npids; i++) {
+		__u32 pid = opts->pids[i];
+
+		if (kill((pid_t)pid, 0) && errno == ESRCH)
+			bpf_map__delete_elem(t->skel->maps.pids, &pid, sizeof(pid), 0);
+	}
+}
+
 int tracer_start(struct tracer *t, const struct loader_opts *opts, char *err, size_t errlen)
 {
 	int ret;
@@ -916,6 +939,8 @@ int tracer_start(struct tracer *t, const struct loader_opts *opts, char *err, si
 	 * What loading took (the kernel's BTF, parsed twice: libbpf frees its
 	 * copy after load, read_kernel_funcs() its own) goes back to the system.
 	 */
+	if (!ret)
+		forget_gone_pids(t, opts);
 	malloc_trim(0);
 	drop_object_pages(v6trace_bpf__elf_bytes);
 	drop_object_pages(v6trace_nocast_bpf__elf_bytes);

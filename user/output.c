@@ -59,6 +59,31 @@ void output_stdout(struct output *o)
 	classify_fd(o);
 }
 
+/*
+ * A file that is not ours, in a sticky directory others can write to (/tmp),
+ * and not its directory owner's either: another user may have made it there
+ * before us, to be handed root's records. The rule of the kernel's
+ * fs.protected_regular, which the O_CREAT|O_EXCL-then-open below would not get.
+ */
+static bool planted(const char *path, const struct stat *st)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat d;
+
+	if (st->st_uid == geteuid())
+		return false;
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (stat(dir, &d))
+		return true; /* cannot tell: refuse */
+	return (d.st_mode & S_ISVTX) && (d.st_mode & (S_IWOTH | S_IWGRP)) && st->st_uid != d.st_uid;
+}
+
 static int open_checked(const char *path, char *err, size_t errlen)
 {
 	struct stat st;
@@ -81,18 +106,31 @@ static int open_checked(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(e));
 		return -e;
 	}
-	fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO with no reader fails at once (ENXIO) instead of
+	 * waiting in open() forever; it is refused below either way */
+	fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		e = errno;
 		snprintf(err, errlen, "%s: %s", path,
-			 e == ELOOP ? "is a symbolic link (refused)" : strerror(e));
+			 e == ELOOP ? "is a symbolic link (refused)"
+			 : e == ENXIO
+				 ? "is a FIFO with no reader (refused: -o takes a regular file)"
+				 : strerror(e));
 		return -e;
 	}
-	if (fstat(fd, &st)) {
+	if (fstat(fd, &st) || fcntl(fd, F_SETFL, O_APPEND)) {
 		e = errno;
 		close(fd);
 		snprintf(err, errlen, "%s: %s", path, strerror(e));
 		return -e;
+	}
+	if (S_ISREG(st.st_mode) && planted(path, &st)) {
+		close(fd);
+		snprintf(err, errlen,
+			 "%s: owned by uid %u in a directory others can write to (refused: "
+			 "another user may have put it there)",
+			 path, (unsigned)st.st_uid);
+		return -EPERM;
 	}
 	if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
 		close(fd);

@@ -35,6 +35,8 @@
 #include "format.h"
 #include "helper.h"
 #include "loader.h"
+#include "memcg.h"
+#include "netns.h"
 #include "lookups.h"
 #include "output.h"
 #include "report.h"
@@ -102,6 +104,24 @@ static bool has_bpf_privileges(void)
 	       capng_have_capability(CAPNG_EFFECTIVE, CAP_PERFMON);
 }
 
+/* A memory cgroup that leaves too little room for loading: said, not OOM-killed. */
+static bool memory_too_small(void)
+{
+	char where[PATH_MAX] = "";
+	struct stat btf;
+	int64_t room = memcg_room(where, sizeof(where)), needed;
+
+	if (room < 0 || stat("/sys/kernel/btf/vmlinux", &btf))
+		return false;
+	needed = memcg_needed(btf.st_size);
+	if (room >= needed)
+		return false;
+	fail("needs about %lld MiB of memory to load (three times the kernel's BTF, and 2 MiB); "
+	     "the memory cgroup %s leaves %lld MiB",
+	     (long long)(needed >> 20), where, (long long)(room >> 20));
+	return true;
+}
+
 static int check_environment(void)
 {
 	if (!has_bpf_privileges()) {
@@ -114,6 +134,8 @@ static int check_environment(void)
 		     strerror(errno));
 		return -ENOENT;
 	}
+	if (memory_too_small())
+		return -ENOMEM;
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1) {
 		fail("this kernel has no BPF ring buffer (needs Linux 5.8 or later)");
 		return -ENOTSUP;
@@ -408,37 +430,6 @@ static void warn_mptcp_unlisted(int err)
 		strerror(-err));
 }
 
-/* A namespace file that is still the namespace inode (of the device of ours) */
-static int open_netns_file(const char *path, uint32_t inode, dev_t dev)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd >= 0 && (fstat(fd, &st) || st.st_ino != inode || st.st_dev != dev)) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
-/* A file of namespace inode among DIR/NAME<suffix>: /run/netns/NAME, /proc/PID/ns/net */
-static int find_netns_file(const char *dir, const char *suffix, uint32_t inode, dev_t dev)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d = opendir(dir);
-	int fd = -1;
-
-	while (d && fd < 0 && (de = readdir(d))) {
-		if (de->d_name[0] != '.' &&
-		    snprintf(path, sizeof(path), "%s/%s%s", dir, de->d_name, suffix) < PATH_MAX)
-			fd = open_netns_file(path, inode, dev);
-	}
-	if (d)
-		closedir(d);
-	return fd;
-}
-
 /*
  * The network namespace --netns names, opened to list its sockets: the path
  * given, or a file of it found by its inode. -1: the tracer's own, or none
@@ -447,20 +438,12 @@ static int find_netns_file(const char *dir, const char *suffix, uint32_t inode, 
 static int open_snapshot_netns(const struct runtime *rt, uint32_t *inode)
 {
 	const struct options *o = rt->opts;
-	struct stat self;
-	int fd = -1;
+	int fd;
 
 	*inode = o->filter.by_netns ? o->filter.netns : rt->netns;
 	if (*inode == rt->netns)
 		return -1;
-	if (!stat("/proc/self/ns/net", &self)) {
-		if (o->netns_path)
-			fd = open_netns_file(o->netns_path, *inode, self.st_dev);
-		if (fd < 0)
-			fd = find_netns_file("/run/netns", "", *inode, self.st_dev);
-		if (fd < 0)
-			fd = find_netns_file("/proc", "/ns/net", *inode, self.st_dev);
-	}
+	fd = netns_open_by_inode(o->netns_path, *inode);
 	if (fd < 0)
 		*inode = 0;
 	return fd;
