@@ -83,6 +83,7 @@ help:
 	@echo "sudo make run      install missing Debian packages, build, run v6trace"
 	@echo "sudo make test     install missing Debian packages, build, run every test"
 	@echo "make test-unit     unit tests only (no root)"
+	@echo "sudo make test-asan  unit tests and end-to-end runs built with ASan and UBSan"
 	@echo "make install       install to \$$(DESTDIR)\$$(PREFIX)"
 	@echo "make deb           build a Debian package in .output/deb/ (ARCH=arm64: .output/arm64/deb/)"
 	@echo "make test-vm       the qemu kernel matrix, x86_64 and arm64 (VM_ARCH=x86_64 or arm64:"
@@ -223,6 +224,25 @@ $(ASAN_OUT)/unit_tests: tests/unit_tests.c $(USER_LIB_SRCS) user/core_btf.c bpf/
 	$(Q)$(CC) -g -O1 $(ASAN_FLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Ibpf -Iuser \
 		-DV6TRACE_VERSION='"$(VERSION)"' tests/unit_tests.c $(USER_LIB_SRCS) user/core_btf.c -lcmocka -lbpf -o $@
 
+# The tracer itself under ASan and UBSan, its objects in $(ASAN_OUT)/obj
+# (the BPF skeletons are the ordinary build's).
+ASAN_OBJS := $(patsubst user/%.c,$(ASAN_OUT)/obj/%.o,$(USER_SRCS))
+$(ASAN_OUT)/obj/%.o: user/%.c $(OUTPUT)/build-flags | $(OUTPUT)/v6trace.skel.h $(OUTPUT)/v6trace_nocast.skel.h
+	$(call msg,ASAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -g -O1 $(ASAN_FLAGS) $(filter-out -O2,$(ALL_CFLAGS)) -MF $(@:.o=.d) -c $< -o $@
+
+$(ASAN_OUT)/v6trace: $(ASAN_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) -g $(ASAN_FLAGS) $(ASAN_OBJS) $(LDLIBS) -o $@
+
+-include $(wildcard $(ASAN_OUT)/obj/*.d)
+
+# The unit tests and end-to-end runs of the tracer, both built with ASan and
+# UBSan: any report fails them (tests/asan.sh). Part of `make test`.
+test-asan: $(ASAN_OUT)/unit_tests $(ASAN_OUT)/v6trace $(OUTPUT)/tests/workload
+	$(Q)tests/asan.sh
+
 test-unit: $(OUTPUT)/tests/unit_tests
 	$(OUTPUT)/tests/unit_tests
 
@@ -248,7 +268,8 @@ run: deps
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory v6trace $(OUTPUT)/tests/unit_tests $(ASAN_OUT)/unit_tests \
-		$(OUTPUT)/tests/workload $(OUTPUT)/tests/uring $(OUTPUT)/fuzz/fuzz_format
+		$(ASAN_OUT)/v6trace $(OUTPUT)/tests/workload $(OUTPUT)/tests/uring \
+		$(OUTPUT)/fuzz/fuzz_format
 	$(Q)tests/run
 
 # The qemu kernel matrix; KERNEL=path/to/vmlinuz boots that kernel instead.

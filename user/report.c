@@ -230,7 +230,8 @@ int report_compare(struct report *r)
 			}
 		}
 	}
-	qsort(r->changes, r->nchanges, sizeof(*r->changes), by_severity);
+	if (r->nchanges) /* qsort(NULL, 0) is undefined */
+		qsort(r->changes, r->nchanges, sizeof(*r->changes), by_severity);
 	return 0;
 }
 

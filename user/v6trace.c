@@ -544,7 +544,8 @@ static int print_snapshot(struct runtime *rt)
 	owners_scan_wanted(&c.owners, c.by_owner ? &owner_filter : NULL);
 	for (i = 0; i < sizeof(dumps) / sizeof(dumps[0]); i++) {
 		if (dumps[i].protocol != IPPROTO_MPTCP && !c.mptcp_sorted) {
-			qsort(c.mptcp_inodes, c.n_mptcp, sizeof(uint32_t), compare_inodes);
+			if (c.n_mptcp) /* qsort(NULL, 0) is undefined */
+				qsort(c.mptcp_inodes, c.n_mptcp, sizeof(uint32_t), compare_inodes);
 			c.mptcp_sorted = true;
 		}
 		err = sockdiag_dump(c.netns_fd, dumps[i].family, dumps[i].protocol,
