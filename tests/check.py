@@ -10,6 +10,7 @@ assertions.
 import json
 import os
 import re
+import signal
 import sys
 
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "doc",
@@ -75,6 +76,19 @@ def run_suite(name, prefix, tests, outdir=None):
             res.check(f"{test.__name__} ran", False, repr(e))
     print(f"{res.passed} passed, {res.failed} failed")
     return 1 if res.failed else 0
+
+
+def sigint_blocked(pid):
+    """Whether the process holds SIGINT blocked (its SigBlk in /proc); None once
+    it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigBlk:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except OSError:
+        return None
+    return False
 
 
 def cgroup2_mount():

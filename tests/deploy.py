@@ -207,18 +207,6 @@ def test_stop_cuts_nothing(res):
               f"summary {json.dumps(summary)[:200]}")
 
 
-def sigint_blocked(pid):
-    """Whether the process holds SIGINT blocked (its SigBlk in /proc)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("SigBlk:"):
-                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
-    except OSError:
-        pass
-    return False
-
-
 def test_signals(res):
     # exec: the process that ignores both signals is COMMAND itself (its SIG_IGN
     # survives exec), the one v6trace kills
@@ -263,7 +251,7 @@ def test_signals(res):
                              stderr=subprocess.DEVNULL,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not sigint_blocked(p.pid):
+        while time.monotonic() < deadline and not check.sigint_blocked(p.pid):
             time.sleep(0.0005)
         time.sleep(delay)
         p.send_signal(signal.SIGINT)

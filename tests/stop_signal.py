@@ -40,18 +40,6 @@ STOP_BOUND_S = 1.0
 BASE_PORT = 42000 + os.getpid() % 1000 * 8  # the flood's 300 ports, apart from other suites'
 
 
-def holds_sigint(pid):
-    """Whether the process holds SIGINT blocked (SigBlk); None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("SigBlk:"):
-                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
-    except OSError:
-        return None
-    return False
-
-
 def ignore_sigint():
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job's disposition
 
@@ -71,7 +59,7 @@ def test_sigint_under_storms(res):
                 p = subprocess.Popen([V6TRACE, "--json"], stdout=out, stderr=subprocess.DEVNULL,
                                      preexec_fn=ignore_sigint)
                 t0 = time.monotonic()
-                while holds_sigint(p.pid) is False and time.monotonic() - t0 < 5:
+                while check.sigint_blocked(p.pid) is False and time.monotonic() - t0 < 5:
                     time.sleep(0.0001)
                 held_ms.append((time.monotonic() - t0) * 1000)
                 # at once (still loading), then later and later, past the start record
