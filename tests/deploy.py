@@ -261,7 +261,7 @@ def test_signals(res):
             p.kill()
             out, _ = p.communicate()
         last = json.loads(out.splitlines()[-1]) if out.strip() else {}
-        res.check(f"SIGINT {delay * 1000:.0f} ms after main() held it, while loading, to a "
+        res.check(f"SIGINT {delay * 1000:.0f} ms after v6trace held it, while loading, to a "
                   "v6trace that inherited it ignored: it ends the run, with its summary",
                   p.returncode == 0 and last.get("event") == "summary",
                   f"rc {p.returncode}, last {out.splitlines()[-1:]!r}")
