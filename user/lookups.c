@@ -179,8 +179,6 @@ static void emit_at_once(struct lookups *l, const struct v6t_event *e, bool hold
 
 	if (holder)
 		status = !helper_alive(l) && !l->gone ? holder_here(l, e, &h) : unasked;
-	if (has_name < 0)
-		l->ifnames_unknown++;
 	emit_event(l, e, status, &h, has_name > 0 ? name : NULL);
 }
 
@@ -222,8 +220,6 @@ static void write_waiting(struct lookups *l, struct waiting_event *w)
 {
 	if (w->written)
 		return;
-	if ((w->want & HELPER_WANT_IFNAME) && !w->ifname_found)
-		l->ifnames_unknown++;
 	emit_event(l, &w->e, w->status, &w->holder, w->ifname_found ? w->ifname : NULL);
 	w->written = true;
 }

@@ -71,7 +71,6 @@ struct lookups {
 	struct ifname_cached names[IFNAME_CACHE]; /* answers of the helper */
 	bool gone;				  /* the helper died: reported, asked no more */
 	bool stuck_reported;			  /* the helper missed a deadline: reported */
-	uint64_t ifnames_unknown; /* names given up on (late, skipped, helper gone) */
 	lookup_emit emit;
 	void *ctx;
 };
