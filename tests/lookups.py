@@ -47,8 +47,26 @@ V6TRACE = os.environ.get("V6TRACE", os.path.join(ROOT, "v6trace"))
 OUT = os.path.join(ROOT, "tests", ".out", "lookups")
 PY = "/usr/bin/python3"
 ME = os.getpid()
-# ports of this run: derived from the pid so parallel runs do not collide
-BASE = 20000 + (ME % 400) * 50
+# ports inside the namespaces made here: any will do, derived from the pid
+BASE = 20000 + (ME % 200) * 50
+
+
+def free_ports(n):
+    """n ports free on the host for TCP and UDP, as the kernel picks them."""
+    held, ports = [], []
+    while len(ports) < n:
+        t = socket.socket()
+        t.bind(("0.0.0.0", 0))
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("0.0.0.0", t.getsockname()[1]))
+            ports.append(t.getsockname()[1])
+        except OSError:
+            pass
+        held += [t, u]
+    for x in held:
+        x.close()
+    return ports
 NOBODY = pwd.getpwnam("nobody")
 
 # Forks children that each enter a user+net namespace of their own, hold a
@@ -103,9 +121,10 @@ if stay == "stay":
 # root: holds the ports, fails binds on them until the time is up; prints its pid first
 HOST_LOSER = r"""
 import os, socket, sys, time
-base, count, until = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+ports, until = [int(p) for p in sys.argv[1].split(",")], float(sys.argv[3])
+base, count = 0, len(ports)
 held = []
-for p in range(base, base + count):
+for p in ports:
     h = socket.socket()
     h.bind(("0.0.0.0", p))
     h.listen(1)
@@ -116,7 +135,7 @@ while time.time() < until:
     s = socket.socket(socket.AF_INET6)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     try:
-        s.bind(("::", base + i % count))
+        s.bind(("::", ports[i % count]))
     except OSError:
         pass
     s.close()
@@ -220,22 +239,26 @@ def churn(seconds, tag):
     (records, the namespaced children by pid, the root loser's pid)."""
     os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, f"churn-{tag}-{ME}.json")
-    ports = [a for p in range(BASE, BASE + 50) for a in ("-P", str(p))]
+    host_ports = free_ports(10)
+    ports = [a for p in list(range(BASE, BASE + 40)) + host_ports for a in ("-P", str(p))]
     tracer, out = start_tracer(path, ports)
-    until = time.time() + seconds
-    host = subprocess.Popen([PY, "-c", HOST_LOSER, str(BASE + 40), "10", str(until)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    host_pid = int(host.stdout.readline())
-    ns = subprocess.Popen([PY, "-c", NAMESPACED, str(BASE), "0", str(until), "exit"],
-                          stdout=subprocess.PIPE, text=True, preexec_fn=as_nobody)
-    kids = {}
-    for line in ns.stdout:
-        pid, port, netns = map(int, line.split())
-        kids[pid] = (port, netns)
-    ns.wait(timeout=60)
-    host.stdout.readline()
-    time.sleep(0.5)
-    stop_tracer(tracer, out)
+    try:
+        until = time.time() + seconds
+        host = subprocess.Popen([PY, "-c", HOST_LOSER, ",".join(map(str, host_ports)), "10",
+                                 str(until)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
+        host_pid = int(host.stdout.readline())
+        ns = subprocess.Popen([PY, "-c", NAMESPACED, str(BASE), "0", str(until), "exit"],
+                              stdout=subprocess.PIPE, text=True, preexec_fn=as_nobody)
+        kids = {}
+        for line in ns.stdout:
+            pid, port, netns = map(int, line.split())
+            kids[pid] = (port, netns)
+        ns.wait(timeout=60)
+        host.stdout.readline()
+        time.sleep(0.5)
+    finally:  # never a tracer left behind
+        stop_tracer(tracer, out)
     host.stdin.close()
     host.wait(timeout=60)
     return records(path), kids, host_pid
@@ -335,7 +358,8 @@ def start_named(tmp, port):
 
 def test_other_uids(res):
     os.makedirs(OUT, exist_ok=True)
-    ports = {"nobody": BASE + 41, "nondumpable": BASE + 42, "named": BASE + 43}
+    free = free_ports(6)
+    ports = {"nobody": free[0], "nondumpable": free[1], "named": free[2]}
     procs = {}
     with tempfile.TemporaryDirectory() as tmp:
         os.chmod(tmp, 0o755)
@@ -365,7 +389,7 @@ def test_other_uids(res):
                               text=True, timeout=60).stdout
         # the deploy report: COMMAND starts the same servers on other ports; the
         # report's "after" (listed by the helper) names who serves each
-        rports = {n: ports[n] + 3 for n in procs}
+        rports = {"nobody": free[3], "nondumpable": free[4], "named": free[5]}
         script = (f"setpriv --reuid={NOBODY.pw_uid} --regid={NOBODY.pw_gid} --clear-groups "
                   f"{PY} -c '{LISTENER}' {rports['nobody']} plain -1 20 >/dev/null &\n"
                   f"{PY} -c '{LISTENER}' {rports['nondumpable']} nondumpable "
@@ -408,7 +432,7 @@ def test_other_uids(res):
                   rows and all(r.get("pid") == pid for r in rows), rows)
         rpid, rcomm = report_owners[n]
         changes = [c for c in report if c.get("event") == "change"
-                   and c.get("port") == ports[n] + 3]
+                   and c.get("port") == rports[n]]
         named_right = [c for c in changes if c.get("after") and c["after"].get("pid") == rpid
                        and c["after"].get("comm") == rcomm]
         res.check(f"server run as {n} started by COMMAND: the deploy report names its owner "
@@ -427,22 +451,22 @@ print(idx, flush=True)
 n = 0
 while time.time() < until:
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.bind(("fe80::1", 0, 0, idx))
+    s.bind(("fe80::1", int(sys.argv[3]), 0, idx))
     s.close()
     n += 1
     time.sleep(0.01)
 print(n, flush=True)
 """
 
-# ordinary binds, as fast as they come, until argv[1]; prints its pid, then the count
+# ordinary binds on the ports argv[2] in turn, every 2 ms until argv[1]; its pid, then the count
 BYSTANDER = r"""
 import os, socket, sys, time
-until = float(sys.argv[1])
+until, ports = float(sys.argv[1]), [int(p) for p in sys.argv[2].split(",")]
 print(os.getpid(), flush=True)
 n = 0
 while time.time() < until:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
+    s.bind(("127.0.0.1", ports[n % len(ports)]))
     s.close()
     n += 1
     time.sleep(0.002)
@@ -476,17 +500,23 @@ def test_ifnames(res):
         for ns, ifs in names.items():
             make_netns(ns, ifs)
         ns_inodes = {ns: os.stat(f"/run/netns/{ns}").st_ino for ns in names}
-        tracer, out = start_tracer(path, ("--ringbuf-kb", "4"))
+        # only this test's ports: another test's flood on this machine fills
+        # a 4 KiB ring buffer by itself
+        by_ports = free_ports(10)
+        scoped_port = BASE + 45
+        tracer, out = start_tracer(path, ["--ringbuf-kb", "4", "-P", str(scoped_port)]
+                                   + [a for p in by_ports for a in ("-P", str(p))])
         helper = helper_of(tracer.pid)
         until = time.time() + 7
         binders = {}
         for ns, ifs in names.items():
             for ifname in ifs:
                 p = subprocess.Popen(["ip", "netns", "exec", ns, PY, "-c", SCOPED, ifname,
-                                      str(until)], stdout=subprocess.PIPE, text=True)
+                                      str(until), str(scoped_port)], stdout=subprocess.PIPE,
+                                     text=True)
                 binders[(ns, ifname)] = (p, int(p.stdout.readline()))
-        by = subprocess.Popen([PY, "-c", BYSTANDER, str(until)], stdout=subprocess.PIPE,
-                              text=True)
+        by = subprocess.Popen([PY, "-c", BYSTANDER, str(until), ",".join(map(str, by_ports))],
+                              stdout=subprocess.PIPE, text=True)
         by_pid = int(by.stdout.readline())
         time.sleep(2)
         os.kill(helper, signal.SIGSTOP)
