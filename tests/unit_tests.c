@@ -220,6 +220,13 @@ static void test_json_bind(void **state)
 	sb_reset(&sb);
 	format_event_json(&sb, &e, &(struct event_info){.holder_lookup = HOLDER_SKIPPED}, &fmt);
 	assert_non_null(strstr(sb.data, "\"holder_lookup\":\"skipped\",\"held_by\":null}\n"));
+	/* a namespace that could not be looked in, a helper that died: each its own answer */
+	sb_reset(&sb);
+	format_event_json(&sb, &e, &(struct event_info){.holder_lookup = HOLDER_UNKNOWN}, &fmt);
+	assert_non_null(strstr(sb.data, "\"holder_lookup\":\"unknown\",\"held_by\":null}\n"));
+	sb_reset(&sb);
+	format_event_json(&sb, &e, &(struct event_info){.holder_lookup = HOLDER_UNAVAILABLE}, &fmt);
+	assert_non_null(strstr(sb.data, "\"holder_lookup\":\"unavailable\",\"held_by\":null}\n"));
 	assert_null(strstr(sb.data, "v6only")); /* inet6 only */
 	sb_reset(&sb);
 	e.ret = INT32_MIN; /* not an errno; found by the fuzzer: it used to be negated */
@@ -274,6 +281,9 @@ static void test_text_rows(void **state)
 	e = make_bind(AF_INET, "0.0.0.0", 0, 80, -EADDRINUSE);
 	format_event_text(&sb, &e, &(struct event_info){.holder_lookup = HOLDER_NONE}, &opts);
 	format_event_text(&sb, &e, &(struct event_info){.holder_lookup = HOLDER_SKIPPED}, &opts);
+	format_event_text(&sb, &e, &(struct event_info){.holder_lookup = HOLDER_UNKNOWN}, &opts);
+	format_event_text(&sb, &e, &(struct event_info){.holder_lookup = HOLDER_UNAVAILABLE},
+			  &opts);
 	e = make_accept("::ffff:127.0.0.1", "::ffff:127.0.0.1");
 	strcpy(e.comm, "a\nb");
 	format_event_text(&sb, &e, NULL, &opts);
@@ -287,6 +297,10 @@ static void test_text_rows(void **state)
 		"             v4    EADDRINUSE held by nobody\n"
 		"100     nginx            bind    tcp   0.0.0.0:80                     -         "
 		"             v4    EADDRINUSE held by ? (lookup skipped)\n"
+		"100     nginx            bind    tcp   0.0.0.0:80                     -         "
+		"             v4    EADDRINUSE held by ? (lookup unknown)\n"
+		"100     nginx            bind    tcp   0.0.0.0:80                     -         "
+		"             v4    EADDRINUSE held by ? (lookup unavailable)\n"
 		"100     a\\x0ab           accept  tcp6  [::ffff:127.0.0.1]:8080        "
 		"127.0.0.1:51234        v4    mapped\n");
 	sb_free(&sb);
@@ -315,7 +329,8 @@ static void test_summary(void **state)
 		sb.data,
 		"{\"v\":1,\"ts\":\"2026-11-23T14:02:41.000000123Z\",\"event\":\"summary\","
 		"\"events\":4,\"lost\":3,\"filtered\":9,\"unfollowed\":0,\"unwritten\":0,\"unfinished\":0,"
-		"\"lookups\":{\"found\":0,\"none\":0,\"unfinished\":0,\"skipped\":0},\"processes\":["
+		"\"lookups\":{\"found\":0,\"none\":0,\"unfinished\":0,\"skipped\":0,\"unknown\":0,"
+		"\"unavailable\":0},\"processes\":["
 		"{\"pid\":7,\"comm\":\"nginx\",\"binds_v4\":1,\"binds_v6\":0,\"binds_dual\":0,"
 		"\"binds_failed\":0,\"listens\":0,\"accepts\":0,\"accepts_mapped\":0,\"connects\":0,"
 		"\"connects_mapped\":0},"

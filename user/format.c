@@ -354,6 +354,10 @@ const char *v6t_holder_lookup_name(enum holder_lookup status)
 		return "unfinished";
 	case HOLDER_SKIPPED:
 		return "skipped";
+	case HOLDER_UNKNOWN:
+		return "unknown";
+	case HOLDER_UNAVAILABLE:
+		return "unavailable";
 	default:
 		return NULL;
 	}
@@ -366,7 +370,8 @@ static enum holder_lookup lookup_of(const struct event_info *info)
 
 	if (status == HOLDER_FOUND && !info->held_by)
 		return HOLDER_NONE;
-	if (status == HOLDER_NOT_ASKED || status == HOLDER_WAITING)
+	if (status == HOLDER_NOT_ASKED || status == HOLDER_WAITING ||
+	    status >= HOLDER_LOOKUP_ANSWERS)
 		return HOLDER_UNFINISHED; /* written without an answer */
 	return status;
 }
@@ -600,7 +605,8 @@ void text_comm_column(struct strbuf *sb, const char comm[V6T_COMM_LEN])
 
 /*
  * " held by PID COMM [::]:80 dual"; " held by nobody" when nothing holds the
- * port any more; " held by ? (lookup unfinished)" or "(lookup skipped)".
+ * port any more; " held by ? (lookup unfinished)", "(lookup skipped)", "(lookup
+ * unknown)" (its namespace could not be looked in) or "(lookup unavailable)".
  */
 static void text_holder(struct strbuf *sb, const struct event_info *info)
 {
@@ -613,6 +619,10 @@ static void text_holder(struct strbuf *sb, const struct event_info *info)
 			sb_lit(sb, " held by nobody");
 		else if (status == HOLDER_SKIPPED)
 			sb_lit(sb, " held by ? (lookup skipped)");
+		else if (status == HOLDER_UNKNOWN)
+			sb_lit(sb, " held by ? (lookup unknown)");
+		else if (status == HOLDER_UNAVAILABLE)
+			sb_lit(sb, " held by ? (lookup unavailable)");
 		else
 			sb_lit(sb, " held by ? (lookup unfinished)");
 		return;

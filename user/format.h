@@ -69,9 +69,12 @@ enum holder_lookup {
 	HOLDER_NONE,	      /* nothing holds the port any more */
 	HOLDER_UNFINISHED,    /* no answer in time */
 	HOLDER_SKIPPED,	      /* not asked: too many were waiting */
+	HOLDER_UNKNOWN,	      /* answered, but its namespace could not be looked in (gone) */
+	HOLDER_UNAVAILABLE,   /* not asked: the helper that answers died */
+	HOLDER_LOOKUP_ANSWERS /* how many there are (for counting) */
 };
 
-/* "found", "none", "unfinished", "skipped"; NULL for the others */
+/* "found", "none", "unfinished", "skipped", "unknown", "unavailable"; NULL for the others */
 const char *v6t_holder_lookup_name(enum holder_lookup status);
 
 /* What user space adds to an event; every pointer may be NULL (unknown, none). */

@@ -17,34 +17,44 @@
 
 /* What one batch answers at most; the rest waits for the next. */
 #define HOLDER_BATCH 4096
+/*
+ * A batch stops taking namespaces after this long: those left are answered in
+ * the next one, with whatever was asked meanwhile, in turns by uid again. So
+ * a question from one user never waits behind much more than this of
+ * another's (the tracer gives up on a question after LOOKUP_DEADLINE_NS).
+ */
+#define HOLDER_BATCH_BUDGET_NS (500 * 1000000LL)
 
-struct ifname_reply {
-	int32_t found;
-	char ifname[IF_NAMESIZE];
-};
-
-/* On the same socket as interface names, told apart by their size. */
+/* The listeners of a namespace, asked on the other socket pair. */
 struct listeners_request {
+	uint64_t id;
 	uint32_t netns, pid;
 };
 
 #define LISTENERS_PER_MESSAGE 32
 struct listeners_reply {
+	uint64_t id; /* the request's */
 	int32_t err;
 	uint32_t n, last;
 	struct listener v[LISTENERS_PER_MESSAGE];
 };
 
-static void answer_listeners(int fd, const struct listeners_request *req, uint32_t own_netns)
+static void answer_listeners(int fd, uint32_t own_netns)
 {
+	struct listeners_request req;
 	struct listeners_reply reply;
 	struct listeners l = {0};
-	struct v6t_event e = {.netns = req->netns, .pid = req->pid};
+	struct v6t_event e;
 	size_t i = 0;
-	int nsfd = req->netns == own_netns ? -1 : open_netns_of(&e);
+	int nsfd;
 
+	if (read(fd, &req, sizeof(req)) != sizeof(req))
+		_exit(0); /* EOF: the tracer is done */
+	e = (struct v6t_event){.netns = req.netns, .pid = req.pid};
+	nsfd = req.netns == own_netns ? -1 : open_netns_of(&e);
 	memset(&reply, 0, sizeof(reply));
-	reply.err = req->netns != own_netns && nsfd < 0 ? -ESRCH : listeners_collect(nsfd, &l);
+	reply.id = req.id;
+	reply.err = req.netns != own_netns && nsfd < 0 ? -ESRCH : listeners_collect(nsfd, &l);
 	if (nsfd >= 0)
 		close(nsfd);
 	do {
@@ -52,94 +62,129 @@ static void answer_listeners(int fd, const struct listeners_request *req, uint32
 		while (i < l.n && reply.n < LISTENERS_PER_MESSAGE)
 			reply.v[reply.n++] = l.v[i++];
 		reply.last = i == l.n;
-		if (write(fd, &reply, sizeof(reply)) != sizeof(reply))
+		if (send(fd, &reply, sizeof(reply), MSG_NOSIGNAL) != sizeof(reply))
 			_exit(0);
 	} while (i < l.n);
 	listeners_free(&l);
 }
 
-static void answer_ifname(int fd, uint32_t own_netns)
-{
-	union {
-		struct v6t_event e;
-		struct listeners_request listeners;
-	} req;
-	struct ifname_reply reply = {0};
-	ssize_t n = read(fd, &req, sizeof(req));
+/* The questions asked and not answered yet, in the order asked. */
+struct pending {
+	struct holder_question *in;
+	struct holder_query *q;
+	bool *answered;
+	size_t n;
+	int fd;
+};
 
-	if (n == sizeof(req.listeners)) {
-		answer_listeners(fd, &req.listeners, own_netns);
-		return;
-	}
-	if (n != sizeof(req.e))
-		_exit(0); /* EOF: the tracer is done */
-	reply.found = ifname_of(&req.e, own_netns, reply.ifname);
-	if (write(fd, &reply, sizeof(reply)) != sizeof(reply))
-		_exit(0);
-}
-
-/* Everything asked so far, as one batch, answered in the order asked. */
-static void answer_holders(int fd, uint32_t own_netns, struct holder_query *q,
-			   struct holder_question *in)
+/* find_holders_of()'s callback: one namespace's answers go out at once. */
+static void send_answers(struct holder_query *q, const size_t *which, size_t m, void *ctx)
 {
+	struct pending *p = ctx;
 	struct holder_answer a[HOLDER_PER_MESSAGE];
-	size_t n = 0, i, m;
-	ssize_t got;
+	size_t i, k, c;
 
-	while (n + HOLDER_PER_MESSAGE <= HOLDER_BATCH &&
-	       (got = recv(fd, &in[n], HOLDER_PER_MESSAGE * sizeof(*in), n ? MSG_DONTWAIT : 0)) >
-		       0) {
-		n += (size_t)got / sizeof(*in);
-		if (got % sizeof(*in))
-			_exit(1); /* not the tracer's */
-	}
-	if (!n)
-		_exit(0); /* EOF, or the tracer is gone */
-	for (i = 0; i < n; i++)
-		q[i].failed = in[i].failed;
-	find_holders_of(q, n, own_netns);
-	for (i = 0; i < n; i += m) {
-		m = n - i < HOLDER_PER_MESSAGE ? n - i : HOLDER_PER_MESSAGE;
+	(void)q;
+	for (i = 0; i < m; i += c) {
+		c = m - i < HOLDER_PER_MESSAGE ? m - i : HOLDER_PER_MESSAGE;
 		memset(a, 0, sizeof(a));
-		for (size_t k = 0; k < m; k++) {
-			a[k].id = in[i + k].id;
-			a[k].found = q[i + k].found ? 1 : q[i + k].unknown ? -1 : 0;
-			if (a[k].found)
-				a[k].holder = q[i + k].holder;
+		for (k = 0; k < c; k++) {
+			size_t j = which[i + k];
+			const struct holder_query *x = &p->q[j];
+
+			a[k].id = p->in[j].id;
+			a[k].found = x->found ? 1 : x->unknown ? -1 : 0;
+			if (x->found)
+				a[k].holder = x->holder;
+			a[k].ifname_found = x->ifname_found;
+			if (x->ifname_found)
+				memcpy(a[k].ifname, x->ifname, IF_NAMESIZE);
+			p->answered[j] = true;
 		}
-		if (send(fd, a, m * sizeof(*a), MSG_NOSIGNAL) != (ssize_t)(m * sizeof(*a)))
+		if (send(p->fd, a, c * sizeof(*a), MSG_NOSIGNAL) != (ssize_t)(c * sizeof(*a)))
 			_exit(0);
 	}
+}
+
+/* What has been asked since, added to what is pending: false at EOF. */
+static bool read_questions(struct pending *p, bool wait)
+{
+	ssize_t got;
+
+	while (p->n + HOLDER_PER_MESSAGE <= HOLDER_BATCH) {
+		got = recv(p->fd, &p->in[p->n], HOLDER_PER_MESSAGE * sizeof(*p->in),
+			   wait ? 0 : MSG_DONTWAIT);
+		if (got == 0)
+			return false; /* EOF: the tracer is done */
+		if (got < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+		if (got % sizeof(*p->in))
+			_exit(1); /* not the tracer's */
+		p->n += (size_t)got / sizeof(*p->in);
+		wait = false;
+	}
+	return true;
+}
+
+/*
+ * One batch of what is pending: every question's answer is computed afresh
+ * (nothing is kept from an earlier batch), and those the budget left out stay
+ * pending, in the order asked.
+ */
+static void answer_batch(struct pending *p, uint32_t own_netns)
+{
+	size_t i, kept = 0;
+
+	for (i = 0; i < p->n; i++) {
+		memset(&p->q[i], 0, sizeof(p->q[i]));
+		p->q[i].failed = p->in[i].event;
+		p->q[i].want_holder = p->in[i].want & HELPER_WANT_HOLDER;
+		p->q[i].want_ifname =
+			(p->in[i].want & HELPER_WANT_IFNAME) && p->in[i].event.ifindex;
+		p->answered[i] = false;
+	}
+	find_holders_of(p->q, p->n, own_netns, HOLDER_BATCH_BUDGET_NS, send_answers, p);
+	for (i = 0; i < p->n; i++) {
+		if (!p->answered[i])
+			p->in[kept++] = p->in[i];
+	}
+	p->n = kept;
 }
 
 static void helper_main(int names_fd, int holders_fd, uint32_t own_netns)
 {
 	struct pollfd pfd[2] = {{.fd = 3, .events = POLLIN}, {.fd = 4, .events = POLLIN}};
-	struct holder_question *in = calloc(HOLDER_BATCH, sizeof(*in));
-	struct holder_query *q = calloc(HOLDER_BATCH, sizeof(*q));
+	struct pending p = {.in = calloc(HOLDER_BATCH, sizeof(*p.in)),
+			    .q = calloc(HOLDER_BATCH, sizeof(*p.q)),
+			    .answered = calloc(HOLDER_BATCH, sizeof(*p.answered)),
+			    .fd = 4};
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* forked before the tracer ignores it: an answer to a tracer gone ends in _exit() */
 	signal(SIGPIPE, SIG_IGN);
 	if (getppid() == 1) /* the tracer is already gone */
 		_exit(0);
-	if (!in || !q || dup2(names_fd, 3) < 0 || dup2(holders_fd, 4) < 0 || close_range(5, ~0u, 0))
+	if (!p.in || !p.q || !p.answered || dup2(names_fd, 3) < 0 || dup2(holders_fd, 4) < 0 ||
+	    close_range(5, ~0u, 0))
 		_exit(1);
 	capng_clear(CAPNG_SELECT_BOTH);
-	capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_SYS_PTRACE, CAP_SYS_ADMIN,
-		      -1);
+	capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_DAC_READ_SEARCH,
+		      CAP_SYS_PTRACE, CAP_SYS_ADMIN, -1);
 	if (capng_apply(CAPNG_SELECT_BOTH) || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		_exit(1);
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
+		/* with questions left over from the budget: only a look, no wait */
+		if (poll(pfd, 2, p.n ? 0 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			_exit(1);
 		}
 		if (pfd[0].revents)
-			answer_ifname(3, own_netns);
-		if (pfd[1].revents)
-			answer_holders(4, own_netns, q, in);
+			answer_listeners(3, own_netns);
+		if ((pfd[1].revents || p.n) && !read_questions(&p, false))
+			_exit(0);
+		if (p.n)
+			answer_batch(&p, own_netns);
 	}
 }
 
@@ -196,89 +241,91 @@ int holder_helper_answers(struct holder_helper *h, struct holder_answer out[HOLD
 	return n < 0 ? -errno : -EPIPE;
 }
 
-int holder_helper_listeners(struct holder_helper *h, uint32_t netns, uint32_t pid,
-			    struct listeners *out)
+/* The tracer's own listing, without the helper: it names what it may read. */
+static int listeners_here(struct holder_helper *h, uint32_t netns, uint32_t pid,
+			  struct listeners *out)
 {
-	struct listeners_request req = {.netns = netns, .pid = pid};
-	struct listeners_reply *reply;
-	struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
-	int err = 0;
-	uint32_t i;
+	struct v6t_event e = {.netns = netns, .pid = pid};
+	int nsfd = netns == h->own_netns ? -1 : open_netns_of(&e), err;
 
-	memset(out, 0, sizeof(*out));
-	if (!h->pid) { /* no helper: listed here, with what this process may read */
-		struct v6t_event e = {.netns = netns, .pid = pid};
-		int nsfd = netns == h->own_netns ? -1 : open_netns_of(&e);
-
-		if (netns != h->own_netns && nsfd < 0)
-			return -ESRCH;
-		err = listeners_collect(nsfd, out);
-		if (nsfd >= 0)
-			close(nsfd);
-		return err;
-	}
-	reply = malloc(sizeof(*reply));
-	if (!reply)
-		return -ENOMEM;
-	if (write(h->fd, &req, sizeof(req)) != sizeof(req))
-		err = -EPIPE;
-	do {
-		if (err || poll(&pfd, 1, 5000) != 1 ||
-		    read(h->fd, reply, sizeof(*reply)) != sizeof(*reply)) {
-			err = err ?: -ETIMEDOUT;
-			break;
-		}
-		for (i = 0; !reply->err && i < reply->n && i < LISTENERS_PER_MESSAGE && !err; i++)
-			err = listeners_add(out, &reply->v[i]);
-		err = err ?: reply->err;
-	} while (!reply->last);
-	free(reply);
+	if (netns != h->own_netns && nsfd < 0)
+		return -ESRCH;
+	err = listeners_collect(nsfd, out);
+	if (nsfd >= 0)
+		close(nsfd);
 	return err;
 }
 
-/* One interface-name question; false if the helper did not answer within a second. */
-static bool ask_ifname(struct holder_helper *h, const struct v6t_event *e,
-		       struct ifname_reply *reply)
+int holder_helper_listeners(struct holder_helper *h, uint32_t netns, uint32_t pid,
+			    struct listeners *out)
 {
+	struct listeners_request req = {.id = ++h->listeners_id, .netns = netns, .pid = pid};
+	struct listeners_reply *reply;
 	struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
-
-	return write(h->fd, e, sizeof(*e)) == sizeof(*e) && poll(&pfd, 1, 1000) == 1 &&
-	       read(h->fd, reply, sizeof(*reply)) == sizeof(*reply);
-}
-
-bool holder_helper_ifname(struct holder_helper *h, const struct v6t_event *e,
-			  char name[IF_NAMESIZE])
-{
-	struct ifname_reply reply = {0};
+	int64_t deadline;
 	struct timespec now;
+	int err = 0, left;
+	uint32_t i;
 
-	/* the tracer's own namespace needs no privilege, and no helper */
-	if (!h->pid || e->netns == h->own_netns)
-		return ifname_of(e, h->own_netns, name);
-	/* a storm of link-local accepts asks once a second */
+	memset(out, 0, sizeof(*out));
+	if (!h->pid || h->gone)
+		return listeners_here(h, netns, pid, out);
+	reply = malloc(sizeof(*reply));
+	if (!reply)
+		return -ENOMEM;
+	if (send(h->fd, &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req))
+		err = -EPIPE;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (h->ifname.netns != e->netns || h->ifname.ifindex != e->ifindex ||
-	    now.tv_sec != h->ifname.when_sec) {
-		h->ifname.found = ask_ifname(h, e, &reply) && reply.found;
-		memcpy(h->ifname.name, reply.ifname, IF_NAMESIZE);
-		h->ifname.name[IF_NAMESIZE - 1] = '\0';
-		h->ifname.netns = e->netns;
-		h->ifname.ifindex = e->ifindex;
-		h->ifname.when_sec = now.tv_sec;
+	deadline = now.tv_sec * 1000LL + now.tv_nsec / 1000000 + 5000;
+	while (!err) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = (int)(deadline - (now.tv_sec * 1000LL + now.tv_nsec / 1000000));
+		if (left <= 0 || poll(&pfd, 1, left) != 1) {
+			err = -ETIMEDOUT;
+			break;
+		}
+		if (read(h->fd, reply, sizeof(*reply)) != sizeof(*reply)) {
+			err = -EPIPE;
+			break;
+		}
+		if (reply->id != req.id)
+			continue; /* the late answer to an earlier question: not this one's */
+		for (i = 0; !reply->err && i < reply->n && i < LISTENERS_PER_MESSAGE && !err; i++)
+			err = listeners_add(out, &reply->v[i]);
+		err = err ?: reply->err;
+		if (err || reply->last)
+			break;
 	}
-	memcpy(name, h->ifname.name, IF_NAMESIZE);
-	return h->ifname.found;
+	free(reply);
+	if (err == -ETIMEDOUT || err == -EPIPE) {
+		h->gone = true; /* asked no more: this and the next namespaces are listed here */
+		listeners_free(out);
+		memset(out, 0, sizeof(*out));
+		return listeners_here(h, netns, pid, out);
+	}
+	return err;
 }
 
 void holder_helper_stop(struct holder_helper *h)
 {
+	int i;
+
 	if (h->fd >= 0)
 		close(h->fd); /* EOF: the helper exits */
 	if (h->holders >= 0)
 		close(h->holders);
 	h->holders = -1;
-	if (h->pid > 0)
-		waitpid(h->pid, NULL, 0);
 	h->fd = -1;
+	/* a stopped or stuck helper never reads the EOF: a second, then SIGKILL */
+	for (i = 0; h->pid > 0 && i < 100; i++) {
+		if (waitpid(h->pid, NULL, WNOHANG) != 0)
+			h->pid = 0;
+		else
+			usleep(10000);
+	}
+	if (h->pid > 0) {
+		kill(h->pid, SIGKILL);
+		waitpid(h->pid, NULL, 0);
+	}
 	h->pid = 0;
 }

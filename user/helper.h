@@ -1,18 +1,28 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The tracer drops every capability once it is attached, but naming who holds
- * a port needs two: CAP_SYS_PTRACE to read other processes' /proc/PID/fd and
- * CAP_SYS_ADMIN to enter a network namespace. A helper process forked before
- * the drop keeps just those (and no_new_privs), closes every other file, and
- * answers two kinds of question:
+ * a port needs three, which a helper process forked before the drop keeps
+ * (and no_new_privs), and nothing more:
  *
- * - who holds the port of a failed bind: asked without waiting, over a socket
- *   pair of its own, each question with an id its answer carries back; the
- *   helper answers whatever has queued up as one batch (one sock_diag dump
- *   per protocol and namespace, one scan of /proc), so a burst of EADDRINUSE
- *   costs about what one does and never holds up the tracer;
- * - what an event's interface is called in its namespace (entering a namespace
- *   needs CAP_SYS_ADMIN too): asked and answered at once.
+ * - CAP_DAC_READ_SEARCH: to list /proc/PID/fd of a process of another uid
+ *   (the directory is mode 0500, owned by the process's uid: a daemon that
+ *   dropped to its own user, named -u bind, squid as proxy, any plain user);
+ * - CAP_SYS_PTRACE: to read the links in it (and /proc/PID/ns/net), which
+ *   the kernel allows only to whoever may ptrace the process, however its
+ *   directory's mode is;
+ * - CAP_SYS_ADMIN: to enter a network namespace (setns()).
+ *
+ * It closes every other file and answers, over two socket pairs:
+ *
+ * - who holds the port of a failed bind, and what an event's interface is
+ *   called in its namespace: asked without waiting, each question with an id
+ *   its answer carries back; the helper answers whatever has queued up as one
+ *   batch (one sock_diag dump per protocol and namespace, one scan of /proc
+ *   for all of them), namespaces taken in turns by uid and answered as each
+ *   is done, so neither a burst nor one user's many namespaces hold up the
+ *   tracer or another user's answer;
+ * - the listeners of a namespace, for the deploy report, at the end: asked
+ *   and waited for, each answer with its question's id.
  *
  * It never reads a name, a path or anything a process chose but a port
  * number, an address and an interface index; it dies with the tracer.
@@ -29,27 +39,31 @@
 
 struct holder_helper {
 	int pid;     /* 0: no helper (the lookups run in the tracer) */
-	int fd;	     /* interface names: one question, one answer */
-	int holders; /* holder questions and answers, asynchronous; -1: none */
+	int fd;	     /* the listeners of a namespace: one question, one answer */
+	int holders; /* holder and interface-name questions, asynchronous; -1: none */
 	uint32_t own_netns;
-	struct { /* the last interface name asked for, reused within its second */
-		uint32_t netns, ifindex;
-		int64_t when_sec;
-		bool found;
-		char name[IF_NAMESIZE];
-	} ifname;
+	bool gone;	       /* dead or not answering: asked no more */
+	uint64_t listeners_id; /* of the last listeners question */
 };
 
-/* A holder question and its answer, as they cross the socket pair. */
+/* What a question asks about its event. */
+#define HELPER_WANT_HOLDER 1u /* who holds the port of this failed bind */
+#define HELPER_WANT_IFNAME 2u /* the name of its ifindex in its namespace */
+
+/* A question and its answer, as they cross the socket pair. */
 struct holder_question {
 	uint64_t id;
-	struct v6t_event failed;
+	uint32_t want; /* HELPER_WANT_* */
+	uint32_t reserved;
+	struct v6t_event event;
 };
 
 struct holder_answer {
 	uint64_t id;
-	int32_t found; /* 1: holder says who; 0: nothing holds the port; -1: not known */
+	int32_t found;	      /* 1: holder says who; 0: nothing holds the port; -1: not known */
+	int32_t ifname_found; /* 1: ifname names the interface; 0: not known */
 	struct holder holder;
+	char ifname[IF_NAMESIZE];
 };
 
 /* Questions and answers cross in messages of up to this many. */
@@ -67,13 +81,12 @@ int holder_helper_answers(struct holder_helper *h, struct holder_answer out[HOLD
 /*
  * The listeners of the namespace of pid (own_netns: the tracer's), listed by
  * the helper, which can read every process's /proc/PID/fd to name owners.
- * 0, or -errno (the namespace is gone, sock_diag could not be asked).
+ * 0, or -errno (the namespace is gone, sock_diag could not be asked, the
+ * helper did not answer within 5 s: then it is gone and never asked again).
  */
 int holder_helper_listeners(struct holder_helper *h, uint32_t netns, uint32_t pid,
 			    struct listeners *out);
-/* ifname_of(), asked of the helper for another namespace than the tracer's */
-bool holder_helper_ifname(struct holder_helper *h, const struct v6t_event *e,
-			  char name[IF_NAMESIZE]);
+/* Ends the helper: EOF, then SIGKILL if it has not exited within a second (stopped, stuck). */
 void holder_helper_stop(struct holder_helper *h);
 
 #endif

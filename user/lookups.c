@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <poll.h>
+#include <search.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,104 +28,317 @@ int lookups_init(struct lookups *l, struct holder_helper *helper, lookup_emit em
 	return l->q ? 0 : -ENOMEM;
 }
 
+/* A helper was started and has not died. */
+static bool helper_alive(const struct lookups *l)
+{
+	return l->helper && l->helper->pid && !l->gone;
+}
+
 int lookups_fd(const struct lookups *l)
 {
-	return l->helper && l->helper->pid ? l->helper->holders : -1;
+	return helper_alive(l) ? l->helper->holders : -1;
 }
 
-static void emit_answer(struct lookups *l, const struct v6t_event *e, enum holder_lookup status,
-			const struct holder *holder)
+/* ---- how many of the waiting events are each uid's ---------------------- */
+
+struct uid_count {
+	uint32_t uid;
+	uint32_t n;
+};
+
+static int by_uid(const void *a, const void *b)
 {
-	l->count[status]++;
-	l->emit(l->ctx, e, status, status == HOLDER_FOUND ? holder : NULL);
+	uint32_t x = ((const struct uid_count *)a)->uid, y = ((const struct uid_count *)b)->uid;
+
+	return x < y ? -1 : x > y;
 }
 
-/* No helper (it could not start): the lookup runs here, at once. */
-static void answer_here(struct lookups *l, const struct v6t_event *e)
+static uint32_t uid_waiting(const struct lookups *l, uint32_t uid)
 {
-	struct holder_query q = {.failed = *e};
+	struct uid_count key = {.uid = uid};
+	void *found = tfind(&key, (void *const *)&l->uids, by_uid);
 
-	find_holders_of(&q, 1, l->helper ? l->helper->own_netns : 0);
-	emit_answer(l, e,
-		    q.found	? HOLDER_FOUND
-		    : q.unknown ? HOLDER_UNFINISHED
-				: HOLDER_NONE,
-		    &q.holder);
+	return found ? (*(struct uid_count **)found)->n : 0;
 }
 
-void lookups_add(struct lookups *l, const struct v6t_event *e, int64_t now_ns)
+/* false when out of memory (the event is then not queued) */
+static bool uid_add(struct lookups *l, uint32_t uid)
 {
-	struct waiting_bind *w;
+	struct uid_count key = {.uid = uid}, *n, **slot;
 
-	if (lookups_fd(l) < 0) {
-		answer_here(l, e);
+	slot = tfind(&key, &l->uids, by_uid);
+	if (slot) {
+		(*slot)->n++;
+		return true;
+	}
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return false;
+	n->uid = uid;
+	n->n = 1;
+	slot = tsearch(n, &l->uids, by_uid);
+	if (!slot || *slot != n) {
+		free(n);
+		return false;
+	}
+	return true;
+}
+
+static void uid_remove(struct lookups *l, uint32_t uid)
+{
+	struct uid_count key = {.uid = uid}, **slot = tfind(&key, &l->uids, by_uid), *n;
+
+	if (!slot)
+		return;
+	n = *slot;
+	if (--n->n)
+		return;
+	tdelete(&key, &l->uids, by_uid);
+	free(n);
+}
+
+/* ---- interface names ----------------------------------------------------- */
+
+static struct ifname_cached *cache_slot(struct lookups *l, uint32_t netns, uint32_t ifindex)
+{
+	return &l->names[(netns * 2654435761u ^ ifindex) % IFNAME_CACHE];
+}
+
+/* A name the helper gave for exactly this (netns, ifindex), not yet too old. */
+static bool cached_ifname(struct lookups *l, const struct v6t_event *e, int64_t now_ns,
+			  char name[V6T_IFNAME_LEN])
+{
+	const struct ifname_cached *c = cache_slot(l, e->netns, e->ifindex);
+
+	if (!c->until_ns || c->netns != e->netns || c->ifindex != e->ifindex ||
+	    now_ns >= c->until_ns)
+		return false;
+	memcpy(name, c->name, V6T_IFNAME_LEN);
+	return true;
+}
+
+static void cache_ifname(struct lookups *l, const struct v6t_event *e, const char *name,
+			 int64_t now_ns)
+{
+	struct ifname_cached *c = cache_slot(l, e->netns, e->ifindex);
+
+	c->netns = e->netns;
+	c->ifindex = e->ifindex;
+	c->until_ns = now_ns + IFNAME_CACHE_NS;
+	memcpy(c->name, name, V6T_IFNAME_LEN);
+	c->name[V6T_IFNAME_LEN - 1] = '\0';
+}
+
+/*
+ * The name of an event's interface when it is known without the helper: 1
+ * (name set), 0 (unknown, or no interface: written without one), -1 (the
+ * helper must be asked).
+ */
+static int ifname_now(struct lookups *l, const struct v6t_event *e, int64_t now_ns,
+		      char name[V6T_IFNAME_LEN])
+{
+	uint32_t own = l->helper ? l->helper->own_netns : 0;
+
+	if (!e->ifindex)
+		return 0;
+	/* the tracer's own namespace needs no privilege; without a helper, what it can */
+	if (e->netns == own || !l->helper || !l->helper->pid)
+		return ifname_of(e, own, name);
+	if (l->gone)
+		return 0;
+	return cached_ifname(l, e, now_ns, name) ? 1 : -1;
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+static void emit_event(struct lookups *l, const struct v6t_event *e, enum holder_lookup status,
+		       const struct holder *holder, const char *ifname)
+{
+	if (status != HOLDER_NOT_ASKED)
+		l->count[status]++;
+	l->emit(l->ctx, e, status, status == HOLDER_FOUND ? holder : NULL, ifname);
+}
+
+/* No helper (it could not start): the lookup runs here, at once, with what the tracer may. */
+static enum holder_lookup holder_here(struct lookups *l, const struct v6t_event *e,
+				      struct holder *out)
+{
+	struct holder_query q = {.failed = *e, .want_holder = true};
+
+	find_holders_of(&q, 1, l->helper ? l->helper->own_netns : 0, 0, NULL, NULL);
+	*out = q.holder;
+	return q.found ? HOLDER_FOUND : q.unknown ? HOLDER_UNKNOWN : HOLDER_NONE;
+}
+
+/* Written now, without waiting: what is known, the rest said as not known. */
+static void emit_at_once(struct lookups *l, const struct v6t_event *e, bool holder,
+			 enum holder_lookup unasked, int has_name, const char *name)
+{
+	struct holder h = {0};
+	enum holder_lookup status = HOLDER_NOT_ASKED;
+
+	if (holder)
+		status = !helper_alive(l) && !l->gone ? holder_here(l, e, &h) : unasked;
+	emit_event(l, e, status, &h, has_name > 0 ? name : NULL);
+}
+
+void lookups_event(struct lookups *l, const struct v6t_event *e, int64_t now_ns)
+{
+	bool holder = e->type == V6T_EVENT_BIND && e->ret == -EADDRINUSE;
+	char name[V6T_IFNAME_LEN] = "";
+	int has_name = ifname_now(l, e, now_ns, name);
+	struct waiting_event *w;
+
+	if (!holder && has_name >= 0) {
+		emit_event(l, e, HOLDER_NOT_ASKED, NULL, has_name ? name : NULL);
 		return;
 	}
-	if (l->len == LOOKUP_MAX_WAITING) {
-		emit_answer(l, e, HOLDER_SKIPPED, NULL);
+	if (!helper_alive(l)) {
+		emit_at_once(l, e, holder, HOLDER_UNAVAILABLE, has_name, name);
+		return;
+	}
+	if (l->len == LOOKUP_MAX_WAITING || uid_waiting(l, e->uid) >= LOOKUP_MAX_PER_UID ||
+	    !uid_add(l, e->uid)) {
+		emit_at_once(l, e, holder, HOLDER_SKIPPED, has_name, name);
 		return;
 	}
 	w = &l->q[(l->head + l->len++) % LOOKUP_MAX_WAITING];
+	memset(w, 0, sizeof(*w));
 	w->e = *e;
 	w->id = l->next_id++;
 	w->deadline_ns = now_ns + LOOKUP_DEADLINE_NS;
-	w->status = HOLDER_WAITING;
+	w->want = (holder ? HELPER_WANT_HOLDER : 0) | (has_name < 0 ? HELPER_WANT_IFNAME : 0);
+	w->status = holder ? HOLDER_WAITING : HOLDER_NOT_ASKED;
+	if (has_name > 0) {
+		w->ifname_found = true;
+		memcpy(w->ifname, name, V6T_IFNAME_LEN);
+	}
+}
+
+/* Writes a waiting event with what it has; its slot is freed once it reaches the head. */
+static void write_waiting(struct lookups *l, struct waiting_event *w)
+{
+	if (w->written)
+		return;
+	emit_event(l, &w->e, w->status, &w->holder, w->ifname_found ? w->ifname : NULL);
+	w->written = true;
+}
+
+/* ---- the helper ---------------------------------------------------------- */
+
+/* Dead: said once; everything still waiting is written as unavailable. */
+static void helper_gone(struct lookups *l, int err)
+{
+	size_t i;
+
+	if (l->gone)
+		return;
+	l->gone = true;
+	l->helper->gone = true;
+	fprintf(stderr,
+		"v6trace: the lookup helper (pid %d) is gone (%s): EADDRINUSE holders are "
+		"\"unavailable\" and interface names in other namespaces unknown from now on\n",
+		l->helper->pid, strerror(-err));
+	for (i = 0; i < l->len; i++) {
+		struct waiting_event *w = &l->q[(l->head + i) % LOOKUP_MAX_WAITING];
+
+		if (!w->answered && w->status == HOLDER_WAITING)
+			w->status = HOLDER_UNAVAILABLE;
+		write_waiting(l, w);
+	}
 }
 
 /* The questions not sent yet, in messages of HOLDER_PER_MESSAGE, while they fit. */
 static void send_questions(struct lookups *l)
 {
 	struct holder_question qs[HOLDER_PER_MESSAGE];
+	int err;
 
-	while (l->sent < l->len) {
+	while (helper_alive(l) && l->sent < l->len) {
 		size_t n = 0;
 
 		while (n < HOLDER_PER_MESSAGE && l->sent + n < l->len) {
-			const struct waiting_bind *w =
+			const struct waiting_event *w =
 				&l->q[(l->head + l->sent + n) % LOOKUP_MAX_WAITING];
 
+			memset(&qs[n], 0, sizeof(qs[n]));
 			qs[n].id = w->id;
-			qs[n++].failed = w->e;
+			qs[n].want = w->want;
+			qs[n++].event = w->e;
 		}
-		if (holder_helper_ask(l->helper, qs, n))
+		err = holder_helper_ask(l->helper, qs, n);
+		if (err == -EAGAIN)
 			return; /* full: the rest go once the helper has read these */
+		if (err) {
+			helper_gone(l, err);
+			return;
+		}
 		l->sent += n;
 	}
 }
 
-/* Answers come in the order the questions went: the first waiting one matches. */
-static void take_answer(struct lookups *l, const struct holder_answer *a)
+/*
+ * The ids of the ring are consecutive from its head: an answer finds its
+ * question by id, and one whose question has left the ring is dropped.
+ */
+static void take_answer(struct lookups *l, const struct holder_answer *a, int64_t now_ns)
 {
-	size_t i;
+	struct waiting_event *w;
+	uint64_t first;
 
-	for (i = 0; i < l->len; i++) {
-		struct waiting_bind *w = &l->q[(l->head + i) % LOOKUP_MAX_WAITING];
-
-		if (w->id == a->id) {
-			w->status = a->found > 0   ? HOLDER_FOUND
-				    : a->found < 0 ? HOLDER_UNFINISHED
-						   : HOLDER_NONE;
-			w->holder = a->holder;
-			return;
-		}
-		if (w->id > a->id)
-			return; /* already written as unfinished: a late answer, dropped */
+	if (!l->len)
+		return;
+	first = l->q[l->head].id;
+	if (a->id < first || a->id - first >= l->len)
+		return; /* given up on already, or never asked: dropped */
+	w = &l->q[(l->head + (a->id - first)) % LOOKUP_MAX_WAITING];
+	if (w->id != a->id || w->answered || w->written)
+		return;
+	w->answered = true;
+	if (w->want & HELPER_WANT_HOLDER) {
+		w->status = a->found > 0   ? HOLDER_FOUND
+			    : a->found < 0 ? HOLDER_UNKNOWN
+					   : HOLDER_NONE;
+		w->holder = a->holder;
 	}
+	if ((w->want & HELPER_WANT_IFNAME) && a->ifname_found) {
+		w->ifname_found = true;
+		memcpy(w->ifname, a->ifname, V6T_IFNAME_LEN);
+		w->ifname[V6T_IFNAME_LEN - 1] = '\0';
+		cache_ifname(l, &w->e, w->ifname, now_ns);
+	}
+	write_waiting(l, w);
 }
 
-/* Writes, from the oldest, every failed bind that is answered or late. */
+/* Said once: the helper has let a question pass its deadline. */
+static void report_stuck(struct lookups *l)
+{
+	if (l->stuck_reported)
+		return;
+	l->stuck_reported = true;
+	fprintf(stderr,
+		"v6trace: the lookup helper (pid %d) has not answered in %lld ms: its lookups "
+		"end \"unfinished\" until it answers again\n",
+		l->helper->pid, LOOKUP_DEADLINE_NS / 1000000);
+}
+
+/* Writes what is late, and frees, from the oldest, the slots of what is written. */
 static void write_ready(struct lookups *l, int64_t now_ns, bool all)
 {
 	while (l->len) {
-		struct waiting_bind *w = &l->q[l->head];
+		struct waiting_event *w = &l->q[l->head];
 
-		if (w->status == HOLDER_WAITING) {
+		if (!w->written) {
 			if (!all && now_ns < w->deadline_ns)
 				break;
 			/* late: asked but not answered, or never asked (the helper was behind) */
-			w->status = l->sent ? HOLDER_UNFINISHED : HOLDER_SKIPPED;
+			if (w->status == HOLDER_WAITING)
+				w->status = HOLDER_UNFINISHED;
+			if (!all && helper_alive(l))
+				report_stuck(l);
+			write_waiting(l, w);
 		}
-		emit_answer(l, &w->e, w->status, &w->holder);
+		uid_remove(l, w->e.uid);
 		l->head = (l->head + 1) % LOOKUP_MAX_WAITING;
 		l->len--;
 		if (l->sent)
@@ -136,13 +351,17 @@ void lookups_progress(struct lookups *l, int64_t now_ns)
 	struct holder_answer a[HOLDER_PER_MESSAGE];
 	int n, i;
 
-	if (lookups_fd(l) < 0)
-		return;
-	send_questions(l);
-	while ((n = holder_helper_answers(l->helper, a)) > 0) {
-		for (i = 0; i < n; i++)
-			take_answer(l, &a[i]);
+	if (helper_alive(l)) {
 		send_questions(l);
+		while (helper_alive(l) && (n = holder_helper_answers(l->helper, a)) != 0) {
+			if (n < 0) {
+				helper_gone(l, n);
+				break;
+			}
+			for (i = 0; i < n; i++)
+				take_answer(l, &a[i], now_ns);
+			send_questions(l);
+		}
 	}
 	write_ready(l, now_ns, false);
 }
@@ -153,7 +372,7 @@ void lookups_finish(struct lookups *l)
 
 	lookups_progress(l, now); /* the questions the last drain read go out too */
 	while (l->len && lookups_fd(l) >= 0) {
-		struct waiting_bind *last = &l->q[(l->head + l->len - 1) % LOOKUP_MAX_WAITING];
+		struct waiting_event *last = &l->q[(l->head + l->len - 1) % LOOKUP_MAX_WAITING];
 		struct pollfd pfd = {.fd = lookups_fd(l), .events = POLLIN};
 		int64_t left = last->deadline_ns - now;
 
@@ -167,6 +386,8 @@ void lookups_finish(struct lookups *l)
 void lookups_free(struct lookups *l)
 {
 	free(l->q);
+	tdestroy(l->uids, free);
+	l->uids = NULL;
 	l->q = NULL;
 	l->len = 0;
 }

@@ -124,28 +124,22 @@ static struct mnl_socket *open_in(int netns_fd)
 	return nl;
 }
 
-int sockdiag_dump(int netns_fd, uint8_t family, uint16_t protocol, uint32_t states, diag_cb cb,
-		  void *ctx)
+/* One dump on a netlink socket bound already: several can follow each other on it. */
+static int dump_on(struct mnl_socket *nl, uint8_t family, uint16_t protocol, uint32_t states,
+		   const uint16_t *ports, diag_cb cb, void *ctx)
 {
+	static unsigned int dumps;
 	char buf[32768]; /* MNL_SOCKET_DUMP_SIZE, which libmnl 1.0.4 lacks */
 	struct dump_ctx d = {.family = family, .protocol = protocol, .cb = cb, .ctx = ctx};
 	struct inet_diag_req_v2 *req;
-	struct mnl_socket *nl;
 	struct nlmsghdr *nlh;
 	unsigned int seq, portid;
-	int ret, err = 0;
+	int ret;
 
-	nl = open_in(netns_fd);
-	if (!nl)
-		return -errno;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		err = -errno;
-		goto out;
-	}
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq = (unsigned int)time(NULL);
+	nlh->nlmsg_seq = seq = (unsigned int)time(NULL) + ++dumps;
 	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
 	req->sdiag_family = family;
 	req->sdiag_protocol = (uint8_t)protocol;
@@ -153,10 +147,24 @@ int sockdiag_dump(int netns_fd, uint8_t family, uint16_t protocol, uint32_t stat
 	/* IPPROTO_MPTCP (262) does not fit sdiag_protocol: Linux 5.9+ reads it here */
 	if (protocol > UINT8_MAX)
 		mnl_attr_put_u32(nlh, INET_DIAG_REQ_PROTOCOL, protocol);
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-		err = -errno;
-		goto out;
+	if (ports) {
+		/*
+		 * Only local ports in [ports[0], ports[1]], chosen by the kernel: the
+		 * answer is then small enough for one message, and a dump of many
+		 * parts, which resumes by position, can skip sockets of a table that
+		 * changes meanwhile (a holder answered "none").
+		 */
+		struct inet_diag_bc_op bc[4] = {
+			{.code = INET_DIAG_BC_S_GE, .yes = 8, .no = 20},
+			{.no = ports[0]},
+			{.code = INET_DIAG_BC_S_LE, .yes = 8, .no = 12},
+			{.no = ports[1]},
+		};
+
+		mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof(bc), bc);
 	}
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
 	portid = mnl_socket_get_portid(nl);
 	while ((ret = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0) {
 		ret = mnl_cb_run(buf, (size_t)ret, seq, portid, msg_cb, &d);
@@ -164,13 +172,60 @@ int sockdiag_dump(int netns_fd, uint8_t family, uint16_t protocol, uint32_t stat
 			break;
 	}
 	if (ret < 0 && !d.stopped)
-		err = -errno;
-out:
+		return -errno;
+	return 0;
+}
+
+/* A sock_diag socket of the namespace of netns_fd (-1: ours), bound; NULL and errno. */
+static struct mnl_socket *diag_socket(int netns_fd)
+{
+	struct mnl_socket *nl = open_in(netns_fd);
+	int err;
+
+	if (nl && mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		err = errno;
+		mnl_socket_close(nl);
+		errno = err;
+		return NULL;
+	}
+	return nl;
+}
+
+int sockdiag_dump(int netns_fd, uint8_t family, uint16_t protocol, uint32_t states, diag_cb cb,
+		  void *ctx)
+{
+	struct mnl_socket *nl = diag_socket(netns_fd);
+	int err;
+
+	if (!nl)
+		return -errno;
+	err = dump_on(nl, family, protocol, states, NULL, cb, ctx);
 	mnl_socket_close(nl);
 	return err;
 }
 #else /* V6T_NO_SOCKDIAG */
 /* a fully static build without libmnl.a (see the Makefile) */
+struct mnl_socket;
+
+static struct mnl_socket *diag_socket(int netns_fd)
+{
+	(void)netns_fd;
+	errno = ENOTSUP;
+	return NULL;
+}
+
+static int dump_on(struct mnl_socket *nl, uint8_t family, uint16_t protocol, uint32_t states,
+		   const uint16_t *ports, diag_cb cb, void *ctx)
+{
+	(void)nl, (void)family, (void)protocol, (void)states, (void)ports, (void)cb, (void)ctx;
+	return -ENOTSUP;
+}
+
+static void mnl_socket_close(struct mnl_socket *nl)
+{
+	(void)nl;
+}
+
 int sockdiag_dump(int netns_fd, uint8_t family, uint16_t protocol, uint32_t states, diag_cb cb,
 		  void *ctx)
 {
@@ -312,7 +367,7 @@ bool owner_wanted(const struct owner_filter *f, uint32_t pid)
 	return !f->cgroup || in_cgroup(pid, f->cgroup);
 }
 
-static void add_owner(struct owners *o, uint32_t inode, uint32_t pid)
+static void add_owner(struct owners *o, uint32_t inode, uint32_t pid, const char comm[V6T_COMM_LEN])
 {
 	struct owner key = {.inode = inode}, *n, **slot;
 
@@ -320,7 +375,7 @@ static void add_owner(struct owners *o, uint32_t inode, uint32_t pid)
 	if (slot) {
 		if (pid < (*slot)->pid) { /* the lowest pid: the parent of forked workers */
 			(*slot)->pid = pid;
-			read_comm(pid, (*slot)->comm);
+			memcpy((*slot)->comm, comm, V6T_COMM_LEN);
 		}
 		return;
 	}
@@ -329,14 +384,15 @@ static void add_owner(struct owners *o, uint32_t inode, uint32_t pid)
 		return;
 	n->inode = inode;
 	n->pid = pid;
-	read_comm(pid, n->comm);
+	memcpy(n->comm, comm, V6T_COMM_LEN);
 	if (!tsearch(n, &o->root, by_inode))
 		free(n);
 }
 
 static void scan_fds(struct owners *o, uint32_t pid)
 {
-	char path[64], link[64];
+	char path[64], link[64], comm[V6T_COMM_LEN];
+	bool have_comm = false;
 	struct dirent *de;
 	unsigned int inode;
 	DIR *dir;
@@ -355,23 +411,54 @@ static void scan_fds(struct owners *o, uint32_t pid)
 		if (n <= 0)
 			continue;
 		link[n] = '\0';
-		if (sscanf(link, "socket:[%u]", &inode) == 1)
-			add_owner(o, inode, pid);
+		if (sscanf(link, "socket:[%u]", &inode) != 1)
+			continue;
+		if (!have_comm) /* once per process, and only for one that has a socket */
+			read_comm(pid, comm);
+		have_comm = true;
+		add_owner(o, inode, pid, comm);
 	}
 	closedir(dir);
 }
 
-void owners_scan(struct owners *o)
+struct netns_pid {
+	uint32_t netns;
+	uint32_t pid;
+};
+
+static int by_netns(const void *a, const void *b)
 {
-	owners_scan_wanted(o, NULL);
+	uint32_t x = ((const struct netns_pid *)a)->netns, y = ((const struct netns_pid *)b)->netns;
+
+	return x < y ? -1 : x > y;
 }
 
-void owners_scan_wanted(struct owners *o, const struct owner_filter *f)
+/* The first process seen in its network namespace is the one to enter it through. */
+static void note_netns(struct owners *o, uint32_t pid)
+{
+	struct netns_pid *n, **slot;
+	struct stat st;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%u/ns/net", pid);
+	if (stat(path, &st))
+		return;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return;
+	n->netns = (uint32_t)st.st_ino;
+	n->pid = pid;
+	slot = tsearch(n, &o->netns, by_netns);
+	if (!slot || *slot != n)
+		free(n); /* already known, or no memory */
+}
+
+static void scan_owners(struct owners *o, const struct owner_filter *f, bool netns)
 {
 	struct dirent *de;
 	DIR *proc;
 
-	o->root = NULL;
+	o->root = o->netns = NULL;
 	proc = opendir("/proc");
 	if (!proc)
 		return;
@@ -382,8 +469,33 @@ void owners_scan_wanted(struct owners *o, const struct owner_filter *f)
 		if (*end || !pid || !owner_wanted(f, (uint32_t)pid))
 			continue;
 		scan_fds(o, (uint32_t)pid);
+		if (netns)
+			note_netns(o, (uint32_t)pid);
 	}
 	closedir(proc);
+}
+
+void owners_scan(struct owners *o)
+{
+	scan_owners(o, NULL, false);
+}
+
+void owners_scan_netns(struct owners *o)
+{
+	scan_owners(o, NULL, true);
+}
+
+void owners_scan_wanted(struct owners *o, const struct owner_filter *f)
+{
+	scan_owners(o, f, false);
+}
+
+uint32_t owners_netns_pid(const struct owners *o, uint32_t netns)
+{
+	struct netns_pid key = {.netns = netns};
+	void *found = tfind(&key, (void *const *)&o->netns, by_netns);
+
+	return found ? (*(struct netns_pid **)found)->pid : 0;
 }
 
 bool owners_find(const struct owners *o, uint32_t inode, uint32_t *pid, char comm[V6T_COMM_LEN])
@@ -401,7 +513,8 @@ bool owners_find(const struct owners *o, uint32_t inode, uint32_t *pid, char com
 void owners_free(struct owners *o)
 {
 	tdestroy(o->root, free);
-	o->root = NULL;
+	tdestroy(o->netns, free);
+	o->root = o->netns = NULL;
 }
 
 /* ---- who holds a port --------------------------------------------------- */
@@ -421,7 +534,8 @@ static bool addresses_overlap(const struct v6t_event *a, const struct v6t_event 
 	return !memcmp(a4, b4, sizeof(a4));
 }
 
-/* How well a socket explains a failed bind of its port; 0: not at all. */
+/* How well a socket explains a failed bind of its port; 0: not at all, BEST_SCORE: fully. */
+#define BEST_SCORE 4
 static int holder_score(const struct diag_sock *s, const struct v6t_event *failed)
 {
 	if (s->e.lport != failed->lport)
@@ -445,6 +559,7 @@ static uint16_t holding_protocol(uint16_t protocol)
 /* The sockets of one protocol on the ports asked about, sorted by port. */
 struct port_sockets {
 	const uint8_t *wanted; /* bitmap of the ports asked about */
+	const uint16_t *range; /* the lowest and highest of them */
 	struct diag_sock *v;
 	size_t n, cap;
 };
@@ -485,11 +600,12 @@ static int by_port(const void *a, const void *b)
  * Both families: a dual-stack [::]:P holds 0.0.0.0:P, and the other way
  * round. false if sock_diag could not be asked (no inet_diag, a static build).
  */
-static bool collect_protocol(int netns_fd, uint16_t protocol, struct port_sockets *ps)
+static bool collect_protocol(struct mnl_socket *nl, uint16_t protocol, uint32_t states,
+			     struct port_sockets *ps)
 {
-	bool ok = !sockdiag_dump(netns_fd, AF_INET, protocol, ~0u, collect_socket, ps);
+	bool ok = nl && !dump_on(nl, AF_INET, protocol, states, ps->range, collect_socket, ps);
 
-	ok = !sockdiag_dump(netns_fd, AF_INET6, protocol, ~0u, collect_socket, ps) && ok;
+	ok = nl && !dump_on(nl, AF_INET6, protocol, states, ps->range, collect_socket, ps) && ok;
 	if (ps->n)
 		qsort(ps->v, ps->n, sizeof(*ps->v), by_port);
 	return ok;
@@ -520,60 +636,122 @@ static const struct diag_sock *best_holder(const struct port_sockets *ps,
 	return best;
 }
 
-void find_holders(int netns_fd, struct holder_query *q, size_t n)
+/* A question's answers, before they are computed: nothing is left from an earlier one. */
+static void reset_answers(struct holder_query *q)
 {
-	struct port_sockets tcp = {0}, udp = {0};
-	bool any_tcp = false, any_udp = false, any_found = false, tcp_ok = true, udp_ok = true;
-	struct owners o = {0};
+	q->found = q->unknown = q->ifname_found = false;
+	memset(&q->holder, 0, sizeof(q->holder));
+	memset(q->ifname, 0, sizeof(q->ifname));
+	q->inode = 0;
+}
+
+/*
+ * The holders of the questions g[0..m) (all of the namespace of netns_fd),
+ * their owners named from o, a scan of /proc made before the dumps: the
+ * socket that made a bind fail existed when it failed, before the scan.
+ */
+static void holders_in(int netns_fd, struct holder_query **g, size_t m, const struct owners *o)
+{
+	struct port_sockets tcp = {0}, udp = {0}, tcp_all = {0};
+	bool any_tcp = false, any_udp = false, tcp_ok = true, udp_ok = true;
+	bool all_dumped = false, all_ok = true;
 	uint8_t *wanted = calloc(65536 / 8, 1);
+	uint16_t range[2] = {0, 0};
+	struct mnl_socket *nl;
 	size_t i;
 
-	if (!wanted)
-		return;
-	for (i = 0; i < n; i++) {
-		uint16_t proto = holding_protocol(q[i].failed.protocol);
+	for (i = 0; i < m; i++) {
+		uint16_t proto = holding_protocol(g[i]->failed.protocol);
 
-		q[i].found = q[i].unknown = false;
-		wanted[q[i].failed.lport / 8] |= (uint8_t)(1u << (q[i].failed.lport % 8));
+		if (!g[i]->want_holder)
+			continue;
+		if (!wanted) {
+			g[i]->unknown = true;
+			continue;
+		}
+		wanted[g[i]->failed.lport / 8] |= (uint8_t)(1u << (g[i]->failed.lport % 8));
+		if (!any_tcp && !any_udp) /* the first */
+			range[0] = range[1] = g[i]->failed.lport;
+		range[0] = g[i]->failed.lport < range[0] ? g[i]->failed.lport : range[0];
+		range[1] = g[i]->failed.lport > range[1] ? g[i]->failed.lport : range[1];
 		any_tcp |= proto == IPPROTO_TCP;
 		any_udp |= proto == IPPROTO_UDP;
 	}
-	tcp.wanted = udp.wanted = wanted;
+	if (!wanted)
+		return;
+	tcp.wanted = udp.wanted = tcp_all.wanted = wanted;
+	tcp.range = udp.range = tcp_all.range = range;
+	/* one sock_diag socket, made in the namespace once, for every dump of it */
+	nl = any_tcp || any_udp ? diag_socket(netns_fd) : NULL;
+	/*
+	 * Listeners first: a dump of listening sockets walks only the listening
+	 * hash; one of every state walks the whole established hash, which every
+	 * namespace shares (tens of thousands of buckets, milliseconds a dump).
+	 */
 	if (any_tcp)
-		tcp_ok = collect_protocol(netns_fd, IPPROTO_TCP, &tcp);
+		tcp_ok = collect_protocol(nl, IPPROTO_TCP, 1u << V6T_TCP_LISTEN, &tcp);
 	if (any_udp)
-		udp_ok = collect_protocol(netns_fd, IPPROTO_UDP, &udp);
-	for (i = 0; i < n; i++) {
-		uint16_t proto = holding_protocol(q[i].failed.protocol);
+		udp_ok = collect_protocol(nl, IPPROTO_UDP, ~0u, &udp);
+	for (i = 0; i < m; i++) {
+		struct holder_query *q = g[i];
+		uint16_t proto = holding_protocol(q->failed.protocol);
 		const struct diag_sock *best;
 
-		if (!proto)
+		if (!q->want_holder || !proto)
 			continue;
-		best = best_holder(proto == IPPROTO_TCP ? &tcp : &udp, &q[i].failed);
+		best = best_holder(proto == IPPROTO_TCP ? &tcp : &udp, &q->failed);
+		if (proto == IPPROTO_TCP &&
+		    (!best || holder_score(best, &q->failed) < BEST_SCORE)) {
+			/* not a listener that explains it at best: every state, once */
+			if (!all_dumped)
+				all_ok = collect_protocol(nl, IPPROTO_TCP, ~0u, &tcp_all);
+			all_dumped = true;
+			best = best_holder(&tcp_all, &q->failed);
+			if (!best) {
+				q->unknown = !all_ok;
+				continue;
+			}
+		}
 		if (!best) {
-			q[i].unknown = !(proto == IPPROTO_TCP ? tcp_ok : udp_ok);
+			q->unknown = !(proto == IPPROTO_TCP ? tcp_ok : udp_ok);
 			continue;
 		}
-		memset(&q[i].holder, 0, sizeof(q[i].holder));
-		q[i].holder.family = best->e.family;
-		memcpy(q[i].holder.addr, best->e.laddr, sizeof(q[i].holder.addr));
-		q[i].holder.port = best->e.lport;
-		q[i].holder.v6only = best->e.v6only;
-		q[i].inode = best->inode;
-		q[i].found = any_found = true;
+		q->holder.family = best->e.family;
+		memcpy(q->holder.addr, best->e.laddr, sizeof(q->holder.addr));
+		q->holder.port = best->e.lport;
+		q->holder.v6only = best->e.v6only;
+		q->inode = best->inode;
+		q->found = true;
+		if (!owners_find(o, q->inode, &q->holder.pid, q->holder.comm))
+			q->holder.pid = 0;
 	}
-	if (any_found) { /* one scan of /proc for the whole batch */
-		owners_scan(&o);
-		for (i = 0; i < n; i++) {
-			if (q[i].found &&
-			    !owners_find(&o, q[i].inode, &q[i].holder.pid, q[i].holder.comm))
-				q[i].holder.pid = 0;
-		}
-		owners_free(&o);
-	}
+	if (nl)
+		mnl_socket_close(nl);
+	free(tcp_all.v);
 	free(tcp.v);
 	free(udp.v);
 	free(wanted);
+}
+
+void find_holders(int netns_fd, struct holder_query *q, size_t n)
+{
+	struct holder_query **g = calloc(n ? n : 1, sizeof(*g));
+	struct owners o = {0};
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		reset_answers(&q[i]);
+		q[i].want_holder = true;
+		q[i].unknown = !g;
+		if (g)
+			g[i] = &q[i];
+	}
+	if (!g)
+		return;
+	owners_scan(&o);
+	holders_in(netns_fd, g, n, &o);
+	owners_free(&o);
+	free(g);
 }
 
 bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *out)
@@ -607,54 +785,190 @@ int open_netns_of(const struct v6t_event *e)
 
 bool find_holder_of(const struct v6t_event *failed, uint32_t own_netns, struct holder *out)
 {
-	bool found;
-	int fd;
+	struct holder_query q = {.failed = *failed, .want_holder = true};
 
-	if (failed->netns == own_netns)
-		return find_holder(-1, failed, out);
-	fd = open_netns_of(failed);
-	if (fd < 0)
-		return false;
-	found = find_holder(fd, failed, out);
-	close(fd);
-	return found;
+	find_holders_of(&q, 1, own_netns, 0, NULL, NULL);
+	if (q.found)
+		*out = q.holder;
+	return q.found;
 }
 
-void find_holders_of(struct holder_query *q, size_t n, uint32_t own_netns)
-{
-	size_t i, j, m;
-	bool *done = calloc(n ? n : 1, sizeof(*done));
-	struct holder_query *group = calloc(n ? n : 1, sizeof(*group));
-	size_t *where = calloc(n ? n : 1, sizeof(*where));
+/* The questions of one network namespace, and whose turn it is. */
+struct ns_group {
+	uint32_t netns, uid; /* the uid of its first question */
+	size_t first;	     /* index of its first question: arrival order */
+	size_t turn;	     /* how many groups of the same uid come before it */
+	size_t start, m;     /* its questions: which[start .. start + m) */
+};
 
-	if (!done || !group || !where)
-		goto out;
-	/* one batch per network namespace, entered through its first process */
+static int by_uid_then_arrival(const void *a, const void *b)
+{
+	const struct ns_group *x = a, *y = b;
+
+	if (x->uid != y->uid)
+		return x->uid < y->uid ? -1 : 1;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+static int by_turn_then_arrival(const void *a, const void *b)
+{
+	const struct ns_group *x = a, *y = b;
+
+	if (x->turn != y->turn)
+		return x->turn < y->turn ? -1 : 1;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+static int by_netns_then_index(const void *a, const void *b, void *arg)
+{
+	const struct holder_query *q = arg;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+
+	if (q[i].failed.netns != q[j].failed.netns)
+		return q[i].failed.netns < q[j].failed.netns ? -1 : 1;
+	return i < j ? -1 : i > j;
+}
+
+/*
+ * The questions grouped by namespace, the groups in turns by uid: a uid's
+ * first namespace, then every uid's second, and so on. which[] holds the
+ * indexes of q by group. The number of groups; 0 when out of memory.
+ */
+static size_t group_by_netns(const struct holder_query *q, size_t n, size_t *which,
+			     struct ns_group **out)
+{
+	struct ns_group *g;
+	size_t i, ng = 0;
+
+	for (i = 0; i < n; i++)
+		which[i] = i;
+	qsort_r(which, n, sizeof(*which), by_netns_then_index, (void *)q);
+	g = calloc(n ? n : 1, sizeof(*g));
+	if (!g)
+		return 0;
 	for (i = 0; i < n; i++) {
-		uint32_t netns = q[i].failed.netns;
+		const struct v6t_event *e = &q[which[i]].failed;
+
+		if (ng && g[ng - 1].netns == e->netns) {
+			g[ng - 1].m++;
+			if (which[i] < g[ng - 1].first) /* never: sorted by index within */
+				g[ng - 1].first = which[i];
+			continue;
+		}
+		g[ng++] = (struct ns_group){
+			.netns = e->netns, .uid = e->uid, .first = which[i], .start = i, .m = 1};
+	}
+	qsort(g, ng, sizeof(*g), by_uid_then_arrival);
+	for (i = 1; i < ng; i++)
+		g[i].turn = g[i].uid == g[i - 1].uid ? g[i - 1].turn + 1 : 0;
+	qsort(g, ng, sizeof(*g), by_turn_then_arrival);
+	*out = g;
+	return ng;
+}
+
+/*
+ * The namespace of a group, entered through any process of the batch still
+ * in it, else through the one the scan of /proc saw there: -1 with *entered
+ * false when none is left.
+ */
+static int enter_group(const struct holder_query *q, const size_t *which, size_t m,
+		       const struct owners *o, bool scanned, bool *entered)
+{
+	struct v6t_event via = {.netns = q[which[0]].failed.netns};
+	size_t i;
+	int fd;
+
+	*entered = true;
+	for (i = 0; i < m; i++) {
+		if (i && q[which[i]].failed.pid == q[which[i - 1]].failed.pid)
+			continue;
+		fd = open_netns_of(&q[which[i]].failed);
+		if (fd >= 0)
+			return fd;
+	}
+	via.pid = scanned ? owners_netns_pid(o, via.netns) : 0;
+	fd = via.pid ? open_netns_of(&via) : -1;
+	*entered = fd >= 0;
+	return fd;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+size_t find_holders_of(struct holder_query *q, size_t n, uint32_t own_netns, int64_t budget_ns,
+		       holders_answered done, void *ctx)
+{
+	size_t *which = calloc(n ? n : 1, sizeof(*which)), answered = 0, i, k, ng = 0;
+	struct holder_query **g = calloc(n ? n : 1, sizeof(*g));
+	int64_t until = budget_ns ? now_ns() + budget_ns : 0;
+	struct ns_group *groups = NULL;
+	struct owners o = {0};
+	bool scanned = false, any_holder = false;
+
+	for (i = 0; i < n; i++) {
+		reset_answers(&q[i]);
+		any_holder |= q[i].want_holder;
+	}
+	if (which && g)
+		ng = group_by_netns(q, n, which, &groups);
+	if (n && !ng) { /* out of memory: nothing is known */
+		for (i = 0; i < n; i++) {
+			q[i].unknown = true;
+			if (done)
+				done(q, &i, 1, ctx);
+		}
+		answered = n;
+		goto out;
+	}
+	/* one scan of /proc for the whole batch: owners, and a way into each namespace */
+	if (any_holder) {
+		owners_scan_netns(&o);
+		scanned = true;
+	}
+	for (k = 0; k < ng; k++) {
+		const size_t *w = which + groups[k].start;
+		size_t m = groups[k].m;
+		bool entered = true;
 		int fd = -1;
 
-		if (done[i])
-			continue;
-		for (j = i, m = 0; j < n; j++) {
-			if (!done[j] && q[j].failed.netns == netns) {
-				group[m] = q[j];
-				where[m++] = j;
-				done[j] = true;
+		if (k && until && now_ns() >= until)
+			break; /* the rest waits for the next batch, behind nobody */
+		if (groups[k].netns != own_netns) {
+			fd = enter_group(q, w, m, &o, scanned, &entered);
+			if (!entered && !scanned) { /* interface names only: scan once, now */
+				owners_scan_netns(&o);
+				scanned = true;
+				fd = enter_group(q, w, m, &o, scanned, &entered);
 			}
 		}
-		if (netns != own_netns && (fd = open_netns_of(&q[i].failed)) < 0)
-			continue; /* its process is gone: nothing found */
-		find_holders(fd, group, m);
+		for (i = 0; i < m; i++) {
+			struct holder_query *x = &q[w[i]];
+
+			g[i] = x;
+			x->unknown = !entered && x->want_holder;
+			if (entered && x->want_ifname)
+				x->ifname_found = ifname_in(fd, x->failed.ifindex, x->ifname);
+		}
+		if (entered)
+			holders_in(fd, g, m, &o);
 		if (fd >= 0)
 			close(fd);
-		for (j = 0; j < m; j++)
-			q[where[j]] = group[j];
+		answered += m;
+		if (done)
+			done(q, w, m, ctx);
 	}
 out:
-	free(done);
-	free(group);
-	free(where);
+	if (scanned)
+		owners_free(&o);
+	free(groups);
+	free(which);
+	free(g);
+	return answered;
 }
 
 /* ---- interface names ---------------------------------------------------- */

@@ -33,10 +33,15 @@ int sockdiag_dump(int netns_fd, uint8_t family, uint16_t protocol, uint32_t stat
 /* socket inode -> the lowest pid holding it, and that process's comm */
 struct owners {
 	void *root;
+	void *netns; /* network namespace inode -> a process in it (owners_scan_netns()) */
 };
 
 /* Scans /proc/[0-9]*\/fd once. */
 void owners_scan(struct owners *o);
+/* The same scan, which also notes a process of every network namespace it sees. */
+void owners_scan_netns(struct owners *o);
+/* A process owners_scan_netns() saw in network namespace netns; 0: none. */
+uint32_t owners_netns_pid(const struct owners *o, uint32_t netns);
 
 /*
  * The filters on a socket's owner, as the kernel side's task_wanted() decides
@@ -73,23 +78,44 @@ bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *ou
  */
 int open_netns_of(const struct v6t_event *e);
 
-/* A failed bind of a batch, and what find_holders() found for it. */
+/* A question of a batch (a failed bind's holder, an interface's name), and its answers. */
 struct holder_query {
-	struct v6t_event failed;
+	struct v6t_event failed; /* the event asked about */
+	bool want_holder;	 /* who holds failed's port */
+	bool want_ifname;	 /* the name of failed's ifindex in its namespace */
+	/* the answers, reset before each is computed */
 	bool found;
-	bool unknown;	      /* not found because sock_diag could not be asked */
-	struct holder holder; /* when found; pid 0: no process of this pid namespace */
+	bool unknown;	      /* the namespace could not be entered, or sock_diag asked */
+	struct holder holder; /* when found; pid 0: no process found that holds it */
 	uint32_t inode;	      /* the holding socket's */
+	bool ifname_found;
+	char ifname[IF_NAMESIZE];
 };
 
 /*
  * find_holder() for many failed binds at once: one sock_diag dump per
  * protocol and one scan of /proc for the whole batch, so a burst of 2000
- * EADDRINUSE costs about what one does.
+ * EADDRINUSE costs about what one does. (want_holder is implied.)
  */
 void find_holders(int netns_fd, struct holder_query *q, size_t n);
-/* find_holders() in each failed bind's own namespace (see find_holder_of()) */
-void find_holders_of(struct holder_query *q, size_t n, uint32_t own_netns);
+
+/* Called with the questions of one namespace once they are answered (indexes into q). */
+typedef void (*holders_answered)(struct holder_query *q, const size_t *which, size_t m, void *ctx);
+
+/*
+ * Answers every question of q in its event's own network namespace. One scan
+ * of /proc serves the whole batch: it names the owners of every socket, and
+ * gives, for every namespace, a live process to enter it through when no
+ * process of the batch is left in it. A namespace that cannot be entered at
+ * all answers unknown (never none, never another namespace's holder).
+ * Namespaces are taken in turns by the uid of their events, so one user's
+ * many namespaces do not come before another user's one; once budget_ns (0:
+ * none) has passed, the rest is left unanswered for the next batch. Each
+ * namespace's answers go to done as soon as they are known. Returns how
+ * many questions were answered.
+ */
+size_t find_holders_of(struct holder_query *q, size_t n, uint32_t own_netns, int64_t budget_ns,
+		       holders_answered done, void *ctx);
 /*
  * The same for a failed bind event: in the socket's network namespace,
  * entered through the failing process (if it is still there) when it is not

@@ -184,14 +184,17 @@ void summary_format_text(const struct summary *s, struct strbuf *sb)
 			  "v6trace: %llu calls were under way when tracing stopped: not reported\n",
 			  (unsigned long long)s->unfinished);
 	if (s->lookups[HOLDER_FOUND] + s->lookups[HOLDER_NONE] + s->lookups[HOLDER_UNFINISHED] +
-	    s->lookups[HOLDER_SKIPPED])
+	    s->lookups[HOLDER_SKIPPED] + s->lookups[HOLDER_UNKNOWN] +
+	    s->lookups[HOLDER_UNAVAILABLE])
 		sb_printf(sb,
 			  "v6trace: EADDRINUSE holders: %llu found, %llu none, %llu unfinished, "
-			  "%llu skipped\n",
+			  "%llu skipped, %llu unknown, %llu unavailable\n",
 			  (unsigned long long)s->lookups[HOLDER_FOUND],
 			  (unsigned long long)s->lookups[HOLDER_NONE],
 			  (unsigned long long)s->lookups[HOLDER_UNFINISHED],
-			  (unsigned long long)s->lookups[HOLDER_SKIPPED]);
+			  (unsigned long long)s->lookups[HOLDER_SKIPPED],
+			  (unsigned long long)s->lookups[HOLDER_UNKNOWN],
+			  (unsigned long long)s->lookups[HOLDER_UNAVAILABLE]);
 	if (!s->root)
 		return;
 	sb_printf(sb, "%-7s %-16s %6s %6s %6s %6s %7s %7s %8s %6s\n", "PID", "COMM", "V4", "V6",
@@ -207,14 +210,17 @@ void summary_format_json(const struct summary *s, struct strbuf *sb, int64_t rea
 	sb_printf(sb,
 		  ",\"events\":%llu,\"lost\":%llu,\"filtered\":%llu,\"unfollowed\":%llu,"
 		  "\"unwritten\":%llu,\"unfinished\":%llu,\"lookups\":{\"found\":%llu,"
-		  "\"none\":%llu,\"unfinished\":%llu,\"skipped\":%llu},\"processes\":[",
+		  "\"none\":%llu,\"unfinished\":%llu,\"skipped\":%llu,\"unknown\":%llu,"
+		  "\"unavailable\":%llu},\"processes\":[",
 		  (unsigned long long)s->events, (unsigned long long)s->lost,
 		  (unsigned long long)s->filtered, (unsigned long long)s->unfollowed,
 		  (unsigned long long)s->unwritten, (unsigned long long)s->unfinished,
 		  (unsigned long long)s->lookups[HOLDER_FOUND],
 		  (unsigned long long)s->lookups[HOLDER_NONE],
 		  (unsigned long long)s->lookups[HOLDER_UNFINISHED],
-		  (unsigned long long)s->lookups[HOLDER_SKIPPED]);
+		  (unsigned long long)s->lookups[HOLDER_SKIPPED],
+		  (unsigned long long)s->lookups[HOLDER_UNKNOWN],
+		  (unsigned long long)s->lookups[HOLDER_UNAVAILABLE]);
 	if (s->root)
 		twalk_r(s->root, format_proc, &ctx);
 	sb_puts(sb, "]}\n");

@@ -15,7 +15,7 @@ struct summary {
 	uint64_t unfollowed; /* forks not followed: the kernel's pid table was full */
 	uint64_t unwritten;  /* records the output could not take (disk full, syslog down) */
 	uint64_t unfinished; /* calls under way when tracing stopped: their return never traced */
-	uint64_t lookups[HOLDER_SKIPPED + 1]; /* EADDRINUSE holder lookups, per answer */
+	uint64_t lookups[HOLDER_LOOKUP_ANSWERS]; /* EADDRINUSE holder lookups, per answer */
 };
 
 void summary_add(struct summary *s, const struct v6t_event *e);

@@ -64,7 +64,8 @@ struct runtime {
 	struct command cmd;
 	uint32_t netns;		     /* inode of the tracer's network namespace */
 	struct holder_helper helper; /* keeps what EADDRINUSE lookups need */
-	struct lookups lookups;	     /* EADDRINUSE binds waiting for their holder */
+	struct lookups lookups;	     /* events waiting for the helper's answers */
+	int helper_watched;	     /* the helper's socket while in the epoll set; -1: not */
 	struct report report;	     /* the deploy report (opts->report) */
 	int forwarded;		     /* SIGINT/SIGTERM received while COMMAND ran */
 	int stop_signal;	     /* the last SIGINT/SIGTERM received */
@@ -241,19 +242,21 @@ static void note_for_report(struct runtime *rt, const struct v6t_event *e,
 		report_failed_bind(&rt->report, e, lookup, holder);
 }
 
-/* One event out, with what user space knows of its cgroup, interface and holder. */
-static void write_event(struct runtime *rt, const struct v6t_event *e, enum holder_lookup lookup,
-			const struct holder *holder)
+/*
+ * One event out, with what user space knows of its cgroup, interface (NULL:
+ * unknown) and holder: lookups' callback, once what it waited for is known.
+ */
+static void write_event(void *ctx, const struct v6t_event *e, enum holder_lookup lookup,
+			const struct holder *holder, const char *ifname)
 {
+	struct runtime *rt = ctx;
 	const struct cgroup_name *cg;
-	char ifname[V6T_IFNAME_LEN];
-	struct event_info info = {.holder_lookup = lookup, .held_by = holder};
+	struct event_info info = {.holder_lookup = lookup, .held_by = holder, .ifname = ifname};
 
 	cg = cgroup_name_of(&rt->cgroups, e->cgroup_id, clock_ns(CLOCK_MONOTONIC),
 			    CGROUP_RESCAN_NS);
 	info.cgroup = cg->path;
 	info.container = cg->container[0] ? cg->container : NULL;
-	info.ifname = e->ifindex && holder_helper_ifname(&rt->helper, e, ifname) ? ifname : NULL;
 	if (rt->opts->json)
 		format_event_json(&rt->out, e, &info, &rt->fmt);
 	else
@@ -262,16 +265,10 @@ static void write_event(struct runtime *rt, const struct v6t_event *e, enum hold
 		note_for_report(rt, e, lookup, holder);
 }
 
-/* lookups' callback: a failed bind whose holder lookup has ended */
-static void write_failed_bind(void *ctx, const struct v6t_event *e, enum holder_lookup lookup,
-			      const struct holder *holder)
-{
-	write_event(ctx, e, lookup, holder);
-}
-
 /*
  * A record from the ring buffer. A bind that failed with EADDRINUSE waits for
- * the helper to name its holder (user/lookups.h); everything else goes out now.
+ * the helper to name its holder, an event on an interface of another
+ * namespace for its name (user/lookups.h); everything else goes out now.
  */
 static int on_event(void *ctx, void *data, size_t size)
 {
@@ -284,10 +281,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	}
 	memcpy(&e, data, sizeof(e));
 	summary_add(&rt->summary, &e);
-	if (e.type == V6T_EVENT_BIND && e.ret == -EADDRINUSE)
-		lookups_add(&rt->lookups, &e, clock_ns(CLOCK_MONOTONIC));
-	else
-		write_event(rt, &e, HOLDER_NOT_ASKED, NULL);
+	lookups_event(&rt->lookups, &e, clock_ns(CLOCK_MONOTONIC));
 	return 0;
 }
 
@@ -812,15 +806,30 @@ static void start_helper(struct runtime *rt)
 /* The queue where failed binds wait for the helper's answers. */
 static int start_lookups(struct runtime *rt)
 {
-	if (lookups_init(&rt->lookups, &rt->helper, write_failed_bind, rt)) {
+	if (lookups_init(&rt->lookups, &rt->helper, write_event, rt)) {
 		fail("out of memory");
 		return -1;
 	}
-	if (lookups_fd(&rt->lookups) >= 0 && watch(rt->epfd, lookups_fd(&rt->lookups), EPOLLIN)) {
+	rt->helper_watched = lookups_fd(&rt->lookups);
+	if (rt->helper_watched >= 0 && watch(rt->epfd, rt->helper_watched, EPOLLIN)) {
 		fail("cannot watch the helper: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The helper's socket is readable: answers, or its end. Once the helper is
+ * gone (lookups said so on stderr) its socket leaves the epoll set: at EOF it
+ * stays readable, and watching it would spin the loop.
+ */
+static void on_helper(struct runtime *rt)
+{
+	lookups_progress(&rt->lookups, clock_ns(CLOCK_MONOTONIC));
+	if (lookups_fd(&rt->lookups) < 0) {
+		epoll_ctl(rt->epfd, EPOLL_CTL_DEL, rt->helper_watched, NULL);
+		rt->helper_watched = -1;
+	}
 }
 
 static int run_loop(struct runtime *rt)
@@ -848,8 +857,8 @@ static int run_loop(struct runtime *rt)
 				return 0;
 			else if (fd == rt->timerfd && read(fd, &ticks, sizeof(ticks)) > 0)
 				on_tick(rt, ticks);
-			else if (fd == lookups_fd(&rt->lookups))
-				lookups_progress(&rt->lookups, clock_ns(CLOCK_MONOTONIC));
+			else if (fd == rt->helper_watched)
+				on_helper(rt);
 		}
 		if (linger_over(rt))
 			return 0;
@@ -1074,6 +1083,7 @@ int main(int argc, char **argv)
 			     .epfd = -1,
 			     .sigfd = -1,
 			     .timerfd = -1,
+			     .helper_watched = -1,
 			     .helper = {.fd = -1, .holders = -1}};
 	int status = 1;
 
