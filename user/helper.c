@@ -316,8 +316,9 @@ void holder_helper_stop(struct holder_helper *h)
 		close(h->holders);
 	h->holders = -1;
 	h->fd = -1;
-	/* a stopped or stuck helper never reads the EOF: a second, then SIGKILL */
-	for (i = 0; h->pid > 0 && i < 100; i++) {
+	/* a stopped or stuck helper never reads the EOF: 100 ms, then SIGKILL
+	 * (it keeps nothing that needs writing out) */
+	for (i = 0; h->pid > 0 && i < 10; i++) {
 		if (waitpid(h->pid, NULL, WNOHANG) != 0)
 			h->pid = 0;
 		else

@@ -366,7 +366,7 @@ void lookups_progress(struct lookups *l, int64_t now_ns)
 	write_ready(l, now_ns, false);
 }
 
-void lookups_finish(struct lookups *l)
+void lookups_finish(struct lookups *l, int64_t until_ns)
 {
 	int64_t now = monotonic_ns();
 
@@ -374,7 +374,9 @@ void lookups_finish(struct lookups *l)
 	while (l->len && lookups_fd(l) >= 0) {
 		struct waiting_event *last = &l->q[(l->head + l->len - 1) % LOOKUP_MAX_WAITING];
 		struct pollfd pfd = {.fd = lookups_fd(l), .events = POLLIN};
-		int64_t left = last->deadline_ns - now;
+		int64_t end =
+			until_ns && until_ns < last->deadline_ns ? until_ns : last->deadline_ns;
+		int64_t left = end - now;
 
 		if (left <= 0 || poll(&pfd, 1, (int)(left / 1000000) + 1) <= 0)
 			break;

@@ -87,8 +87,12 @@ void lookups_event(struct lookups *l, const struct v6t_event *e, int64_t now_ns)
  * on each tick and when the helper's socket is readable. Never waits.
  */
 void lookups_progress(struct lookups *l, int64_t now_ns);
-/* The end: waits for the answers still due (until their deadline), then writes all. */
-void lookups_finish(struct lookups *l);
+/*
+ * The end: waits for the answers still due, until their deadline or until_ns
+ * (CLOCK_MONOTONIC; 0: no bound), whichever comes first, then writes all: an
+ * answer still missing then is unfinished.
+ */
+void lookups_finish(struct lookups *l, int64_t until_ns);
 /* The fd that becomes readable when answers arrive; -1: none (no helper, or it died). */
 int lookups_fd(const struct lookups *l);
 void lookups_free(struct lookups *l);

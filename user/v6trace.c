@@ -51,6 +51,8 @@
 #define EXIT_FLUSH_NS (2 * 1000000000LL)
 /* how long calls under way when tracing stops get to return */
 #define STOP_GRACE_NS (200 * 1000000LL)
+/* After a stop signal, how long the lookups still under way may take. */
+#define STOP_LOOKUP_GRACE_NS (300 * 1000000LL)
 
 /* Everything the event loop needs, passed explicitly. */
 struct runtime {
@@ -679,7 +681,7 @@ static int setup_loop(struct runtime *rt)
 				  .it_value = {0, V6T_DRAIN_MS * 1000000L}};
 	sigset_t mask;
 
-	stop_signals(&mask); /* held since main() began; SIGCHLD joins them */
+	stop_signals(&mask); /* held since the process began; SIGCHLD joins them */
 	if (rt->cmd.pid)
 		sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
@@ -1024,7 +1026,10 @@ static void finish(struct runtime *rt)
 	stop_producing(rt);
 	tracer_detach(&rt->tracer);
 	ring_buffer__consume(rt->rb);
-	lookups_finish(&rt->lookups);
+	/* after a stop signal the answers still due get STOP_LOOKUP_GRACE_NS, so
+	 * that v6trace ends within a second even when the helper is stuck */
+	lookups_finish(&rt->lookups,
+		       rt->stop_signal ? clock_ns(CLOCK_MONOTONIC) + STOP_LOOKUP_GRACE_NS : 0);
 	memcpy(rt->summary.lookups, rt->lookups.count, sizeof(rt->summary.lookups));
 	report_lost(rt);
 	if (rt->opts->report)
