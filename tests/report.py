@@ -237,12 +237,16 @@ def test_text_report(res):
             p = subprocess.run([V6TRACE, "--", "sh", "-c", script], capture_output=True,
                                timeout=60)
             err = p.stderr.decode()
-            want = f"v6trace:   LOST   IPv4 on {port}/tcp (dual -> v6)"
+            want = f"v6trace:   LOST   IPv4 on {port}/tcp (dual -> v6), by command (python3 "
             lines = err.splitlines()
-            res.check("text: the report block on stderr, the loss first, then a total line",
-                      p.returncode == 0 and want in lines
+            res.check("text: the report block on stderr, the loss first (made by COMMAND's new "
+                      "server: it counts), then a total line and how many losses count",
+                      p.returncode == 0
+                      and any(l.startswith(want) and l.endswith("): counts") for l in lines)
                       and any(l.startswith("v6trace: deploy report: 1 port(s) lost service")
-                              for l in lines), err[-600:])
+                              for l in lines)
+                      and "v6trace: deploy report: 1 of the 1 loss(es) count for the gate"
+                      in lines, err[-600:])
         finally:
             s.stop()
 

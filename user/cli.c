@@ -88,6 +88,7 @@ enum {
 	OPT_FAIL_ON_LOST,
 	OPT_WATCH,
 	OPT_IGNORE,
+	OPT_UNIT,
 };
 
 static const struct argp_option option_table[] = {
@@ -125,6 +126,10 @@ static const struct argp_option option_table[] = {
 	{"watch", OPT_WATCH, "PORT[,PORT...]", 0,
 	 "The report and the gate look only at these ports", 0},
 	{"ignore", OPT_IGNORE, "PORT[,PORT...]", 0, "The report and the gate leave these ports out",
+	 0},
+	{"unit", OPT_UNIT, "NAME|/CGROUP", 0,
+	 "The gate also counts changes of listeners in this unit (/system.slice/NAME.service) or "
+	 "cgroup v2 path, or below it (repeatable)",
 	 0},
 	{"linger", OPT_LINGER, "SECONDS", 0,
 	 "After COMMAND exits, keep tracing what it started (daemons) until all of it has exited "
@@ -180,6 +185,40 @@ static void parse_port_list(struct argp_state *state, const char *name, const ch
 	}
 	if (!*n)
 		argp_error(state, "invalid %s: '%s'", name, arg);
+}
+
+/*
+ * --unit: a systemd unit's cgroup (NAME, NAME.service, NAME.scope: under
+ * /system.slice/, where systemd puts system services), or a cgroup v2 path as
+ * /proc/PID/cgroup writes it.
+ */
+static void parse_unit(struct argp_state *state, struct options *opts, const char *arg)
+{
+	char *unit = opts->units[opts->nunits];
+	bool typed = false;
+	size_t len = strlen(arg), i;
+	int n;
+
+	if (opts->nunits == V6T_MAX_UNITS)
+		argp_error(state, "at most %d units", V6T_MAX_UNITS);
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)arg[i] < 0x20 || arg[i] == 0x7f)
+			argp_error(state, "invalid --unit: a control character");
+	}
+	if (arg[0] == '/') {
+		n = snprintf(unit, V6T_UNIT_LEN, "%s", arg);
+	} else {
+		if (!len || strchr(arg, '/'))
+			argp_error(state, "invalid --unit: '%s' (a unit NAME, or a /CGROUP path)",
+				   arg);
+		typed = (len > 8 && !strcmp(arg + len - 8, ".service")) ||
+			(len > 6 && !strcmp(arg + len - 6, ".scope"));
+		n = snprintf(unit, V6T_UNIT_LEN, "/system.slice/%s%s", arg,
+			     typed ? "" : ".service");
+	}
+	if (n < 0 || n >= V6T_UNIT_LEN)
+		argp_error(state, "invalid --unit: too long");
+	opts->nunits++;
 }
 
 static void parse_stacks(struct argp_state *state, struct options *opts, const char *arg)
@@ -356,6 +395,9 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 	case OPT_IGNORE:
 		parse_port_list(state, "--ignore", arg, opts->ignore, &opts->nignore);
 		break;
+	case OPT_UNIT:
+		parse_unit(state, opts, arg);
+		break;
 	case OPT_AS_ROOT:
 		opts->as_root = true;
 		break;
@@ -486,8 +528,10 @@ void cli_parse(int argc, char **argv, struct options *opts)
 		opts->linger_ns = DEFAULT_LINGER_NS;
 	if (opts->report < 0) /* neither --report nor --no-report */
 		opts->report = opts->command != NULL;
-	if ((opts->fail_on_lost || opts->nwatch || opts->nignore) && !opts->report) {
-		fail("--fail-on-lost, --watch and --ignore need the report (-- COMMAND, or --report)");
+	if ((opts->fail_on_lost || opts->nwatch || opts->nignore || opts->nunits) &&
+	    !opts->report) {
+		fail("--fail-on-lost, --watch, --ignore and --unit need the report (-- COMMAND, or "
+		     "--report)");
 		exit(2);
 	}
 	if (opts->report && opts->snapshot) {
