@@ -52,6 +52,7 @@ static const char doc[] =
 	"    v6trace -p 181 --children     # 181 and what it forks from now on\n"
 	"    v6trace -- ./deploy.sh        # a command and all its descendants, then the report\n"
 	"    v6trace --fail-on-lost -- ./deploy.sh  # exit 3: a port lost IPv4/IPv6\n"
+	"    v6trace --fail-on-lost --unit nginx -- ./stop.sh  # a stop of nginx counts\n"
 	"    v6trace -P 80,443 --stack v4  # IPv4-only sockets on ports 80 and 443\n"
 	"    v6trace --mapped              # tcp6 sockets talking to IPv4 peers\n"
 	"    v6trace --all-connects        # also tcp6 connects to native IPv6 peers\n"
@@ -66,7 +67,8 @@ static const char doc[] =
 	"in user space, on the socket and its owners).\n"
 	"\n"
 	"Exit status: with -- COMMAND, COMMAND's (128 + N if signal N killed it), or 3 when it "
-	"succeeded and --fail-on-lost found a port that lost IPv4 or IPv6 service; else 0 when "
+	"succeeded and --fail-on-lost found a port that lost IPv4 or IPv6 service through a change "
+	"that counts (COMMAND's, a --unit's, or a service restarted during the run); else 0 when "
 	"stopped by SIGINT/SIGTERM or when the reader of the output goes away, 1 on a runtime "
 	"error, 2 on a usage error.";
 
