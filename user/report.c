@@ -239,7 +239,9 @@ static enum change_by listener_by(const struct report *r, uint32_t netns, const 
 		return BY_UNKNOWN;
 	if (!r->command)
 		return BY_OUTSIDE;
-	if (after && (started_during_run(r, l) || !l->owner_start) && tree_has_pid(r, l->pid))
+	/* COMMAND itself was forked, stopped, before tracing started */
+	if (after && (started_during_run(r, l) || !l->owner_start || l->pid == r->command_pid) &&
+	    tree_has_pid(r, l->pid))
 		return BY_COMMAND;
 	if (after && r->tree_overflow && (started_during_run(r, l) || !l->owner_start))
 		return BY_UNKNOWN; /* it may be a process of the tree not remembered */

@@ -125,7 +125,8 @@ struct report {
 	size_t lost;	     /* changes of kind CHANGE_LOST */
 	size_t lost_counted; /* of them, those that count for the gate */
 	/* who made the changes */
-	bool command;	     /* a COMMAND ran: changes are held against its tree */
+	bool command; /* a COMMAND ran: changes are held against its tree */
+	uint32_t command_pid;
 	uint64_t run_start;  /* when tracing started, in clock ticks after boot (as /proc) */
 	uint32_t *tree_pids; /* sorted: COMMAND and the processes of its tree seen in events */
 	size_t ntree_pids, captree_pids;

@@ -958,7 +958,8 @@ static void report_before(struct runtime *rt)
 	report_init(&rt->report, rt->netns);
 	/* who made a change: COMMAND's tree (COMMAND has not run yet), the run's start, --unit */
 	rt->report.command = rt->cmd.pid != 0;
-	report_tree_pid(&rt->report, (uint32_t)rt->cmd.pid);
+	rt->report.command_pid = (uint32_t)rt->cmd.pid;
+	report_tree_pid(&rt->report, rt->report.command_pid);
 	rt->report.run_start = boot_ticks_now();
 	rt->report.units = rt->opts->units;
 	rt->report.nunits = rt->opts->nunits;
