@@ -252,8 +252,8 @@ static bool cgroup_under(const char *cgroup, const char *unit)
 {
 	size_t len = strlen(unit);
 
-	while (len > 1 && unit[len - 1] == '/')
-		len--;
+	while (len && unit[len - 1] == '/')
+		len--; /* "/a/" is "/a", and "/" (everything) is "" */
 	return !strncmp(cgroup, unit, len) && (cgroup[len] == '\0' || cgroup[len] == '/');
 }
 
