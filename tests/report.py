@@ -45,6 +45,7 @@ Who made a change (each change's `by`, and whether it `counts` for the gate):
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -262,14 +263,19 @@ def test_text_report(res):
             err = p.stderr.decode()
             want = f"v6trace:   LOST   IPv4 on {port}/tcp (dual -> v6), by command (python3 "
             lines = err.splitlines()
+            # other processes' listeners may come and go in the namespace meanwhile
+            # (tests run in parallel): theirs are in the totals, but never counted
+            total = [l for l in lines if re.fullmatch(
+                r"v6trace: deploy report: [1-9][0-9]* port\(s\) lost service, .*", l)]
+            counted = [l for l in lines if re.fullmatch(
+                r"v6trace: deploy report: 1 of the [1-9][0-9]* loss\(es\) count for the gate",
+                l)]
             res.check("text: the report block on stderr, the loss first (made by COMMAND's new "
-                      "server: it counts), then a total line and how many losses count",
+                      "server: it counts), then a total line and how many losses count (this "
+                      "one only)",
                       p.returncode == 0
                       and any(l.startswith(want) and l.endswith("): counts") for l in lines)
-                      and any(l.startswith("v6trace: deploy report: 1 port(s) lost service")
-                              for l in lines)
-                      and "v6trace: deploy report: 1 of the 1 loss(es) count for the gate"
-                      in lines, err[-600:])
+                      and total and counted, err[-900:])
         finally:
             s.stop()
 
@@ -462,7 +468,9 @@ def test_outsider_never_fails_no_op(res):
                           and lost["by"] == "outside" and lost["by_pid"] == pid
                           and lost["by_comm"] == "python3" and lost["by_cgroup"] == where
                           and lost["counts"] is False and lost["counts_why"] is None
-                          and rep.get("lost") == 1 and rep.get("lost_counted") == 0
+                          # others' losses in the namespace (parallel tests) may add to
+                          # "lost"; none of them counts either
+                          and rep.get("lost", 0) >= 1 and rep.get("lost_counted") == 0
                           and rep.get("gate") == "passed" and valid(recs),
                           f"rc {p.returncode}, {lost}, {rep}, {err.decode()[-300:]}")
             finally:

@@ -388,17 +388,17 @@ static int compare_port(struct report *r, const struct report_ns *ns, uint16_t p
 				c.after = &ns->after.v[j];
 			}
 		}
-		if (!c.after)
+		if (!c.after) {
 			c.kind = CHANGE_GONE;
-		else if (v6t_classify_stack(&b->s.e) != v6t_classify_stack(&c.after->s.e))
+		} else if (v6t_classify_stack(&b->s.e) != v6t_classify_stack(&c.after->s.e)) {
 			c.kind = CHANGE_STACK;
-		else if (owner_changed(b, c.after))
+		} else if (owner_changed(b, c.after)) {
 			c.kind = CHANGE_OWNER;
-		else if (c.after->s.inode != b->s.inode) {
-			remade[nremade++] = c.after; /* a restart: no change, but a new socket */
+		} else {
+			if (c.after->s.inode != b->s.inode) /* a restart: no change, a new socket */
+				remade[nremade++] = c.after;
 			continue;
-		} else
-			continue;
+		}
 		moved[nmoved++] = c;
 	}
 	c.before = NULL;
