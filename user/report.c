@@ -78,10 +78,18 @@ void report_tree_pid(struct report *r, uint32_t pid)
 	r->ntree_pids++;
 }
 
-static bool same_tree_place(const struct tree_place *a, const struct tree_place *b)
+/* The order of tree_places (sorted, so that a flood of binds costs a search each, not a scan). */
+static int cmp_tree_place(const struct tree_place *a, const struct tree_place *b)
 {
-	return a->netns == b->netns && a->port == b->port && a->family == b->family &&
-	       a->udp == b->udp && !memcmp(a->addr, b->addr, 16);
+	if (a->netns != b->netns)
+		return a->netns < b->netns ? -1 : 1;
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	if (a->udp != b->udp)
+		return a->udp ? 1 : -1;
+	return memcmp(a->addr, b->addr, 16);
 }
 
 static void tree_place_of(struct tree_place *p, uint32_t netns, uint8_t family, uint16_t port,
@@ -95,9 +103,31 @@ static void tree_place_of(struct tree_place *p, uint32_t netns, uint8_t family, 
 	memcpy(p->addr, addr, 16);
 }
 
+/* The index where p is, or would be inserted, in the sorted places; *found if it is. */
+static size_t tree_place_slot(const struct report *r, const struct tree_place *p, bool *found)
+{
+	size_t lo = 0, hi = r->nplaces;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = cmp_tree_place(&r->places[mid], p);
+
+		if (!c) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
 void report_tree_event(struct report *r, const struct v6t_event *e)
 {
-	bool udp = e->protocol == IPPROTO_UDP;
+	bool udp = e->protocol == IPPROTO_UDP, found;
 	struct tree_place p;
 	size_t i;
 
@@ -105,10 +135,9 @@ void report_tree_event(struct report *r, const struct v6t_event *e)
 	if (e->ret < 0 || !(e->type == V6T_EVENT_LISTEN || (udp && e->type == V6T_EVENT_BIND)))
 		return;
 	tree_place_of(&p, e->netns, (uint8_t)e->family, e->lport, udp, e->laddr);
-	for (i = 0; i < r->nplaces; i++) {
-		if (same_tree_place(&r->places[i], &p))
-			return;
-	}
+	i = tree_place_slot(r, &p, &found);
+	if (found)
+		return;
 	if (r->nplaces == r->capplaces) {
 		size_t cap = r->capplaces ? r->capplaces * 2 : 16;
 		struct tree_place *grown;
@@ -121,7 +150,9 @@ void report_tree_event(struct report *r, const struct v6t_event *e)
 		r->places = grown;
 		r->capplaces = cap;
 	}
-	r->places[r->nplaces++] = p;
+	memmove(&r->places[i + 1], &r->places[i], (r->nplaces - i) * sizeof(*r->places));
+	r->places[i] = p;
+	r->nplaces++;
 }
 
 void report_failed_bind(struct report *r, const struct v6t_event *e, enum holder_lookup lookup,
@@ -214,14 +245,11 @@ static bool started_during_run(const struct report *r, const struct listener *l)
 static bool tree_made(const struct report *r, uint32_t netns, const struct listener *l)
 {
 	struct tree_place p;
-	size_t i;
+	bool found;
 
 	tree_place_of(&p, netns, (uint8_t)l->s.e.family, l->s.e.lport, is_udp(l), l->s.e.laddr);
-	for (i = 0; i < r->nplaces; i++) {
-		if (same_tree_place(&r->places[i], &p))
-			return true;
-	}
-	return false;
+	tree_place_slot(r, &p, &found);
+	return found;
 }
 
 /*
