@@ -55,6 +55,7 @@ static const char doc[] =
 	"    v6trace -p 181 --children     # 181 and what it forks from now on\n"
 	"    v6trace -- ./deploy.sh        # a command and all its descendants, then the report\n"
 	"    v6trace --fail-on-lost -- ./deploy.sh  # exit 3: a port lost IPv4/IPv6\n"
+	"    v6trace --fail-on-lost --unit nginx -- ./stop.sh  # a stop of nginx counts\n"
 	"    v6trace -P 80,443 --stack v4  # IPv4-only sockets on ports 80 and 443\n"
 	"    v6trace --mapped              # tcp6 sockets talking to IPv4 peers\n"
 	"    v6trace --all-connects        # also tcp6 connects to native IPv6 peers\n"
@@ -69,7 +70,8 @@ static const char doc[] =
 	"in user space, on the socket and its owners).\n"
 	"\n"
 	"Exit status: with -- COMMAND, COMMAND's (128 + N if signal N killed it), or 3 when it "
-	"succeeded and --fail-on-lost found a port that lost IPv4 or IPv6 service; else 0 when "
+	"succeeded and --fail-on-lost found a port that lost IPv4 or IPv6 service through a change "
+	"that counts (COMMAND's, a --unit's, or a service restarted during the run); else 0 when "
 	"stopped by SIGINT/SIGTERM or when the reader of the output goes away, 1 on a runtime "
 	"error, 2 on a usage error.";
 
@@ -91,6 +93,7 @@ enum {
 	OPT_FAIL_ON_LOST,
 	OPT_WATCH,
 	OPT_IGNORE,
+	OPT_UNIT,
 };
 
 static const struct argp_option option_table[] = {
@@ -128,6 +131,10 @@ static const struct argp_option option_table[] = {
 	{"watch", OPT_WATCH, "PORT[,PORT...]", 0,
 	 "The report and the gate look only at these ports", 0},
 	{"ignore", OPT_IGNORE, "PORT[,PORT...]", 0, "The report and the gate leave these ports out",
+	 0},
+	{"unit", OPT_UNIT, "NAME|/CGROUP", 0,
+	 "The gate also counts changes of listeners in this unit (/system.slice/NAME.service) or "
+	 "cgroup v2 path, or below it (repeatable)",
 	 0},
 	{"linger", OPT_LINGER, "SECONDS", 0,
 	 "After COMMAND exits, keep tracing what it started (daemons) until all of it has exited "
@@ -183,6 +190,40 @@ static void parse_port_list(struct argp_state *state, const char *name, const ch
 	}
 	if (!*n)
 		argp_error(state, "invalid %s: '%s'", name, arg);
+}
+
+/*
+ * --unit: a systemd unit's cgroup (NAME, NAME.service, NAME.scope: under
+ * /system.slice/, where systemd puts system services), or a cgroup v2 path as
+ * /proc/PID/cgroup writes it.
+ */
+static void parse_unit(struct argp_state *state, struct options *opts, const char *arg)
+{
+	char *unit = opts->units[opts->nunits];
+	bool typed = false;
+	size_t len = strlen(arg), i;
+	int n;
+
+	if (opts->nunits == V6T_MAX_UNITS)
+		argp_error(state, "at most %d units", V6T_MAX_UNITS);
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)arg[i] < 0x20 || arg[i] == 0x7f)
+			argp_error(state, "invalid --unit: a control character");
+	}
+	if (arg[0] == '/') {
+		n = snprintf(unit, V6T_UNIT_LEN, "%s", arg);
+	} else {
+		if (!len || strchr(arg, '/'))
+			argp_error(state, "invalid --unit: '%s' (a unit NAME, or a /CGROUP path)",
+				   arg);
+		typed = (len > 8 && !strcmp(arg + len - 8, ".service")) ||
+			(len > 6 && !strcmp(arg + len - 6, ".scope"));
+		n = snprintf(unit, V6T_UNIT_LEN, "/system.slice/%s%s", arg,
+			     typed ? "" : ".service");
+	}
+	if (n < 0 || n >= V6T_UNIT_LEN)
+		argp_error(state, "invalid --unit: too long");
+	opts->nunits++;
 }
 
 static void parse_stacks(struct argp_state *state, struct options *opts, const char *arg)
@@ -374,6 +415,9 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 	case OPT_IGNORE:
 		parse_port_list(state, "--ignore", arg, opts->ignore, &opts->nignore);
 		break;
+	case OPT_UNIT:
+		parse_unit(state, opts, arg);
+		break;
 	case OPT_AS_ROOT:
 		opts->as_root = true;
 		break;
@@ -516,8 +560,10 @@ void cli_parse(int argc, char **argv, struct options *opts)
 		opts->linger_ns = DEFAULT_LINGER_NS;
 	if (opts->report < 0) /* neither --report nor --no-report */
 		opts->report = opts->command != NULL;
-	if ((opts->fail_on_lost || opts->nwatch || opts->nignore) && !opts->report) {
-		fail("--fail-on-lost, --watch and --ignore need the report (-- COMMAND, or --report)");
+	if ((opts->fail_on_lost || opts->nwatch || opts->nignore || opts->nunits) &&
+	    !opts->report) {
+		fail("--fail-on-lost, --watch, --ignore and --unit need the report (-- COMMAND, or "
+		     "--report)");
 		exit(2);
 	}
 	if (opts->report && opts->snapshot) {

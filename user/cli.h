@@ -12,6 +12,9 @@
 /* --linger's default: daemons bind within milliseconds of their parent's exit */
 #define DEFAULT_LINGER_NS (2 * 1000000000LL)
 
+#define V6T_MAX_UNITS 16
+#define V6T_UNIT_LEN  256 /* a cgroup path, as the report's V6T_LISTENER_CGROUP_LEN */
+
 struct options {
 	int mode; /* 0: auto */
 	uint32_t pids[MAX_PIDS];
@@ -27,6 +30,8 @@ struct options {
 	bool fail_on_lost; /* the gate: exit V6T_EXIT_LOST_SERVICE when a port lost service */
 	uint16_t watch[V6T_MAX_PORTS], ignore[V6T_MAX_PORTS]; /* the report's ports */
 	size_t nwatch, nignore;
+	char units[V6T_MAX_UNITS][V6T_UNIT_LEN]; /* --unit: cgroup v2 paths the gate counts */
+	size_t nunits;
 	bool as_root;
 	const char *output_path; /* -o */
 	const char *syslog;	 /* --syslog: the socket */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "classify.h"
@@ -19,6 +20,62 @@ int listeners_add(struct listeners *l, const struct listener *x)
 	}
 	l->v[l->n++] = *x;
 	return 0;
+}
+
+/* Field 22 of /proc/PID/stat, counted after the comm's closing parenthesis. */
+static uint64_t start_of(uint32_t pid)
+{
+	char path[32], buf[1024], *p, *end;
+	unsigned long long start = 0;
+	size_t n;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* a comm may hold ") " itself: the last one ends it */
+	if (!p)
+		return 0;
+	for (i = 0; p && i < 20; i++) /* after i + 1 steps: the space before field i + 3 */
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return 0;
+	start = strtoull(p + 1, &end, 10);
+	return end != p + 1 && (*end == ' ' || *end == '\n') ? start : 0;
+}
+
+static void cgroup_of(uint32_t pid, char cgroup[V6T_LISTENER_CGROUP_LEN])
+{
+	char path[32], line[4096];
+	FILE *f;
+
+	cgroup[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%u/cgroup", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		size_t len = strcspn(line, "\n");
+
+		if (strncmp(line, "0::", 3) || line[len] != '\n')
+			continue; /* a v1 hierarchy, or a line longer than the buffer */
+		line[len] = '\0';
+		if (len - 3 < V6T_LISTENER_CGROUP_LEN)
+			memcpy(cgroup, line + 3, len - 3 + 1);
+		break;
+	}
+	fclose(f);
+}
+
+void listeners_owner_facts(uint32_t pid, uint64_t *start, char cgroup[V6T_LISTENER_CGROUP_LEN])
+{
+	*start = start_of(pid);
+	cgroup_of(pid, cgroup);
 }
 
 static int collect(const struct diag_sock *s, void *ctx)
@@ -63,7 +120,10 @@ int listeners_collect(int netns_fd, struct listeners *out)
 	}
 	owners_scan(&o);
 	for (i = 0; i < out->n; i++) {
-		if (!owners_find(&o, out->v[i].s.inode, &out->v[i].pid, out->v[i].comm))
+		if (owners_find(&o, out->v[i].s.inode, &out->v[i].pid, out->v[i].comm))
+			listeners_owner_facts(out->v[i].pid, &out->v[i].owner_start,
+					      out->v[i].cgroup);
+		else
 			out->v[i].pid = 0;
 	}
 	owners_free(&o);

@@ -11,10 +11,22 @@
 #include <stdint.h>
 #include "sockdiag.h"
 
+/* A cgroup v2 path that does not fit is not cut short: it is said unknown (""). */
+#define V6T_LISTENER_CGROUP_LEN 256
+
 struct listener {
 	struct diag_sock s; /* family, protocol, laddr, lport, v6only, state; inode */
 	uint32_t pid;	    /* the owner (the lowest pid holding it); 0: none found */
 	char comm[V6T_COMM_LEN];
+	/*
+	 * What the deploy report blames a change on, read from /proc when the
+	 * listener is listed (the owner may be gone by the end of the run): when
+	 * the owner started, in clock ticks after boot (/proc/PID/stat field 22;
+	 * 0: unknown), and its cgroup v2 path ("0::" in /proc/PID/cgroup; "":
+	 * unknown).
+	 */
+	uint64_t owner_start;
+	char cgroup[V6T_LISTENER_CGROUP_LEN];
 };
 
 struct listeners {
@@ -28,6 +40,8 @@ struct listeners {
  * kernel's sock_diag is not an error: its listeners are then not listed).
  */
 int listeners_collect(int netns_fd, struct listeners *out);
+/* A process's start (clock ticks after boot) and cgroup v2 path; false fields are left 0/"". */
+void listeners_owner_facts(uint32_t pid, uint64_t *start, char cgroup[V6T_LISTENER_CGROUP_LEN]);
 int listeners_add(struct listeners *l, const struct listener *x);
 void listeners_free(struct listeners *l);
 

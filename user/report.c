@@ -32,6 +32,129 @@ void report_saw(struct report *r, uint32_t netns, uint32_t pid)
 	r->ns[r->nns++].via_pid = pid;
 }
 
+/* The index where pid is, or would be inserted, in the sorted tree_pids. */
+static size_t tree_pid_slot(const struct report *r, uint32_t pid)
+{
+	size_t lo = 0, hi = r->ntree_pids;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->tree_pids[mid] < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool tree_has_pid(const struct report *r, uint32_t pid)
+{
+	size_t i = tree_pid_slot(r, pid);
+
+	return i < r->ntree_pids && r->tree_pids[i] == pid;
+}
+
+void report_tree_pid(struct report *r, uint32_t pid)
+{
+	size_t i = tree_pid_slot(r, pid);
+
+	if (!pid || (i < r->ntree_pids && r->tree_pids[i] == pid))
+		return;
+	if (r->ntree_pids == r->captree_pids) {
+		size_t cap = r->captree_pids ? r->captree_pids * 2 : 64;
+		uint32_t *grown;
+
+		if (cap > REPORT_MAX_TREE_PIDS ||
+		    !(grown = reallocarray(r->tree_pids, cap, sizeof(*grown)))) {
+			r->tree_overflow = true;
+			return;
+		}
+		r->tree_pids = grown;
+		r->captree_pids = cap;
+	}
+	memmove(&r->tree_pids[i + 1], &r->tree_pids[i], (r->ntree_pids - i) * sizeof(uint32_t));
+	r->tree_pids[i] = pid;
+	r->ntree_pids++;
+}
+
+/* The order of tree_places (sorted, so that a flood of binds costs a search each, not a scan). */
+static int cmp_tree_place(const struct tree_place *a, const struct tree_place *b)
+{
+	if (a->netns != b->netns)
+		return a->netns < b->netns ? -1 : 1;
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	if (a->udp != b->udp)
+		return a->udp ? 1 : -1;
+	return memcmp(a->addr, b->addr, 16);
+}
+
+static void tree_place_of(struct tree_place *p, uint32_t netns, uint8_t family, uint16_t port,
+			  bool udp, const uint8_t addr[16])
+{
+	memset(p, 0, sizeof(*p));
+	p->netns = netns;
+	p->family = family;
+	p->port = port;
+	p->udp = udp;
+	memcpy(p->addr, addr, 16);
+}
+
+/* The index where p is, or would be inserted, in the sorted places; *found if it is. */
+static size_t tree_place_slot(const struct report *r, const struct tree_place *p, bool *found)
+{
+	size_t lo = 0, hi = r->nplaces;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = cmp_tree_place(&r->places[mid], p);
+
+		if (!c) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+void report_tree_event(struct report *r, const struct v6t_event *e)
+{
+	bool udp = e->protocol == IPPROTO_UDP, found;
+	struct tree_place p;
+	size_t i;
+
+	report_tree_pid(r, e->pid);
+	if (e->ret < 0 || !(e->type == V6T_EVENT_LISTEN || (udp && e->type == V6T_EVENT_BIND)))
+		return;
+	tree_place_of(&p, e->netns, (uint8_t)e->family, e->lport, udp, e->laddr);
+	i = tree_place_slot(r, &p, &found);
+	if (found)
+		return;
+	if (r->nplaces == r->capplaces) {
+		size_t cap = r->capplaces ? r->capplaces * 2 : 16;
+		struct tree_place *grown;
+
+		if (cap > REPORT_MAX_TREE_PLACES ||
+		    !(grown = reallocarray(r->places, cap, sizeof(*grown)))) {
+			r->tree_overflow = true;
+			return;
+		}
+		r->places = grown;
+		r->capplaces = cap;
+	}
+	memmove(&r->places[i + 1], &r->places[i], (r->nplaces - i) * sizeof(*r->places));
+	r->places[i] = p;
+	r->nplaces++;
+}
+
 void report_failed_bind(struct report *r, const struct v6t_event *e, enum holder_lookup lookup,
 			const struct holder *holder)
 {
@@ -111,6 +234,139 @@ static bool owner_changed(const struct listener *b, const struct listener *a)
 	return strncmp(a->comm, b->comm, V6T_COMM_LEN) != 0;
 }
 
+/* ---- who made a change ------------------------------------------------- */
+
+/* The owner started after tracing did (the clock ticks of /proc: 10 ms on most kernels). */
+static bool started_during_run(const struct report *r, const struct listener *l)
+{
+	return l->owner_start > r->run_start;
+}
+
+static bool tree_made(const struct report *r, uint32_t netns, const struct listener *l)
+{
+	struct tree_place p;
+	bool found;
+
+	tree_place_of(&p, netns, (uint8_t)l->s.e.family, l->s.e.lport, is_udp(l), l->s.e.laddr);
+	tree_place_slot(r, &p, &found);
+	return found;
+}
+
+/*
+ * Whose a listener is. Before ones were listed before COMMAND ran: never its
+ * tree's. An after one is the tree's when the tree listened on (or, UDP, bound)
+ * that very address during the run, or when its owner is a process of the tree
+ * that started during the run (so that a pid reused since is not taken for it).
+ */
+static enum change_by listener_by(const struct report *r, uint32_t netns, const struct listener *l,
+				  bool after)
+{
+	if (r->command && after && tree_made(r, netns, l))
+		return BY_COMMAND;
+	if (!l->pid)
+		return BY_UNKNOWN;
+	if (!r->command)
+		return BY_OUTSIDE;
+	/* COMMAND itself was forked, stopped, before tracing started */
+	if (after && (started_during_run(r, l) || !l->owner_start || l->pid == r->command_pid) &&
+	    tree_has_pid(r, l->pid))
+		return BY_COMMAND;
+	if (after && r->tree_overflow && (started_during_run(r, l) || !l->owner_start))
+		return BY_UNKNOWN; /* it may be a process of the tree not remembered */
+	return BY_OUTSIDE;
+}
+
+static bool cgroup_under(const char *cgroup, const char *unit)
+{
+	size_t len = strlen(unit);
+
+	while (len && unit[len - 1] == '/')
+		len--; /* "/a/" is "/a", and "/" (everything) is "" */
+	return !strncmp(cgroup, unit, len) && (cgroup[len] == '\0' || cgroup[len] == '/');
+}
+
+/*
+ * A service restarted during the run: its cgroup, not the root one, holds an
+ * after listener whose owner, outside COMMAND's tree, started during the run.
+ */
+static bool cgroup_restarted(const struct report *r, const char *cgroup)
+{
+	size_t n, i;
+
+	if (!strcmp(cgroup, "/"))
+		return false;
+	for (n = 0; n < r->nns; n++) {
+		const struct listeners *after = &r->ns[n].after;
+
+		for (i = 0; i < after->n; i++) {
+			const struct listener *x = &after->v[i];
+
+			if (x->pid && started_during_run(r, x) && !strcmp(x->cgroup, cgroup) &&
+			    listener_by(r, r->ns[n].netns, x, true) == BY_OUTSIDE)
+				return true;
+		}
+	}
+	return false;
+}
+
+static enum change_counts listener_counts(const struct report *r, const struct listener *l,
+					  enum change_by by)
+{
+	size_t i;
+
+	if (!r->command)
+		return COUNTS_NO_COMMAND;
+	if (by == BY_COMMAND)
+		return COUNTS_COMMAND;
+	if (by == BY_UNKNOWN || !l->cgroup[0])
+		return COUNTS_NOT;
+	for (i = 0; i < r->nunits; i++) {
+		if (cgroup_under(l->cgroup, r->units[i]))
+			return COUNTS_UNIT;
+	}
+	return cgroup_restarted(r, l->cgroup) ? COUNTS_RESTARTED : COUNTS_NOT;
+}
+
+/* How strongly a listener holds a change to the deploy: the reasons first, a known owner next. */
+static int blame_rank(enum change_counts counts, enum change_by by)
+{
+	static const int rank[] = {
+		[COUNTS_NOT] = 0,  [COUNTS_NO_COMMAND] = 1, [COUNTS_RESTARTED] = 2,
+		[COUNTS_UNIT] = 3, [COUNTS_COMMAND] = 4,
+	};
+
+	return rank[counts] * 2 + (by != BY_UNKNOWN);
+}
+
+/* Weighs one listener of a change (after ones are offered first: ties keep them). */
+static void blame_side(const struct report *r, struct change *c, const struct listener *l,
+		       bool after, int *best)
+{
+	enum change_by by;
+	enum change_counts counts;
+	int rank;
+
+	if (!l)
+		return;
+	by = listener_by(r, c->netns, l, after);
+	counts = listener_counts(r, l, by);
+	rank = blame_rank(counts, by);
+	if (rank <= *best)
+		return;
+	*best = rank;
+	c->by = by;
+	c->by_owner = by == BY_UNKNOWN ? NULL : l;
+	c->counts = counts;
+}
+
+static void blame_start(const struct report *r, struct change *c, int *best)
+{
+	*best = -1;
+	c->by = BY_UNKNOWN;
+	c->by_owner = NULL;
+	c->counts = r->command ? COUNTS_NOT : COUNTS_NO_COMMAND;
+}
+
 static int add_change(struct report *r, const struct change *c)
 {
 	struct change *grown = reallocarray(r->changes, r->nchanges + 1, sizeof(*grown));
@@ -119,31 +375,34 @@ static int add_change(struct report *r, const struct change *c)
 		return -ENOMEM;
 	r->changes = grown;
 	r->changes[r->nchanges++] = *c;
-	if (c->kind == CHANGE_LOST)
+	if (c->kind == CHANGE_LOST) {
 		r->lost++;
+		r->lost_counted += c->counts != COUNTS_NOT;
+	}
 	return 0;
 }
 
-/* The listeners of one port and protocol class, matched before to after. */
+/*
+ * The listeners of one port and protocol class, matched before to after; a
+ * loss or gain of service is blamed on the listeners whose change made it.
+ */
 static int compare_port(struct report *r, const struct report_ns *ns, uint16_t port, bool udp)
 {
 	struct change c = {.netns = ns->netns, .port = port, .udp = udp};
+	struct change *moved = calloc(ns->before.n + ns->after.n + 1, sizeof(*moved));
+	const struct listener **remade = calloc(ns->after.n + 1, sizeof(*remade));
 	bool *matched = calloc(ns->after.n + 1, sizeof(*matched));
-	size_t i, j;
-	int err = 0;
+	size_t i, j, nmoved = 0, nremade = 0;
+	int err = 0, best;
 
-	if (!matched)
+	if (!matched || !moved || !remade) {
+		free(matched);
+		free(moved);
+		free(remade);
 		return -ENOMEM;
+	}
 	c.served_before = served(&ns->before, port, udp);
 	c.served_after = served(&ns->after, port, udp);
-	if (c.served_before & ~c.served_after) {
-		c.kind = CHANGE_LOST;
-		err = err ?: add_change(r, &c);
-	}
-	if (c.served_after & ~c.served_before) {
-		c.kind = CHANGE_GAINED;
-		err = err ?: add_change(r, &c);
-	}
 	for (i = 0; i < ns->before.n; i++) {
 		const struct listener *b = &ns->before.v[i];
 
@@ -157,23 +416,57 @@ static int compare_port(struct report *r, const struct report_ns *ns, uint16_t p
 				c.after = &ns->after.v[j];
 			}
 		}
-		if (!c.after)
+		if (!c.after) {
 			c.kind = CHANGE_GONE;
-		else if (v6t_classify_stack(&b->s.e) != v6t_classify_stack(&c.after->s.e))
+		} else if (v6t_classify_stack(&b->s.e) != v6t_classify_stack(&c.after->s.e)) {
 			c.kind = CHANGE_STACK;
-		else if (owner_changed(b, c.after))
+		} else if (owner_changed(b, c.after)) {
 			c.kind = CHANGE_OWNER;
-		else
+		} else {
+			if (c.after->s.inode != b->s.inode) /* a restart: no change, a new socket */
+				remade[nremade++] = c.after;
 			continue;
-		err = err ?: add_change(r, &c);
+		}
+		moved[nmoved++] = c;
 	}
 	c.before = NULL;
 	c.kind = CHANGE_APPEARED;
 	for (j = 0; j < ns->after.n; j++) {
 		c.after = &ns->after.v[j];
 		if (!matched[j] && c.after->s.e.lport == port && is_udp(c.after) == udp)
-			err = err ?: add_change(r, &c);
+			moved[nmoved++] = c;
 	}
+	for (i = 0; i < nmoved; i++) {
+		blame_start(r, &moved[i], &best);
+		blame_side(r, &moved[i], moved[i].after, true, &best);
+		blame_side(r, &moved[i], moved[i].before, false, &best);
+	}
+	c.before = c.after = NULL;
+	blame_start(r, &c, &best);
+	/*
+	 * A port's service is blamed on its listeners that changed, and on the
+	 * sockets made anew in the same place (a restart with the same stack, as
+	 * when nginx comes back with only one of its two listeners): whoever
+	 * remade the port is who changed what it serves.
+	 */
+	for (i = 0; i < nmoved; i++)
+		blame_side(r, &c, moved[i].after, true, &best);
+	for (i = 0; i < nremade; i++)
+		blame_side(r, &c, remade[i], true, &best);
+	for (i = 0; i < nmoved; i++)
+		blame_side(r, &c, moved[i].before, false, &best);
+	if (c.served_before & ~c.served_after) {
+		c.kind = CHANGE_LOST;
+		err = err ?: add_change(r, &c);
+	}
+	if (c.served_after & ~c.served_before) {
+		c.kind = CHANGE_GAINED;
+		err = err ?: add_change(r, &c);
+	}
+	for (i = 0; i < nmoved; i++)
+		err = err ?: add_change(r, &moved[i]);
+	free(moved);
+	free(remade);
 	free(matched);
 	return err;
 }
@@ -246,6 +539,8 @@ void report_free(struct report *r)
 	free(r->ns);
 	free(r->failed);
 	free(r->changes);
+	free(r->tree_pids);
+	free(r->places);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -303,6 +598,49 @@ static void text_listener(struct strbuf *sb, const struct listener *l, bool with
 	text_owner(sb, l);
 }
 
+static const char *const by_names[] = {
+	[BY_UNKNOWN] = "unknown",
+	[BY_COMMAND] = "command",
+	[BY_OUTSIDE] = "outside",
+};
+
+static const char *const counts_names[] = {
+	[COUNTS_NOT] = NULL,
+	[COUNTS_COMMAND] = "command",
+	[COUNTS_UNIT] = "unit",
+	[COUNTS_RESTARTED] = "restarted_cgroup",
+	[COUNTS_NO_COMMAND] = "no_command",
+};
+
+static const char *const counts_text[] = {
+	[COUNTS_NOT] = "not counted",
+	[COUNTS_COMMAND] = "counts",
+	[COUNTS_UNIT] = "counts: in a --unit",
+	[COUNTS_RESTARTED] = "counts: its cgroup has a listener started during the run",
+	[COUNTS_NO_COMMAND] = "counts: no COMMAND, every change does",
+};
+
+/* ", by outside (python3 812, cgroup /): not counted" */
+static void text_blame(struct strbuf *sb, const struct change *c)
+{
+	const struct listener *l = c->by_owner;
+
+	sb_printf(sb, ", by %s (", by_names[c->by]);
+	if (l && l->pid) {
+		text_comm(sb, l->comm);
+		sb_printf(sb, " %u, cgroup ", l->pid);
+		if (l->cgroup[0])
+			text_escape(sb, l->cgroup, strlen(l->cgroup));
+		else
+			sb_puts(sb, "unknown");
+	} else if (l) {
+		sb_puts(sb, "COMMAND's listener, owner unknown");
+	} else {
+		sb_puts(sb, "owner unknown");
+	}
+	sb_printf(sb, "): %s", counts_text[c->counts]);
+}
+
 static void text_change(struct strbuf *sb, const struct change *c)
 {
 	sb_printf(sb, "v6trace:   %-6s ", c->kind == CHANGE_LOST ? "LOST" : kind_names[c->kind]);
@@ -332,6 +670,7 @@ static void text_change(struct strbuf *sb, const struct change *c)
 		text_listener(sb, c->after, true);
 		break;
 	}
+	text_blame(sb, c);
 	sb_puts(sb, "\n");
 }
 
@@ -400,6 +739,23 @@ void report_format_text(const struct report *r, struct strbuf *sb)
 		  "v6trace: deploy report: %zu port(s) lost service, %zu gained, %zu listener "
 		  "change(s), %zu failed bind(s)\n",
 		  r->lost, gained, r->nchanges - r->lost - gained, r->nfailed);
+	if (r->lost)
+		sb_printf(sb,
+			  "v6trace: deploy report: %zu of the %zu loss(es) count for the gate\n",
+			  r->lost_counted, r->lost);
+}
+
+/* ,"key":"/system.slice/x.service", or null when the owner or its cgroup is unknown */
+static void json_cgroup(struct strbuf *sb, const char *key, const struct listener *l)
+{
+	sb_printf(sb, ",\"%s\":", key);
+	if (!l || !l->pid || !l->cgroup[0]) {
+		sb_puts(sb, "null");
+		return;
+	}
+	sb_puts(sb, "\"");
+	json_escape(sb, l->cgroup, strlen(l->cgroup));
+	sb_puts(sb, "\"");
 }
 
 static void json_listener(struct strbuf *sb, const char *key, const struct listener *l)
@@ -422,7 +778,28 @@ static void json_listener(struct strbuf *sb, const char *key, const struct liste
 	} else {
 		sb_puts(sb, "null,\"comm\":null");
 	}
+	json_cgroup(sb, "cgroup", l);
 	sb_puts(sb, "}");
+}
+
+/* "by", "by_pid", "by_comm", "by_cgroup", "counts", "counts_why" of a change */
+static void json_blame(struct strbuf *sb, const struct change *c)
+{
+	const struct listener *l = c->by_owner;
+
+	sb_printf(sb, ",\"by\":\"%s\",\"by_pid\":", by_names[c->by]);
+	if (l && l->pid) {
+		sb_printf(sb, "%u", l->pid);
+		json_comm(sb, "by_comm", l->comm);
+	} else {
+		sb_puts(sb, "null,\"by_comm\":null");
+	}
+	json_cgroup(sb, "by_cgroup", l);
+	sb_printf(sb, ",\"counts\":%s,\"counts_why\":", c->counts ? "true" : "false");
+	if (counts_names[c->counts])
+		sb_printf(sb, "\"%s\"", counts_names[c->counts]);
+	else
+		sb_puts(sb, "null");
 }
 
 void report_format_json(const struct report *r, struct strbuf *sb, int64_t realtime_ns, bool gate)
@@ -441,6 +818,7 @@ void report_format_json(const struct report *r, struct strbuf *sb, int64_t realt
 			  served_name(c->served_before), served_name(c->served_after));
 		json_listener(sb, "before", c->before);
 		json_listener(sb, "after", c->after);
+		json_blame(sb, c);
 		sb_puts(sb, "}\n");
 	}
 	json_record_head(sb, realtime_ns, "report");
@@ -455,10 +833,10 @@ void report_format_json(const struct report *r, struct strbuf *sb, int64_t realt
 			  ns->netns, ns->own ? "true" : "false", known);
 	}
 	sb_printf(sb,
-		  "],\"lost\":%zu,\"gained\":%zu,\"changes\":%zu,\"failed_binds\":%zu,"
-		  "\"gate\":%s}\n",
-		  r->lost, gained, r->nchanges, r->nfailed,
-		  !gate	    ? "null"
-		  : r->lost ? "\"failed\""
-			    : "\"passed\"");
+		  "],\"lost\":%zu,\"lost_counted\":%zu,\"gained\":%zu,\"changes\":%zu,"
+		  "\"failed_binds\":%zu,\"gate\":%s}\n",
+		  r->lost, r->lost_counted, gained, r->nchanges, r->nfailed,
+		  !gate		    ? "null"
+		  : r->lost_counted ? "\"failed\""
+				    : "\"passed\"");
 }

@@ -15,8 +15,23 @@
  *   no change;
  * - the binds that failed during the run, with their errors and holders.
  *
- * Worst news first. The gate (--fail-on-lost) fails the run when a port lost
- * IPv4 or IPv6 service.
+ * Worst news first. Each change says who made it (by): COMMAND's tree, a
+ * process outside it, or unknown, and whether it counts for the gate
+ * (--fail-on-lost), which fails the run when a port lost IPv4 or IPv6 service
+ * through a change that counts. A change counts when one of the listeners
+ * it touched, before or after, is
+ *
+ * - COMMAND's: its owner is a process of COMMAND's tree (one the tracer
+ *   followed and saw an event of), or the tree bound or listened on that
+ *   very address during the run;
+ * - in a named unit (--unit NAME or --unit /CGROUP): its owner's cgroup is
+ *   that one or below it;
+ * - in a restarted service: its owner's cgroup (not the root cgroup) holds,
+ *   at the end, the owner of a listener that started during the run outside
+ *   COMMAND's tree: what a service manager's restart (systemctl restart)
+ *   looks like.
+ *
+ * Without COMMAND every change counts: there is no deploy to tell apart.
  */
 #ifndef V6TRACE_REPORT_H
 #define V6TRACE_REPORT_H
@@ -39,6 +54,21 @@ enum change_kind {
 	CHANGE_APPEARED, /* a new listener */
 };
 
+enum change_by {
+	BY_UNKNOWN, /* the owner is not known */
+	BY_COMMAND, /* COMMAND's tree */
+	BY_OUTSIDE, /* a process outside COMMAND's tree (or no COMMAND) */
+};
+
+/* Why a change counts for the gate; COUNTS_NOT: it does not. */
+enum change_counts {
+	COUNTS_NOT,
+	COUNTS_COMMAND,	   /* by COMMAND's tree */
+	COUNTS_UNIT,	   /* in a cgroup named with --unit */
+	COUNTS_RESTARTED,  /* in a service cgroup with a listener started during the run */
+	COUNTS_NO_COMMAND, /* no COMMAND: every change counts */
+};
+
 struct change {
 	enum change_kind kind;
 	uint32_t netns;
@@ -46,7 +76,23 @@ struct change {
 	bool udp;
 	uint8_t served_before, served_after; /* SERVES_V4 | SERVES_V6 */
 	const struct listener *before, *after;
+	enum change_by by;
+	const struct listener *by_owner; /* whose owner made it; NULL: unknown */
+	enum change_counts counts;
 };
+
+/* An address COMMAND's tree listened on (TCP, MPTCP) or bound (UDP) during the run. */
+struct tree_place {
+	uint32_t netns;
+	uint16_t port;
+	uint8_t family;
+	bool udp;
+	uint8_t addr[16];
+};
+
+/* Beyond these, a pid or an address of the tree is not remembered: blame says unknown. */
+#define REPORT_MAX_TREE_PIDS   65536
+#define REPORT_MAX_TREE_PLACES 4096
 
 #define SERVES_V4 1
 #define SERVES_V6 2
@@ -76,12 +122,30 @@ struct report {
 	size_t nwatch, nignore;
 	struct change *changes;
 	size_t nchanges;
-	size_t lost; /* changes of kind CHANGE_LOST */
+	size_t lost;	     /* changes of kind CHANGE_LOST */
+	size_t lost_counted; /* of them, those that count for the gate */
+	/* who made the changes */
+	bool command; /* a COMMAND ran: changes are held against its tree */
+	uint32_t command_pid;
+	uint64_t run_start;  /* when tracing started, in clock ticks after boot (as /proc) */
+	uint32_t *tree_pids; /* sorted: COMMAND and the processes of its tree seen in events */
+	size_t ntree_pids, captree_pids;
+	struct tree_place *places;
+	size_t nplaces, capplaces;
+	bool tree_overflow; /* a pid or an address of the tree could not be remembered */
+	const char (*units)[V6T_LISTENER_CGROUP_LEN]; /* --unit: cgroup paths */
+	size_t nunits;
 };
 
 void report_init(struct report *r, uint32_t own_netns);
 /* The namespace of a traced process's event, remembered with that process. */
 void report_saw(struct report *r, uint32_t netns, uint32_t pid);
+/*
+ * A process of COMMAND's tree (every event's, when a COMMAND runs), and the
+ * address of its successful listen, or UDP bind, that makes a listener its own.
+ */
+void report_tree_pid(struct report *r, uint32_t pid);
+void report_tree_event(struct report *r, const struct v6t_event *e);
 /* A bind that failed during the run, with its holder once looked up. */
 void report_failed_bind(struct report *r, const struct v6t_event *e, enum holder_lookup lookup,
 			const struct holder *holder);

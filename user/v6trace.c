@@ -231,12 +231,15 @@ static uint32_t netns_of(const char *path)
  * fails the same way many times a second: one lookup serves for a second.
  */
 /*
- * What an event tells the deploy report: a namespace the run reached (a
- * container COMMAND started), and a bind that failed.
+ * What an event tells the deploy report: with COMMAND, a process of its tree
+ * (every event is one's) and the address it listened on; a namespace the run
+ * reached (a container COMMAND started); a bind that failed.
  */
 static void note_for_report(struct runtime *rt, const struct v6t_event *e,
 			    enum holder_lookup lookup, const struct holder *holder)
 {
+	if (rt->cmd.pid)
+		report_tree_event(&rt->report, e);
 	if (e->type != V6T_EVENT_BIND && e->type != V6T_EVENT_LISTEN)
 		return;
 	report_saw(&rt->report, e->netns, e->pid);
@@ -954,11 +957,28 @@ static int open_output(struct runtime *rt)
  * meanwhile is in it or is an event), while v6trace still has the privileges
  * to name every owner.
  */
+_Static_assert(V6T_UNIT_LEN == V6T_LISTENER_CGROUP_LEN, "--unit paths are listener cgroups");
+
+/* Now in clock ticks after boot: the unit of a process's start in /proc/PID/stat. */
+static uint64_t boot_ticks_now(void)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+
+	return (uint64_t)clock_ns(CLOCK_BOOTTIME) / (uint64_t)(1000000000LL / (hz > 0 ? hz : 100));
+}
+
 static void report_before(struct runtime *rt)
 {
 	struct report_ns *own;
 
 	report_init(&rt->report, rt->netns);
+	/* who made a change: COMMAND's tree (COMMAND has not run yet), the run's start, --unit */
+	rt->report.command = rt->cmd.pid != 0;
+	rt->report.command_pid = (uint32_t)rt->cmd.pid;
+	report_tree_pid(&rt->report, rt->report.command_pid);
+	rt->report.run_start = boot_ticks_now();
+	rt->report.units = rt->opts->units;
+	rt->report.nunits = rt->opts->nunits;
 	rt->report.watch = rt->opts->watch;
 	rt->report.nwatch = rt->opts->nwatch;
 	rt->report.ignore = rt->opts->ignore;
@@ -1062,10 +1082,10 @@ static int spawn_command(struct runtime *rt)
 	return 0;
 }
 
-/* --fail-on-lost: a port lost IPv4 or IPv6 service */
+/* --fail-on-lost: a port lost IPv4 or IPv6 service through a change the deploy is held to */
 static int gate_status(const struct runtime *rt)
 {
-	return rt->opts->fail_on_lost && rt->report.lost ? V6T_EXIT_LOST_SERVICE : 0;
+	return rt->opts->fail_on_lost && rt->report.lost_counted ? V6T_EXIT_LOST_SERVICE : 0;
 }
 
 /*
