@@ -305,14 +305,17 @@ static bool walk_grow(void **p, size_t *cap, size_t need, size_t size)
 	return true;
 }
 
-static bool walk_found(struct cgroup_walk *w, uint64_t id, const char *path, size_t len)
+/* A directory the walk found: its name's offset in the pool, below entry parent. */
+static bool walk_found(struct cgroup_walk *w, uint64_t id, size_t parent, const char *name,
+		       size_t len)
 {
 	if (!walk_grow((void **)&w->entries, &w->cap, w->n + 1, sizeof(*w->entries)) ||
 	    !walk_grow((void **)&w->pool, &w->pool_cap, w->pool_len + len + 1, 1))
 		return false;
 	w->entries[w->n].id = id;
-	w->entries[w->n++].path = w->pool_len;
-	memcpy(w->pool + w->pool_len, path, len);
+	w->entries[w->n].parent = parent;
+	w->entries[w->n++].name = w->pool_len;
+	memcpy(w->pool + w->pool_len, name, len);
 	w->pool[w->pool_len + len] = '\0';
 	w->pool_len += len + 1;
 	return true;
@@ -322,7 +325,7 @@ static bool walk_found(struct cgroup_walk *w, uint64_t id, const char *path, siz
 struct walk_level {
 	char *names;
 	size_t len, next;
-	size_t path_len; /* of the directory's path */
+	size_t entry; /* the directory's in cgroup_walk.entries */
 	ino_t ino;
 };
 
@@ -361,26 +364,29 @@ static bool read_children(int fd, struct walk_level *l)
 	return true;
 }
 
-static int cmp_entry(const void *a, const void *b)
+static const struct cgroup_walk *sorting; /* qsort() has no context argument */
+
+static int cmp_by_id(const void *a, const void *b)
 {
-	uint64_t x = ((const struct cgroup_walk_entry *)a)->id,
-		 y = ((const struct cgroup_walk_entry *)b)->id;
+	uint64_t x = sorting->entries[*(const size_t *)a].id,
+		 y = sorting->entries[*(const size_t *)b].id;
 
 	return x < y ? -1 : x > y;
 }
 
 /*
- * Every directory below the mount into c->walk. One directory is open at a
- * time: a child is entered with openat(), left with openat(".."), checked by
- * its inode (cgroup2 renames only within a parent), so no depth costs a file
- * descriptor and no path is limited to PATH_MAX.
+ * Every directory below the mount into c->walk, each as its name and its
+ * parent: memory grows with the cgroups there are, never with their depth.
+ * One directory is open at a time: a child is entered with openat(), left
+ * with openat(".."), checked by its inode (cgroup2 renames only within a
+ * parent), so no depth costs a file descriptor and no path is limited to
+ * PATH_MAX.
  */
 static void walk_all(struct cgroup_names *c, int64_t now_ns)
 {
 	struct cgroup_walk *w = &c->walk;
 	struct walk_level *levels = NULL;
-	size_t depth = 0, levels_cap = 0, path_cap = 0, path_len = 0;
-	char *path = NULL;
+	size_t depth = 0, levels_cap = 0, i;
 	struct stat st;
 	int cur;
 
@@ -389,15 +395,16 @@ static void walk_all(struct cgroup_names *c, int64_t now_ns)
 	w->started_ns = now_ns;
 	w->complete = false;
 	cur = fcntl(c->mount_fd, F_DUPFD_CLOEXEC, 0);
-	if (cur < 0 || fstat(cur, &st) || !walk_found(w, st.st_ino, "/", 1) ||
+	if (cur < 0 || fstat(cur, &st) || !walk_found(w, st.st_ino, SIZE_MAX, "", 0) ||
 	    !walk_grow((void **)&levels, &levels_cap, 1, sizeof(*levels)) ||
 	    !read_children(cur, &levels[0]))
 		goto out;
-	levels[0].path_len = 0;
+	levels[0].entry = 0;
 	levels[0].ino = st.st_ino;
 	depth = 1;
 	while (depth) {
 		struct walk_level *l = &levels[depth - 1];
+		size_t parent = l->entry;
 		const char *name;
 		size_t nlen;
 		int sub;
@@ -413,7 +420,6 @@ static void walk_all(struct cgroup_names *c, int64_t now_ns)
 			cur = sub;
 			if (cur < 0 || fstat(cur, &st) || st.st_ino != levels[depth - 1].ino)
 				break;
-			path_len = levels[depth - 1].path_len;
 			continue;
 		}
 		name = l->names + l->next;
@@ -426,22 +432,15 @@ static void walk_all(struct cgroup_names *c, int64_t now_ns)
 			break;
 		}
 		if (fstat(sub, &st) ||
-		    !walk_grow((void **)&path, &path_cap, path_len + 1 + nlen + 1, 1) ||
-		    !walk_grow((void **)&levels, &levels_cap, depth + 1, sizeof(*levels))) {
-			close(sub);
-			break;
-		}
-		path[path_len] = '/';
-		memcpy(path + path_len + 1, name, nlen);
-		if (!walk_found(w, st.st_ino, path, path_len + 1 + nlen) ||
+		    !walk_grow((void **)&levels, &levels_cap, depth + 1, sizeof(*levels)) ||
+		    !walk_found(w, st.st_ino, parent, name, nlen) ||
 		    !read_children(sub, &levels[depth])) {
 			close(sub);
 			break;
 		}
 		close(cur);
 		cur = sub;
-		path_len += 1 + nlen;
-		levels[depth].path_len = path_len;
+		levels[depth].entry = w->n - 1;
 		levels[depth].ino = st.st_ino;
 		depth++;
 	}
@@ -451,20 +450,60 @@ out:
 	if (cur >= 0)
 		close(cur);
 	free(levels);
-	free(path);
+	if (!walk_grow((void **)&w->by_id, &w->by_id_cap, w->n, sizeof(*w->by_id))) {
+		w->n = 0;
+		w->complete = false;
+		return;
+	}
+	for (i = 0; i < w->n; i++)
+		w->by_id[i] = i;
+	sorting = w;
 	if (w->n)
-		qsort(w->entries, w->n, sizeof(*w->entries), cmp_entry);
+		qsort(w->by_id, w->n, sizeof(*w->by_id), cmp_by_id);
 }
 
-static const char *walk_path_of(const struct cgroup_walk *w, uint64_t id)
+/*
+ * The path of id from the last walk into c->path_buf: NULL if the walk did
+ * not find it; "" (too_long) past CGROUP_PATH_MAX.
+ */
+static const char *walk_path_of(struct cgroup_names *c, uint64_t id, bool *too_long)
 {
-	struct cgroup_walk_entry key = {.id = id};
-	const struct cgroup_walk_entry *e;
+	const struct cgroup_walk *w = &c->walk;
+	size_t lo = 0, hi = w->n, len = 0, e, at;
 
-	if (!w->n)
+	*too_long = false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (w->entries[w->by_id[mid]].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == w->n || w->entries[w->by_id[lo]].id != id)
 		return NULL;
-	e = bsearch(&key, w->entries, w->n, sizeof(*w->entries), cmp_entry);
-	return e ? w->pool + e->path : NULL;
+	e = w->by_id[lo];
+	for (at = e; w->entries[at].parent != SIZE_MAX; at = w->entries[at].parent) {
+		len += 1 + strlen(w->pool + w->entries[at].name);
+		if (len > CGROUP_PATH_MAX) {
+			*too_long = true;
+			return NULL;
+		}
+	}
+	if (!len) /* the root */
+		return "/";
+	if (!walk_grow((void **)&c->path_buf, &c->path_cap, len + 1, 1))
+		return NULL;
+	c->path_buf[len] = '\0';
+	for (at = e; w->entries[at].parent != SIZE_MAX; at = w->entries[at].parent) {
+		const char *name = w->pool + w->entries[at].name;
+		size_t n = strlen(name);
+
+		len -= n;
+		memcpy(c->path_buf + len, name, n);
+		c->path_buf[--len] = '/';
+	}
+	return c->path_buf;
 }
 
 /* ---- all of it ---- */
@@ -491,12 +530,14 @@ static const struct cgroup_name unknown_name = {0};
 
 /* What the last walk says of id, which had an event at event_ns; NULL: nothing */
 static const struct cgroup_name *name_from_walk(struct cgroup_names *c, uint64_t id,
-						int64_t event_ns)
+						int64_t event_ns, bool *found)
 {
-	const char *path = walk_path_of(&c->walk, id);
+	bool too_long;
+	const char *path = walk_path_of(c, id, &too_long);
 	struct cgroup_name *n;
 
-	if (path) {
+	*found = path || too_long;
+	if (*found) {
 		c->from_walk++;
 		n = cache_add(c, id, path);
 		return n ? n : &unknown_name;
@@ -514,6 +555,7 @@ const struct cgroup_name *cgroup_name_of(struct cgroup_names *c, uint64_t id, ui
 					 uint32_t tid, int64_t event_ns, int64_t now_ns)
 {
 	const struct cgroup_name *n;
+	bool found;
 
 	if (c->mount_fd < 0)
 		return &unknown_name;
@@ -527,7 +569,7 @@ const struct cgroup_name *cgroup_name_of(struct cgroup_names *c, uint64_t id, ui
 		c->from_proc++;
 		return n;
 	}
-	n = name_from_walk(c, id, event_ns);
+	n = name_from_walk(c, id, event_ns, &found);
 	if (n)
 		return n;
 	if (now_ns < c->no_walk_before_ns) {
@@ -535,8 +577,8 @@ const struct cgroup_name *cgroup_name_of(struct cgroup_names *c, uint64_t id, ui
 		return &unknown_name; /* not cached: a later event may still name it */
 	}
 	walk_all(c, now_ns);
-	n = name_from_walk(c, id, event_ns);
-	if (n && n->path)
+	n = name_from_walk(c, id, event_ns, &found);
+	if (found)
 		return n;
 	/* a walk for nothing: the next one waits */
 	c->no_walk_before_ns = now_ns + CGROUP_REWALK_NS;
@@ -560,6 +602,10 @@ void cgroup_names_free(struct cgroup_names *c)
 	c->cached = 0;
 	free(c->walk.entries);
 	free(c->walk.pool);
+	free(c->walk.by_id);
+	free(c->path_buf);
+	c->path_buf = NULL;
+	c->path_cap = 0;
 	memset(&c->walk, 0, sizeof(c->walk));
 	free(c->proc_buf);
 	c->proc_buf = NULL;

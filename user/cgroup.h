@@ -29,7 +29,13 @@
  * the next wait CGROUP_REWALK_NS.
  */
 #define CGROUP_CACHE_SIZE 1024
-#define CGROUP_REWALK_NS  (200 * 1000000LL)
+/*
+ * A path longer than this is not named (path NULL): with every byte escaped
+ * (6 bytes in JSON) a record still fits one syslog datagram (summary.h's
+ * SUMMARY_MAX_BYTES). /proc/PID/cgroup shows at most PATH_MAX.
+ */
+#define CGROUP_PATH_MAX	 8192
+#define CGROUP_REWALK_NS (200 * 1000000LL)
 
 struct cgroup_name {
 	uint64_t id;
@@ -39,13 +45,16 @@ struct cgroup_name {
 	struct cgroup_name *hash_next, *lru_prev, *lru_next;
 };
 
-/* Every cgroup the last walk found, by id: paths at offsets into one pool. */
+/* Every cgroup the last walk found: a tree of names, and its entries by id. */
 struct cgroup_walk {
 	struct cgroup_walk_entry {
 		uint64_t id;
-		size_t path;
+		size_t parent; /* its index; SIZE_MAX: the root */
+		size_t name;   /* offset in pool */
 	} * entries;
 	size_t n, cap;
+	size_t *by_id; /* entries' indexes, by id */
+	size_t by_id_cap;
 	char *pool;
 	size_t pool_len, pool_cap;
 	int64_t started_ns; /* CLOCK_MONOTONIC; 0: never walked */
@@ -62,6 +71,8 @@ struct cgroup_names {
 	int64_t no_walk_before_ns;
 	char *proc_buf; /* /proc/PID/cgroup, read */
 	size_t proc_cap;
+	char *path_buf; /* a path the walk found */
+	size_t path_cap;
 	/* how names were found, for the tests and make bench */
 	uint64_t from_cache, from_proc, from_walk, gone, unknown, walks;
 };
