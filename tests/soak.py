@@ -210,7 +210,8 @@ def soak(res, bench=False):
               f"the summary {summary_len})",
               0 < longest <= DATAGRAM_MAX and summary.get("event") == "summary",
               f"longest {longest}, last record {str(summary)[:200]}")
-    errors = check.schema_errors(summary) if summary else ["no summary"]
+    errors = (check.schema_errors(summary) if summary.get("event") == "summary"
+              else [f"the last datagram is no summary: {str(summary)[:160]}"])
     res.check("soak: the summary arrived through the syslog socket, valid against the schema",
               not errors, errors[:3])
     rows = summary.get("processes", [])
