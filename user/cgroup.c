@@ -224,30 +224,19 @@ static ssize_t read_proc(struct cgroup_names *c, const char *file)
 }
 
 /*
- * The cgroup2 line is "0::PATH\n", the last one. A cgroup's name may hold a
- * newline (and so a line that looks like "0::..."): each "0::" that starts
- * a line is tried with the rest of the file as its path, and then with the
- * rest of its line; only a path whose inode is id is taken.
+ * The cgroup2 line, "0::PATH" (the kernel refuses a newline in a cgroup's
+ * name, cgroup_mkdir() and cgroup_rename()); only a path whose inode is id.
  */
 static const char *path_in(struct cgroup_names *c, size_t len, uint64_t id, size_t *path_len)
 {
 	char *buf = c->proc_buf, *p;
 
 	for (p = buf; (p = memmem(p, len - (size_t)(p - buf), "0::", 3)); p += 3) {
-		char *path = p + 3, *eol;
-		size_t rest = len - (size_t)(path - buf);
+		char *path = p + 3, *eol = memchr(path, '\n', len - (size_t)(path - buf));
+		size_t n = eol ? (size_t)(eol - path) : len - (size_t)(path - buf);
 
-		if (p != buf && p[-1] != '\n')
-			continue;
-		if (rest && path[rest - 1] == '\n')
-			rest--;
-		if (path_is(c, path, rest, id)) {
-			*path_len = rest;
-			return path;
-		}
-		eol = memchr(path, '\n', rest);
-		if (eol && path_is(c, path, (size_t)(eol - path), id)) {
-			*path_len = (size_t)(eol - path);
+		if ((p == buf || p[-1] == '\n') && path_is(c, path, n, id)) {
+			*path_len = n;
 			return path;
 		}
 	}
