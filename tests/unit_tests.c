@@ -515,7 +515,8 @@ static uint64_t ino_at(int dirfd, const char *name)
  * The walk names a directory 45 levels deep whose path is longer than
  * PATH_MAX (a cgroup2 tree stands in: ordinary directories have inodes too),
  * says gone for one removed before its event was read, and after a walk for
- * nothing waits CGROUP_REWALK_NS before the next.
+ * nothing waits (CGROUP_REWALK_FACTOR times that walk, CGROUP_REWALK_MIN_NS
+ * at least) before the next.
  */
 static void test_cgroup_walk(void **state)
 {
@@ -524,7 +525,7 @@ static void test_cgroup_walk(void **state)
 	const struct cgroup_name *n;
 	uint64_t deep, gone_id, late;
 	size_t expect_len = 0;
-	int64_t t0;
+	int64_t t0, wait;
 	int fd, i, depth = 45;
 
 	(void)state;
@@ -579,11 +580,14 @@ static void test_cgroup_walk(void **state)
 	n = cgroup_name_of(&c, 999999999, 0, 0, t0 + 30, t0 + 40);
 	assert_null(n->path);
 	assert_int_equal(c.walks, 3);
+	wait = c.no_walk_before_ns - (t0 + 40);
+	assert_true(wait >= CGROUP_REWALK_MIN_NS);
+	assert_true(wait >= (CGROUP_REWALK_FACTOR + 1) * c.last_walk_took_ns);
 	assert_int_equal(mkdirat(fd, "later", 0755), 0);
 	n = cgroup_name_of(&c, ino_at(fd, "later"), 0, 0, t0 + 50, t0 + 60);
 	assert_null(n->path);
 	assert_int_equal(c.walks, 3);
-	n = cgroup_name_of(&c, ino_at(fd, "later"), 0, 0, t0 + 50, t0 + 40 + CGROUP_REWALK_NS);
+	n = cgroup_name_of(&c, ino_at(fd, "later"), 0, 0, t0 + 50, t0 + 40 + wait);
 	assert_non_null(n->path);
 	assert_int_equal(c.walks, 4);
 	/* past CGROUP_PATH_MAX (a record must fit a datagram): found, not named, no wait */
@@ -597,12 +601,11 @@ static void test_cgroup_walk(void **state)
 		close(fd);
 		fd = sub;
 	}
-	n = cgroup_name_of(&c, ino_at(fd, "."), 0, 0, t0 + 50 + CGROUP_REWALK_NS,
-			   t0 + 60 + CGROUP_REWALK_NS);
+	n = cgroup_name_of(&c, ino_at(fd, "."), 0, 0, t0 + 50 + wait, t0 + 60 + wait);
 	assert_null(n->path);
 	assert_int_equal(c.walks, 5);
 	assert_int_equal(c.gone, 2); /* "gone" and 999999999, not this one */
-	assert_int_equal(c.no_walk_before_ns, t0 + 40 + CGROUP_REWALK_NS);
+	assert_int_equal(c.no_walk_before_ns, t0 + 40 + wait);
 	cgroup_names_free(&c);
 	close(fd);
 	remove_tree(root);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "cgroup.h"
 
@@ -310,6 +311,14 @@ static bool walk_found(struct cgroup_walk *w, uint64_t id, size_t parent, const 
 	return true;
 }
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* A directory's subdirectories, read at once (NUL-separated into *names). */
 struct walk_level {
 	char *names;
@@ -380,6 +389,7 @@ static void walk_all(struct cgroup_names *c, int64_t now_ns)
 	int cur;
 
 	c->walks++;
+	c->last_walk_took_ns = mono_ns();
 	w->n = w->pool_len = 0;
 	w->started_ns = now_ns;
 	w->complete = false;
@@ -442,6 +452,7 @@ out:
 	if (!walk_grow((void **)&w->by_id, &w->by_id_cap, w->n, sizeof(*w->by_id))) {
 		w->n = 0;
 		w->complete = false;
+		c->last_walk_took_ns = mono_ns() - c->last_walk_took_ns;
 		return;
 	}
 	for (i = 0; i < w->n; i++)
@@ -449,6 +460,7 @@ out:
 	sorting = w;
 	if (w->n)
 		qsort(w->by_id, w->n, sizeof(*w->by_id), cmp_by_id);
+	c->last_walk_took_ns = mono_ns() - c->last_walk_took_ns;
 }
 
 /*
@@ -569,8 +581,11 @@ const struct cgroup_name *cgroup_name_of(struct cgroup_names *c, uint64_t id, ui
 	n = name_from_walk(c, id, event_ns, &found);
 	if (found)
 		return n;
-	/* a walk for nothing: the next one waits */
-	c->no_walk_before_ns = now_ns + CGROUP_REWALK_NS;
+	/* a walk for nothing: the next one waits, in proportion to what this one cost */
+	c->no_walk_before_ns = now_ns + c->last_walk_took_ns +
+			       (CGROUP_REWALK_FACTOR * c->last_walk_took_ns > CGROUP_REWALK_MIN_NS
+					? CGROUP_REWALK_FACTOR * c->last_walk_took_ns
+					: CGROUP_REWALK_MIN_NS);
 	if (n)
 		return n;
 	c->unknown++;

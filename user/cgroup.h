@@ -26,7 +26,9 @@
  * (openat() one level at a time: no depth, no PATH_MAX limit) is made for an
  * event newer than the last walk; only after a walk that found nothing for
  * the id it was made for (a flood of cgroups made and removed at once) does
- * the next wait CGROUP_REWALK_NS.
+ * the next wait: CGROUP_REWALK_FACTOR times as long as that walk took, at
+ * least CGROUP_REWALK_MIN_NS, so that fruitless walks take at most 5 % of a
+ * CPU however many cgroups there are.
  */
 #define CGROUP_CACHE_SIZE 1024
 /*
@@ -34,8 +36,9 @@
  * (6 bytes in JSON) a record still fits one syslog datagram (summary.h's
  * SUMMARY_MAX_BYTES). /proc/PID/cgroup shows at most PATH_MAX.
  */
-#define CGROUP_PATH_MAX	 8192
-#define CGROUP_REWALK_NS (200 * 1000000LL)
+#define CGROUP_PATH_MAX	     8192
+#define CGROUP_REWALK_FACTOR 20
+#define CGROUP_REWALK_MIN_NS (10 * 1000000LL)
 
 struct cgroup_name {
 	uint64_t id;
@@ -69,6 +72,7 @@ struct cgroup_names {
 	unsigned int cached;
 	struct cgroup_walk walk;
 	int64_t no_walk_before_ns;
+	int64_t last_walk_took_ns;
 	char *proc_buf; /* /proc/PID/cgroup, read */
 	size_t proc_cap;
 	char *path_buf; /* a path the walk found */
@@ -87,7 +91,7 @@ void cgroup_names_init_at(struct cgroup_names *c, const char *mount);
  * The name of the cgroup id of an event of thread tid of process pid (0: no
  * process to ask) that happened at event_ns (CLOCK_MONOTONIC). Never NULL;
  * path is NULL when cgroup2 is not mounted or the cgroup is gone (or, within
- * CGROUP_REWALK_NS of a fruitless walk, cannot be told from gone). Valid until
+ * the wait after a fruitless walk, cannot be told from gone). Valid until
  * the next call.
  */
 const struct cgroup_name *cgroup_name_of(struct cgroup_names *c, uint64_t id, uint32_t pid,
