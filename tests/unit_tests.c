@@ -7,8 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <cmocka.h>
 #include <bpf/btf.h>
 #include <sys/mman.h>
@@ -333,10 +338,12 @@ static void test_summary(void **state)
 		"\"unavailable\":0},\"processes\":["
 		"{\"pid\":7,\"comm\":\"nginx\",\"binds_v4\":1,\"binds_v6\":0,\"binds_dual\":0,"
 		"\"binds_failed\":0,\"listens\":0,\"accepts\":0,\"accepts_mapped\":0,\"connects\":0,"
-		"\"connects_mapped\":0},"
+		"\"connects_mapped\":0,\"events\":1},"
 		"{\"pid\":100,\"comm\":\"nginx\",\"binds_v4\":0,\"binds_v6\":0,\"binds_dual\":1,"
 		"\"binds_failed\":1,\"listens\":0,\"accepts\":1,\"accepts_mapped\":1,\"connects\":0,"
-		"\"connects_mapped\":0}]}\n");
+		"\"connects_mapped\":0,\"events\":3}],\"processes_folded\":0,\"folded\":{\"events\":0,"
+		"\"binds_v4\":0,\"binds_v6\":0,\"binds_dual\":0,\"binds_failed\":0,\"listens\":0,"
+		"\"accepts\":0,\"accepts_mapped\":0,\"connects\":0,\"connects_mapped\":0}}\n");
 	sb_free(&sb);
 	summary_free(&s);
 }
@@ -377,6 +384,322 @@ static void test_summary_names(void **state)
 	assert_non_null(strstr(sb.data, " also=acceptor,a\\x0ab,t4,t5,t6,t7,t8,...\n"));
 	sb_free(&sb);
 	summary_free(&s);
+}
+
+/* "KEY":N of the first KEY at or after p, or -1 */
+static long long json_number(const char *p, const char *key)
+{
+	char pat[64];
+	const char *at;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	at = strstr(p, pat);
+	return at ? strtoll(at + strlen(pat), NULL, 10) : -1;
+}
+
+/* The sum of KEY over every process row, and the folded remainder's KEY. */
+static void summary_sums(const char *json, const char *key, long long *rows, long long *folded)
+{
+	const char *p = strstr(json, "\"processes\":["),
+		   *end = strstr(json, "\"processes_folded\"");
+	char pat[64];
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	*rows = 0;
+	while ((p = strstr(p, pat)) && p < end) {
+		*rows += strtoll(p + strlen(pat), NULL, 10);
+		p += strlen(pat);
+	}
+	*folded = json_number(strstr(json, "\"folded\":{"), key);
+}
+
+/*
+ * A run that sees thousands of pids keeps SUMMARY_MAX_PROCESSES rows: the
+ * others are folded, their counts kept, so every total still adds up; the
+ * busiest process keeps its row.
+ */
+static void test_summary_folds(void **state)
+{
+	static const char *const keys[] = {"events",	    "binds_v4",	    "binds_v6",
+					   "binds_dual",    "binds_failed", "accepts",
+					   "accepts_mapped"};
+	struct summary s = {0};
+	struct strbuf sb = {0};
+	struct v6t_event e;
+	long long rows, folded;
+	unsigned int i;
+
+	(void)state;
+	e = make_accept("::ffff:127.0.0.1", "::ffff:127.0.0.1");
+	e.pid = 1;
+	for (i = 0; i < 50; i++)
+		summary_add(&s, &e); /* the busy server */
+	for (i = 0; i < 3000; i++) {
+		e = make_bind(i % 2 ? AF_INET6 : AF_INET, i % 2 ? "::" : "0.0.0.0", 0, 80,
+			      i % 7 ? 0 : -EADDRINUSE);
+		e.pid = 1000 + i;
+		summary_add(&s, &e);
+	}
+	assert_int_equal(s.nrows, SUMMARY_MAX_PROCESSES);
+	assert_int_equal(s.processes_folded, 3001 - SUMMARY_MAX_PROCESSES);
+	summary_format_json(&s, &sb, REALTIME_NS);
+	assert_true(sb.len <= SUMMARY_MAX_BYTES);
+	assert_int_equal(json_number(sb.data, "events"), 3050);
+	assert_int_equal(json_number(sb.data, "processes_folded"), 3001 - SUMMARY_MAX_PROCESSES);
+	assert_non_null(strstr(sb.data, "[{\"pid\":1,\"comm\":\"nginx\",\"binds_v4\":0,"));
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		long long want = !strcmp(keys[i], "events")	    ? 3050
+				 : !strcmp(keys[i], "binds_v4")	    ? 1285
+				 : !strcmp(keys[i], "binds_v6")	    ? 0
+				 : !strcmp(keys[i], "binds_dual")   ? 1286
+				 : !strcmp(keys[i], "binds_failed") ? 429
+								    : 50;
+
+		summary_sums(sb.data, keys[i], &rows, &folded);
+		assert_int_equal(rows + folded, want);
+	}
+	sb_reset(&sb);
+	summary_format_text(&s, &sb);
+	assert_non_null(strstr(sb.data, "\n1       nginx                 0      0      0      0 "
+					"      0      50        0     50\n"));
+	assert_non_null(strstr(sb.data, "\n-       (2745 more)"));
+	sb_free(&sb);
+	summary_free(&s);
+}
+
+/*
+ * Rows whose names escape at their longest (8 names of 15 control bytes)
+ * do not fit 256 to a record: the summary still stays within
+ * SUMMARY_MAX_BYTES (one syslog datagram), folding what does not fit.
+ */
+static void test_summary_record_limit(void **state)
+{
+	struct summary s = {0};
+	struct strbuf sb = {0};
+	struct v6t_event e = make_bind(AF_INET6, "::", 0, 80, 0);
+	long long rows, folded;
+	unsigned int i, j;
+
+	(void)state;
+	for (i = 0; i < SUMMARY_MAX_PROCESSES; i++) {
+		e.pid = 10 + i;
+		for (j = 0; j < 9; j++) {
+			memset(e.comm, 1 + (int)j, V6T_COMM_LEN - 1);
+			e.comm[V6T_COMM_LEN - 1] = '\0';
+			summary_add(&s, &e);
+		}
+	}
+	assert_int_equal(s.processes_folded, 0);
+	summary_format_json(&s, &sb, REALTIME_NS);
+	assert_true(sb.len <= SUMMARY_MAX_BYTES);
+	assert_true(sb.len > SUMMARY_MAX_BYTES - 2048); /* it was filled, not emptied */
+	assert_true(json_number(sb.data, "processes_folded") > 0);
+	assert_int_equal(sb.data[sb.len - 1], '\n');
+	assert_non_null(strstr(sb.data, "\"comms_truncated\":true"));
+	summary_sums(sb.data, "events", &rows, &folded);
+	assert_int_equal(rows + folded, SUMMARY_MAX_PROCESSES * 9);
+	sb_free(&sb);
+	summary_free(&s);
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void remove_tree(const char *root)
+{
+	char cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+}
+
+static uint64_t ino_at(int dirfd, const char *name)
+{
+	struct stat st;
+
+	assert_int_equal(fstatat(dirfd, name, &st, 0), 0);
+	return st.st_ino;
+}
+
+/*
+ * The walk names a directory 45 levels deep whose path is longer than
+ * PATH_MAX (a cgroup2 tree stands in: ordinary directories have inodes too),
+ * says gone for one removed before its event was read, and after a walk for
+ * nothing waits (CGROUP_REWALK_FACTOR times that walk, CGROUP_REWALK_MIN_NS
+ * at least) before the next.
+ */
+static void test_cgroup_walk(void **state)
+{
+	char root[] = "/tmp/v6t-cgroup-XXXXXX", name[128];
+	struct cgroup_names c;
+	const struct cgroup_name *n;
+	uint64_t deep, gone_id, late;
+	size_t expect_len = 0;
+	int64_t t0, wait;
+	int fd, i, depth = 45;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	fd = open(root, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	memset(name, 'd', 100);
+	for (i = 0; i < depth; i++) { /* 45 x 101 bytes: past PATH_MAX */
+		snprintf(name + 100, sizeof(name) - 100, "%02d", i);
+		assert_int_equal(mkdirat(fd, name, 0755), 0);
+		int sub = openat(fd, name, O_RDONLY | O_DIRECTORY);
+
+		assert_true(sub >= 0);
+		close(fd);
+		fd = sub;
+		expect_len += 1 + strlen(name);
+	}
+	deep = ino_at(fd, ".");
+	assert_int_equal(mkdirat(fd, "gone", 0755), 0);
+	gone_id = ino_at(fd, "gone");
+	assert_int_equal(unlinkat(fd, "gone", AT_REMOVEDIR), 0);
+
+	cgroup_names_init_at(&c, root);
+	t0 = mono_ns();
+	n = cgroup_name_of(&c, deep, 0, 0, t0 - 1000, t0);
+	assert_non_null(n->path);
+	assert_true(expect_len > PATH_MAX);
+	assert_int_equal(strlen(n->path), expect_len);
+	assert_non_null(strstr(n->path, "/dddd"));
+	assert_string_equal(n->path + expect_len - 3, "d44");
+	assert_int_equal(c.walks, 1);
+	/* the cache answers the next one */
+	n = cgroup_name_of(&c, deep, 0, 0, t0, t0 + 1);
+	assert_non_null(n->path);
+	assert_int_equal(c.walks, 1);
+	/* made, bound in and removed before its event was read: gone, and said so once */
+	n = cgroup_name_of(&c, gone_id, 0, 0, t0 - 1000, t0 + 2);
+	assert_null(n->path);
+	assert_int_equal(c.gone, 1);
+	assert_int_equal(c.walks, 1);
+	/* a cgroup made after the walk: a walk finds it (cgroup2 never reuses an id; this file
+	 * system may: "spare" takes the removed one's inode) */
+	assert_int_equal(mkdirat(fd, "spare", 0755), 0);
+	assert_int_equal(mkdirat(fd, "late", 0755), 0);
+	late = ino_at(fd, "late");
+	assert_true(late != gone_id);
+	n = cgroup_name_of(&c, late, 0, 0, t0 + 10, t0 + 20);
+	assert_non_null(n->path);
+	assert_string_equal(n->path + strlen(n->path) - 5, "/late");
+	assert_int_equal(c.walks, 2);
+	/* an id no walk finds: that walk sets the wait; within it, nothing walks */
+	n = cgroup_name_of(&c, 999999999, 0, 0, t0 + 30, t0 + 40);
+	assert_null(n->path);
+	assert_int_equal(c.walks, 3);
+	wait = c.no_walk_before_ns - (t0 + 40);
+	assert_true(wait >= CGROUP_REWALK_MIN_NS);
+	assert_true(wait >= (CGROUP_REWALK_FACTOR + 1) * c.last_walk_took_ns);
+	assert_int_equal(mkdirat(fd, "later", 0755), 0);
+	n = cgroup_name_of(&c, ino_at(fd, "later"), 0, 0, t0 + 50, t0 + 60);
+	assert_null(n->path);
+	assert_int_equal(c.walks, 3);
+	n = cgroup_name_of(&c, ino_at(fd, "later"), 0, 0, t0 + 50, t0 + 40 + wait);
+	assert_non_null(n->path);
+	assert_int_equal(c.walks, 4);
+	/* past CGROUP_PATH_MAX (a record must fit a datagram): found, not named, no wait */
+	for (; i < 82; i++) {
+		int sub;
+
+		snprintf(name + 100, sizeof(name) - 100, "%02d", i);
+		assert_int_equal(mkdirat(fd, name, 0755), 0);
+		sub = openat(fd, name, O_RDONLY | O_DIRECTORY);
+		assert_true(sub >= 0);
+		close(fd);
+		fd = sub;
+	}
+	n = cgroup_name_of(&c, ino_at(fd, "."), 0, 0, t0 + 50 + wait, t0 + 60 + wait);
+	assert_null(n->path);
+	assert_int_equal(c.walks, 5);
+	assert_int_equal(c.gone, 2); /* "gone" and 999999999, not this one */
+	assert_int_equal(c.no_walk_before_ns, t0 + 40 + wait);
+	cgroup_names_free(&c);
+	close(fd);
+	remove_tree(root);
+}
+
+/* However many cgroups come and go, the cache holds CGROUP_CACHE_SIZE names. */
+static void test_cgroup_cache_bounded(void **state)
+{
+	char root[] = "/tmp/v6t-cgroup-XXXXXX", name[32];
+	struct cgroup_names c;
+	const struct cgroup_name *n;
+	uint64_t first = 0;
+	int64_t t = mono_ns();
+	int fd, i;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	fd = open(root, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	for (i = 0; i < 3 * CGROUP_CACHE_SIZE; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		assert_int_equal(mkdirat(fd, name, 0755), 0);
+	}
+	cgroup_names_init_at(&c, root);
+	for (i = 0; i < 3 * CGROUP_CACHE_SIZE; i++) {
+		uint64_t id;
+
+		snprintf(name, sizeof(name), "c%d", i);
+		id = ino_at(fd, name);
+		if (!i)
+			first = id;
+		n = cgroup_name_of(&c, id, 0, 0, t, t + i);
+		assert_non_null(n->path);
+		assert_string_equal(n->path + 1, name);
+		assert_true(c.cached <= CGROUP_CACHE_SIZE);
+	}
+	assert_int_equal(c.cached, CGROUP_CACHE_SIZE);
+	assert_int_equal(c.walks, 1); /* one walk named them all */
+	/* the first was forgotten, and is named again */
+	n = cgroup_name_of(&c, first, 0, 0, t, t + 1);
+	assert_non_null(n->path);
+	assert_string_equal(n->path, "/c0");
+	cgroup_names_free(&c);
+	close(fd);
+	remove_tree(root);
+}
+
+/* Where cgroup2 is mounted, this process's own cgroup is named from /proc. */
+static void test_cgroup_from_proc(void **state)
+{
+	char mount[256];
+	struct cgroup_names c;
+	const struct cgroup_name *n;
+	char line[4096] = "";
+	FILE *f;
+	int64_t t = mono_ns();
+	int dirfd;
+
+	(void)state;
+	if (!cgroup2_mount(mount, sizeof(mount)))
+		skip();
+	f = fopen("/proc/self/cgroup", "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) && strncmp(line, "0::", 3))
+		;
+	fclose(f);
+	assert_memory_equal(line, "0::", 3);
+	line[strcspn(line, "\n")] = '\0';
+	cgroup_names_init(&c);
+	dirfd = open(mount, O_RDONLY | O_DIRECTORY);
+	assert_true(dirfd >= 0);
+	n = cgroup_name_of(&c, ino_at(dirfd, line[4] ? line + 4 : "."), (uint32_t)getpid(),
+			   (uint32_t)getpid(), t, t);
+	assert_non_null(n->path);
+	assert_string_equal(n->path, line + 3);
+	assert_int_equal(c.from_proc, 1);
+	assert_int_equal(c.walks, 0);
+	close(dirfd);
+	cgroup_names_free(&c);
 }
 
 static void test_connect_listen(void **state)
@@ -735,7 +1058,12 @@ int main(void)
 		cmocka_unit_test(test_text_rows),
 		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_summary_names),
+		cmocka_unit_test(test_summary_folds),
+		cmocka_unit_test(test_summary_record_limit),
 		cmocka_unit_test(test_container_ids),
+		cmocka_unit_test(test_cgroup_walk),
+		cmocka_unit_test(test_cgroup_cache_bounded),
+		cmocka_unit_test(test_cgroup_from_proc),
 		cmocka_unit_test(test_connect_listen),
 		cmocka_unit_test(test_held_by),
 		cmocka_unit_test(test_socket_records),

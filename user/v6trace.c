@@ -43,8 +43,6 @@
 #include "sockdiag.h"
 #include "summary.h"
 
-/* An event from a cgroup not seen yet walks the cgroup tree at most this often. */
-#define CGROUP_RESCAN_NS (200 * 1000000LL)
 /* Above this much unwritten output, the ring buffer is left to fill (and count). */
 #define OUTPUT_BACKLOG (4u << 20)
 /* At exit, how long a stalled reader gets to take the last records. */
@@ -258,8 +256,8 @@ static void write_event(void *ctx, const struct v6t_event *e, enum holder_lookup
 	const struct cgroup_name *cg;
 	struct event_info info = {.holder_lookup = lookup, .held_by = holder, .ifname = ifname};
 
-	cg = cgroup_name_of(&rt->cgroups, e->cgroup_id, clock_ns(CLOCK_MONOTONIC),
-			    CGROUP_RESCAN_NS);
+	cg = cgroup_name_of(&rt->cgroups, e->cgroup_id, e->pid, e->tid, (int64_t)e->ts_ns,
+			    clock_ns(CLOCK_MONOTONIC));
 	info.cgroup = cg->path;
 	info.container = cg->container[0] ? cg->container : NULL;
 	if (rt->opts->json)
