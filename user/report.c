@@ -802,6 +802,13 @@ static void json_blame(struct strbuf *sb, const struct change *c)
 		sb_puts(sb, "null");
 }
 
+/*
+ * The namespaces the closing record lists, at most: each takes up to 55 bytes,
+ * so the record stays within one 64 KiB syslog datagram however many
+ * namespaces the run reached; the rest are counted (namespaces_unlisted).
+ */
+#define REPORT_NS_LISTED 1000
+
 void report_format_json(const struct report *r, struct strbuf *sb, int64_t realtime_ns, bool gate)
 {
 	size_t i, gained = 0;
@@ -823,7 +830,7 @@ void report_format_json(const struct report *r, struct strbuf *sb, int64_t realt
 	}
 	json_record_head(sb, realtime_ns, "report");
 	sb_puts(sb, ",\"namespaces\":[");
-	for (i = 0; i < r->nns; i++) {
+	for (i = 0; i < r->nns && i < REPORT_NS_LISTED; i++) {
 		const struct report_ns *ns = &r->ns[i];
 		const char *known = ns->after_err || (ns->has_before && ns->before_err) ? "unknown"
 				    : ns->has_before					? "compared"
@@ -832,8 +839,11 @@ void report_format_json(const struct report *r, struct strbuf *sb, int64_t realt
 		sb_printf(sb, "%s{\"netns\":%u,\"own\":%s,\"state\":\"%s\"}", i ? "," : "",
 			  ns->netns, ns->own ? "true" : "false", known);
 	}
+	sb_puts(sb, "]");
+	if (r->nns > REPORT_NS_LISTED)
+		sb_printf(sb, ",\"namespaces_unlisted\":%zu", r->nns - REPORT_NS_LISTED);
 	sb_printf(sb,
-		  "],\"lost\":%zu,\"lost_counted\":%zu,\"gained\":%zu,\"changes\":%zu,"
+		  ",\"lost\":%zu,\"lost_counted\":%zu,\"gained\":%zu,\"changes\":%zu,"
 		  "\"failed_binds\":%zu,\"gate\":%s}\n",
 		  r->lost, r->lost_counted, gained, r->nchanges, r->nfailed,
 		  !gate		    ? "null"
