@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "clock.h"
 #include "cgroup.h"
 
 bool cgroup2_mount(char *out, size_t len)
@@ -311,14 +312,6 @@ static bool walk_found(struct cgroup_walk *w, uint64_t id, size_t parent, const 
 	return true;
 }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* A directory's subdirectories, read at once (NUL-separated into *names). */
 struct walk_level {
 	char *names;
@@ -389,7 +382,7 @@ static void walk_all(struct cgroup_names *c, int64_t now_ns)
 	int cur;
 
 	c->walks++;
-	c->last_walk_took_ns = mono_ns();
+	c->last_walk_took_ns = monotonic_ns();
 	w->n = w->pool_len = 0;
 	w->started_ns = now_ns;
 	w->complete = false;
@@ -452,7 +445,7 @@ out:
 	if (!walk_grow((void **)&w->by_id, &w->by_id_cap, w->n, sizeof(*w->by_id))) {
 		w->n = 0;
 		w->complete = false;
-		c->last_walk_took_ns = mono_ns() - c->last_walk_took_ns;
+		c->last_walk_took_ns = monotonic_ns() - c->last_walk_took_ns;
 		return;
 	}
 	for (i = 0; i < w->n; i++)
@@ -460,7 +453,7 @@ out:
 	sorting = w;
 	if (w->n)
 		qsort(w->by_id, w->n, sizeof(*w->by_id), cmp_by_id);
-	c->last_walk_took_ns = mono_ns() - c->last_walk_took_ns;
+	c->last_walk_took_ns = monotonic_ns() - c->last_walk_took_ns;
 }
 
 /*

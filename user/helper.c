@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "clock.h"
 #include "helper.h"
 #include "sockdiag.h"
 
@@ -263,7 +264,6 @@ int holder_helper_listeners(struct holder_helper *h, uint32_t netns, uint32_t pi
 	struct listeners_reply *reply;
 	struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
 	int64_t deadline;
-	struct timespec now;
 	int err = 0, left;
 	uint32_t i;
 
@@ -275,11 +275,9 @@ int holder_helper_listeners(struct holder_helper *h, uint32_t netns, uint32_t pi
 		return -ENOMEM;
 	if (send(h->fd, &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req))
 		err = -EPIPE;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	deadline = now.tv_sec * 1000LL + now.tv_nsec / 1000000 + 5000;
+	deadline = monotonic_ns() / 1000000 + 5000;
 	while (!err) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = (int)(deadline - (now.tv_sec * 1000LL + now.tv_nsec / 1000000));
+		left = (int)(deadline - monotonic_ns() / 1000000);
 		if (left <= 0 || poll(&pfd, 1, left) != 1) {
 			err = -ETIMEDOUT;
 			break;

@@ -6,16 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "clock.h"
 #include "lookups.h"
 #include "sockdiag.h"
-
-static int64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 int lookups_init(struct lookups *l, struct holder_helper *helper, lookup_emit emit, void *ctx)
 {

@@ -10,18 +10,11 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include "clock.h"
 #include "output.h"
 
 #define SYSLOG_PRI	  30 /* LOG_DAEMON | LOG_INFO */
 #define SYSLOG_TIMEOUT_MS 1000
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void report(struct output *o, int err)
 {
@@ -254,7 +247,7 @@ static bool wait_room(struct output *o, int64_t deadline_ns)
 	for (;;) {
 		int ms;
 
-		left = deadline_ns > 0 ? deadline_ns - now_ns() : 0;
+		left = deadline_ns > 0 ? deadline_ns - monotonic_ns() : 0;
 		ms = left > 0 ? (int)((left + 999999) / 1000000) : 0;
 		if (poll(&pfd, 1, deadline_ns == OUTPUT_WAIT_FOREVER ? -1 : ms) > 0) {
 			if (pfd.revents & (POLLERR | POLLHUP))
@@ -272,10 +265,8 @@ static void send_syslog(struct output *o)
 	const char *nl = memchr(rec, '\n', o->pending.len - o->done);
 	size_t len = nl ? (size_t)(nl - rec) : o->pending.len - o->done;
 	struct strbuf frame = {0};
-	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	syslog_frame(&frame, rec, len, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, (int)getpid());
+	syslog_frame(&frame, rec, len, clock_ns(CLOCK_REALTIME), (int)getpid());
 	if (send(o->fd, frame.data, frame.len, MSG_NOSIGNAL) < 0 &&
 	    !((errno == ECONNREFUSED || errno == ENOTCONN) && !syslog_connect(o->fd, o->path) &&
 	      send(o->fd, frame.data, frame.len, MSG_NOSIGNAL) >= 0)) {

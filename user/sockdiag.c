@@ -25,6 +25,7 @@
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include "clock.h"
 #include "classify.h"
 #include "sockdiag.h"
 
@@ -892,20 +893,12 @@ static int enter_group(const struct holder_query *q, const size_t *which, size_t
 	return fd;
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 size_t find_holders_of(struct holder_query *q, size_t n, uint32_t own_netns, int64_t budget_ns,
 		       holders_answered done, void *ctx)
 {
 	size_t *which = calloc(n ? n : 1, sizeof(*which)), answered = 0, i, k, ng = 0;
 	struct holder_query **g = calloc(n ? n : 1, sizeof(*g));
-	int64_t until = budget_ns ? now_ns() + budget_ns : 0;
+	int64_t until = budget_ns ? monotonic_ns() + budget_ns : 0;
 	struct ns_group *groups = NULL;
 	struct owners o = {0};
 	bool scanned = false, any_holder = false;
@@ -936,7 +929,7 @@ size_t find_holders_of(struct holder_query *q, size_t n, uint32_t own_netns, int
 		bool entered = true;
 		int fd = -1;
 
-		if (k && until && now_ns() >= until)
+		if (k && until && monotonic_ns() >= until)
 			break; /* the rest waits for the next batch, behind nobody */
 		if (groups[k].netns != own_netns) {
 			fd = enter_group(q, w, m, &o, scanned, &entered);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include <cap-ng.h>
+#include "clock.h"
 #include "cgroup.h"
 #include "command.h"
 #include "classify.h"
@@ -182,14 +183,6 @@ static int read_bindv6only(void)
 		val = -1;
 	fclose(f);
 	return val;
-}
-
-static int64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---- output ------------------------------------------------------------ */
