@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "cgroup.h"
+#include "classify.h"
+#include "clock.h"
+#include "netns.h"
+#include "snapshot.h"
+#include "sockdiag.h"
+
+struct snapshot_ctx {
+	const struct snapshot_request *req;
+	struct owners owners; /* the owners the process filters keep */
+	bool by_owner;	      /* a process filter is on: a socket needs such an owner */
+	int netns_fd;	      /* the namespace listed (--netns); -1: the tracer's */
+	uint32_t netns;
+	unsigned int count;
+	/* inodes of the MPTCP sockets listed, sorted once the MPTCP dumps are done */
+	uint32_t *mptcp_inodes;
+	size_t n_mptcp, cap_mptcp;
+	bool mptcp_sorted;
+};
+
+static int compare_inodes(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * sock_diag lists an MPTCP socket twice: as itself, and its TCP subflow (a
+ * kernel socket) under TCP with the same inode. Only the first is the user's.
+ */
+static bool is_mptcp_subflow(const struct snapshot_ctx *c, const struct diag_sock *s)
+{
+	return s->e.protocol == IPPROTO_TCP && c->n_mptcp &&
+	       bsearch(&s->inode, c->mptcp_inodes, c->n_mptcp, sizeof(uint32_t), compare_inodes);
+}
+
+static int remember_mptcp(struct snapshot_ctx *c, uint32_t inode)
+{
+	if (c->n_mptcp == c->cap_mptcp) {
+		size_t cap = c->cap_mptcp ? c->cap_mptcp * 2 : 64;
+		uint32_t *grown = reallocarray(c->mptcp_inodes, cap, sizeof(uint32_t));
+
+		if (!grown)
+			return -ENOMEM;
+		c->mptcp_inodes = grown;
+		c->cap_mptcp = cap;
+	}
+	c->mptcp_inodes[c->n_mptcp++] = inode;
+	return 0;
+}
+
+/*
+ * Whether the snapshot lists a socket: the filters the kernel side decides in
+ * sock_wanted() (-4/-6, -P, --stack, --mapped), with the same classification,
+ * and an owner the process filters (-p, --children, --comm, -u, -c) keep,
+ * when one of those is on (owners_scan_wanted() found only those). --netns
+ * chose the namespace dumped.
+ */
+static bool snapshot_wanted(const struct snapshot_ctx *c, const struct v6t_event *e)
+{
+	const struct options *o = c->req->opts;
+
+	if (o->filter.family && e->family != o->filter.family)
+		return false;
+	if (o->nports && !v6t_port_listed(o->ports, o->nports, e->lport) &&
+	    !(e->rport && v6t_port_listed(o->ports, o->nports, e->rport)))
+		return false;
+	if (o->filter.stacks && !(o->filter.stacks & (1u << v6t_classify_stack(e))))
+		return false;
+	if (o->filter.mapped && !v6t_event_mapped(e))
+		return false;
+	return !c->by_owner || e->pid;
+}
+
+static int snapshot_socket(const struct diag_sock *s, void *arg)
+{
+	struct snapshot_ctx *c = arg;
+	const struct snapshot_request *req = c->req;
+	struct event_info info = {.inode = s->inode};
+	struct v6t_event e = s->e;
+	char ifname[V6T_IFNAME_LEN];
+
+	if (e.state == V6T_TCP_ESTABLISHED && !v6t_event_mapped(&e) &&
+	    !req->opts->filter.all_connects)
+		return 0; /* the tcp6 connections that carry IPv4, unless --all-connects */
+	if (e.state == V6T_TCP_CLOSE && e.lport == 0)
+		return 0; /* an unbound UDP socket */
+	if (is_mptcp_subflow(c, s))
+		return 0;
+	if (e.protocol == IPPROTO_MPTCP && remember_mptcp(c, s->inode))
+		return -ENOMEM;
+	e.netns = c->netns;
+	e.ts_ns = (uint64_t)monotonic_ns();
+	if (!owners_find(&c->owners, s->inode, &e.pid, e.comm))
+		e.pid = 0;
+	if (!snapshot_wanted(c, &e))
+		return 0;
+	if (e.ifindex && ifname_in(c->netns_fd, e.ifindex, ifname))
+		info.ifname = ifname;
+	if (req->opts->json)
+		format_event_json(req->out, &e, &info, req->fmt);
+	else
+		format_event_text(req->out, &e, &info, req->fmt);
+	c->count++;
+	return 0;
+}
+
+/*
+ * A kernel without MPTCP (no net.mptcp) has no MPTCP socket to miss; one whose
+ * sock_diag cannot list them (no mptcp_diag) has, and the user is told so.
+ */
+static void warn_mptcp_unlisted(int err)
+{
+	if (access("/proc/sys/net/mptcp", F_OK))
+		return;
+	fprintf(stderr, "v6trace: MPTCP sockets are not listed (sock_diag for MPTCP: %s)\n",
+		strerror(-err));
+}
+
+/*
+ * The network namespace --netns names, opened to list its sockets: the path
+ * given, or a file of it found by its inode. -1: the tracer's own, or none
+ * (then *inode is 0).
+ */
+static int open_snapshot_netns(const struct snapshot_request *req, uint32_t *inode)
+{
+	const struct options *o = req->opts;
+	int fd;
+
+	*inode = o->filter.by_netns ? o->filter.netns : req->own_netns;
+	if (*inode == req->own_netns)
+		return -1;
+	fd = netns_open_by_inode(o->netns_path, *inode);
+	if (fd < 0)
+		*inode = 0;
+	return fd;
+}
+
+/* -c's directory as /proc/PID/cgroup writes it: its path below the cgroup2 mount */
+static bool cgroup_path_of(int fd, char *out, size_t len)
+{
+	char link[64], path[PATH_MAX], mount[256];
+	size_t m;
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n <= 0 || !cgroup2_mount(mount, sizeof(mount)))
+		return false;
+	path[n] = '\0';
+	m = strlen(mount);
+	if (strncmp(path, mount, m) || (path[m] && path[m] != '/'))
+		return false;
+	snprintf(out, len, "%s", path[m] ? path + m : "/");
+	return true;
+}
+
+/*
+ * The process filters, on the sockets' owners; false if -c cannot be told as a
+ * path. -- COMMAND is -p COMMAND --children, as for events: a command held
+ * until tracing starts has no socket yet.
+ */
+static bool snapshot_owner_filter(const struct snapshot_request *req, struct owner_filter *f,
+				  char cgroup[PATH_MAX])
+{
+	const struct options *o = req->opts;
+
+	*f = (struct owner_filter){
+		.pids = req->cmd_pid ? &req->cmd_pid : o->pids,
+		.npids = req->cmd_pid ? 1 : o->npids,
+		.children = req->cmd_pid || o->filter.children,
+		.comm = o->filter.by_comm ? o->filter.comm : NULL,
+		.by_uid = o->filter.by_uid,
+		.uid = o->filter.uid,
+	};
+	if (o->cgroup_fd >= 0) {
+		if (!cgroup_path_of(o->cgroup_fd, cgroup, PATH_MAX))
+			return false;
+		f->cgroup = cgroup;
+	}
+	return true;
+}
+
+/*
+ * The sockets that exist now, in the tracer's network namespace or the one of
+ * --netns: listening TCP and MPTCP, bound UDP, and established tcp6 and MPTCP
+ * over IPv6 with IPv4-mapped peers (all of them with --all-connects), that
+ * the filters keep. MPTCP goes first, so that its subflows can be left out of
+ * the TCP lists.
+ */
+int snapshot_print(const struct snapshot_request *req)
+{
+	static const struct {
+		uint8_t family;
+		uint16_t protocol;
+		uint8_t state;
+	} dumps[] = {
+		{AF_INET, IPPROTO_MPTCP, V6T_TCP_LISTEN},
+		{AF_INET6, IPPROTO_MPTCP, V6T_TCP_LISTEN},
+		{AF_INET6, IPPROTO_MPTCP, V6T_TCP_ESTABLISHED},
+		{AF_INET, IPPROTO_TCP, V6T_TCP_LISTEN},
+		{AF_INET6, IPPROTO_TCP, V6T_TCP_LISTEN},
+		{AF_INET, IPPROTO_UDP, V6T_TCP_CLOSE},
+		{AF_INET6, IPPROTO_UDP, V6T_TCP_CLOSE},
+		{AF_INET6, IPPROTO_TCP, V6T_TCP_ESTABLISHED},
+	};
+	struct snapshot_ctx c = {.req = req};
+	struct owner_filter owner_filter;
+	char cgroup[PATH_MAX];
+	bool mptcp_warned = false;
+	size_t i;
+	int err, ret = 0;
+
+	if (!snapshot_owner_filter(req, &owner_filter, cgroup)) {
+		sb_reset(req->out); /* not even the header */
+		fail("cannot list sockets: the path of --cgroup below the cgroup2 mount is unknown");
+		return -1;
+	}
+	c.by_owner = owner_filter.npids || owner_filter.comm || owner_filter.by_uid ||
+		     owner_filter.cgroup;
+	c.netns_fd = open_snapshot_netns(req, &c.netns);
+	if (!c.netns) {
+		sb_reset(req->out);
+		fail("cannot list the sockets of network namespace %u: no file or process of it "
+		     "found",
+		     req->opts->filter.netns);
+		return -1;
+	}
+	owners_scan_wanted(&c.owners, c.by_owner ? &owner_filter : NULL);
+	for (i = 0; i < sizeof(dumps) / sizeof(dumps[0]); i++) {
+		if (dumps[i].protocol != IPPROTO_MPTCP && !c.mptcp_sorted) {
+			if (c.n_mptcp) /* qsort(NULL, 0) is undefined */
+				qsort(c.mptcp_inodes, c.n_mptcp, sizeof(uint32_t), compare_inodes);
+			c.mptcp_sorted = true;
+		}
+		err = sockdiag_dump(c.netns_fd, dumps[i].family, dumps[i].protocol,
+				    1u << dumps[i].state, snapshot_socket, &c);
+		if (err && err != -ENOTSUP && dumps[i].protocol == IPPROTO_MPTCP) {
+			if (!mptcp_warned)
+				warn_mptcp_unlisted(err);
+			mptcp_warned = true;
+			continue;
+		}
+		if (err) {
+			sb_reset(req->out);
+			if (err == -ENOTSUP)
+				fail("cannot list sockets: this v6trace was linked statically without "
+				     "libmnl");
+			else
+				fail("cannot list sockets (NETLINK_SOCK_DIAG): %s", strerror(-err));
+			ret = -1;
+			break;
+		}
+	}
+	owners_free(&c.owners);
+	free(c.mptcp_inodes);
+	if (c.netns_fd >= 0)
+		close(c.netns_fd);
+	return ret;
+}
