@@ -371,7 +371,7 @@ static void emit_summary(struct runtime *rt)
 
 /* ---- set-up and the event loop ----------------------------------------- */
 
-static int watch(int epfd, int fd, uint32_t events)
+static int epoll_add(int epfd, int fd, uint32_t events)
 {
 	struct epoll_event ev = {.events = events, .data.fd = fd};
 
@@ -438,16 +438,16 @@ static int setup_loop(struct runtime *rt)
 	rt->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	rt->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (rt->sigfd < 0 || rt->timerfd < 0 || rt->epfd < 0 ||
-	    timerfd_settime(rt->timerfd, 0, &tick, NULL) || watch(rt->epfd, rt->sigfd, EPOLLIN) ||
-	    watch(rt->epfd, rt->timerfd, EPOLLIN) ||
-	    watch(rt->epfd, ring_buffer__epoll_fd(rt->rb), EPOLLIN)) {
+	    timerfd_settime(rt->timerfd, 0, &tick, NULL) ||
+	    epoll_add(rt->epfd, rt->sigfd, EPOLLIN) || epoll_add(rt->epfd, rt->timerfd, EPOLLIN) ||
+	    epoll_add(rt->epfd, ring_buffer__epoll_fd(rt->rb), EPOLLIN)) {
 		fail("cannot set up the event loop: %s", strerror(errno));
 		return -errno;
 	}
 	rt->watching_ring = true;
 	/* A pipe reports EPOLLERR as soon as its reader is gone: exit at once. */
 	if (rt->output.pipe && rt->output.kind != OUTPUT_SYSLOG)
-		watch(rt->epfd, rt->output.fd, 0);
+		epoll_add(rt->epfd, rt->output.fd, 0);
 	return 0;
 }
 
@@ -561,7 +561,7 @@ static int start_lookups(struct runtime *rt)
 		return -1;
 	}
 	rt->helper_watched = lookups_fd(&rt->lookups);
-	if (rt->helper_watched >= 0 && watch(rt->epfd, rt->helper_watched, EPOLLIN)) {
+	if (rt->helper_watched >= 0 && epoll_add(rt->epfd, rt->helper_watched, EPOLLIN)) {
 		fail("cannot watch the helper: %s", strerror(errno));
 		return -1;
 	}
