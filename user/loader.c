@@ -813,8 +813,8 @@ static int probe_mode(const struct kernel_funcs *kf, int mode, char *err, size_t
 static void warn_slow_path(void)
 {
 	fprintf(stderr, "v6trace: tracepoint mode: while it runs, every system call on this "
-			"machine takes the kernel's slower traced path (its cost: README, "
-			"Performance)\n");
+			"machine takes the kernel's slower traced path (its cost: "
+			"doc/performance.md)\n");
 }
 
 /*
