@@ -37,7 +37,6 @@ V6TRACE = os.environ.get("V6TRACE", os.path.join(ROOT, "v6trace"))
 OUT = os.path.join(ROOT, "tests", ".out", "stop_signal")
 STARTS = 12
 STOP_BOUND_S = 1.0
-BASE_PORT = 42000 + os.getpid() % 1000 * 8  # the flood's 300 ports, apart from other suites'
 
 
 def ignore_sigint():
@@ -52,7 +51,7 @@ def records(path):
 def test_sigint_under_storms(res):
     os.makedirs(OUT, exist_ok=True)
     held_ms, ended, lasts = [], [], []
-    with Storms(90, BASE_PORT) as storms:
+    with Storms(90) as storms:
         for i in range(STARTS):
             path = os.path.join(OUT, f"sigint-{i}.json")
             with open(path, "wb") as out:
@@ -90,7 +89,7 @@ def test_sigint_under_storms(res):
 
 def test_sigterm_at_exec(res):
     ended = []
-    with Storms(30, BASE_PORT + 400):
+    with Storms(30):
         for _ in range(STARTS):
             p = subprocess.Popen([V6TRACE, "--json"], stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, preexec_fn=ignore_sigint)

@@ -18,20 +18,22 @@ import time
 
 PY = "/usr/bin/python3"
 
+# the held ports are the kernel's choice: no clash with another suite's
 FLOOD = r"""
 import socket, sys, time
-base, count, until = int(sys.argv[1]), int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+count, until = int(sys.argv[1]), time.monotonic() + float(sys.argv[2])
 held = []
-for p in range(base, base + count):
+for _ in range(count):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", p))
+    s.bind(("127.0.0.1", 0))
     s.listen(8)
     held.append(s)
+ports = [s.getsockname()[1] for s in held]
 i = 0
 while time.monotonic() < until:
     s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     try:
-        s.bind(("::", base + i % count))
+        s.bind(("::", ports[i % count]))
     except OSError:
         pass
     s.close()
@@ -79,11 +81,10 @@ def _as_nobody():
 
 
 class Storms:
-    """with Storms(seconds, base_port): the three storms, for at most seconds."""
+    """with Storms(seconds): the three storms, for at most seconds."""
 
-    def __init__(self, seconds, base_port, flood_ports=300, namespaces=8, churners=2):
+    def __init__(self, seconds, flood_ports=300, namespaces=8, churners=2):
         self.seconds = seconds
-        self.base_port = base_port
         self.flood_ports = flood_ports
         self.namespaces = namespaces
         self.churners = churners
@@ -96,7 +97,7 @@ class Storms:
 
     def __enter__(self):
         secs = str(self.seconds)
-        self._start([PY, "-c", FLOOD, str(self.base_port), str(self.flood_ports), secs])
+        self._start([PY, "-c", FLOOD, str(self.flood_ports), secs])
         self._start([PY, "-c", NAMESPACES, str(self.namespaces), secs, IN_NAMESPACE])
         for _ in range(self.churners):
             self._start(["/bin/bash", "-c", CHURN.format(secs=self.seconds)])
@@ -104,6 +105,7 @@ class Storms:
         return self
 
     def running(self):
+        """Whether every storm still runs."""
         return all(p.poll() is None for p in self.procs)
 
     def __exit__(self, *exc):
