@@ -442,7 +442,8 @@ static __always_inline int emit_unknown_socket(__u16 type, __u32 flags, int ret,
 
 	if (!task_filter_passes(when))
 		return 0;
-	e.flags = flags | V6T_FLAG_SOCKET_UNKNOWN | V6T_FLAG_ADDR_UNKNOWN;
+	/* no address either: the caller's memory is not the address of a socket not known */
+	e.flags = (flags & V6T_FLAG_FD_CHANGED) | V6T_FLAG_SOCKET_UNKNOWN | V6T_FLAG_ADDR_UNKNOWN;
 	event_emit(&e);
 	return 0;
 }
