@@ -7,11 +7,13 @@
  *               inet_stream_connect, and mptcp_bind, mptcp_listen where the
  *               kernel has MPTCP (see core_fixes.bpf.h)
  *   kprobe:     kprobe + kretprobe on the same functions
- *   tracepoint: syscalls:sys_exit_{bind,listen,connect,accept,accept4}, one
- *               program (before 5.15, sys_enter_{bind,listen,connect} too,
- *               to save the arguments); the fd is resolved to its struct
- *               socket in the kernel; and io_uring's io_uring_complete for
- *               the requests that never enter those system calls
+ *   tracepoint: syscalls:sys_enter_{bind,listen,connect}, which save the
+ *               fd's socket and the caller's sockaddr, and
+ *               syscalls:sys_exit_{bind,listen,connect,accept,accept4}, one
+ *               program (before 5.15, one per call); the fd is resolved to
+ *               its struct socket in the kernel; and io_uring's
+ *               io_uring_complete for the requests that never enter those
+ *               system calls
  *
  * Whatever the hook, the event is filled from the socket after the call, by
  * the same helpers, so every mode reports the same record. The loader enables
@@ -252,7 +254,9 @@ static __always_inline bool sock_wanted(const struct v6t_event *e)
 		return false;
 	if (filter.by_port && !port_listed(e->lport) && !(e->rport && port_listed(e->rport)))
 		return false;
-	if (filter.stacks && !(filter.stacks & (1 << event_stack(e))))
+	/* an address not known has no stack to keep it by */
+	if (filter.stacks &&
+	    ((e->flags & V6T_FLAG_ADDR_UNKNOWN) || !(filter.stacks & (1 << event_stack(e)))))
 		return false;
 	if (filter.mapped && !(e->family == AF_INET6 && has_peer(e) && addr_is_mapped(e->raddr)))
 		return false;
@@ -965,6 +969,35 @@ int BPF_KRETPROBE(kretprobe_mptcp_listen, int ret)
 }
 
 /* ---- tracepoint mode --------------------------------------------------- */
+
+/*
+ * The system call tracepoints see a call's fd and the caller's sockaddr, not
+ * what the kernel took of them. Read only at the exit (as up to issue 23),
+ * another thread could dup2() another socket over the fd, or rewrite the
+ * sockaddr, during the call, and make a record name a bind that never
+ * happened (971 to 9667 in a test) or a port the kernel never saw. So bind,
+ * connect and listen are saved at their entry, before the kernel's fdget()
+ * and move_addr_to_kernel(): the fd's sock and a copy of the sockaddr. At the
+ * exit (sys_exit_saved()):
+ *  - the socket reported is the entry's, compared with the fd's at exit
+ *    (V6T_FLAG_FD_CHANGED). A success the entry's cannot have had was
+ *    another socket's: the exit's if that is another, else none known
+ *    (V6T_FLAG_SOCKET_UNKNOWN), still reported, so no bind goes missing.
+ *    A failure in the few instructions between the entry tracepoint and
+ *    fdget() is reported on the entry's socket: nothing here tells them apart.
+ *  - a successful bind's address is the socket's own; a failed one's can only
+ *    be the caller's memory (V6T_FLAG_ADDR_USER), read again at the exit
+ *    (V6T_FLAG_ADDR_CHANGED when it differs; a change undone within the call
+ *    is invisible to any reader of user memory). No tracepoint fires between
+ *    move_addr_to_kernel() and the protocol's bind on 5.10 to 7.2; what sees
+ *    the kernel's copy is the LSM hook socket_bind (BPF LSM: not on the host)
+ *    and the cgroup inet bind hooks (cgroup/bind4, bind6), not used: they
+ *    would run in every bind of the machine's cgroup v2 tree and need it
+ *    mounted.
+ * Cost: an entry program per bind, connect (to an address reported) and
+ * listen, and sys_enter's tracepoint enabled for every system call (make
+ * bench, "sys_enter+exit_bind").
+ */
 
 /*
  * One program for the five system calls (tp_sys_exit_btf from Linux 6.2,

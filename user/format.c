@@ -745,7 +745,6 @@ void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struc
 		  local_unknown(e) || socket_unknown(e) ? "?"
 							: v6t_stack_name(v6t_classify_stack(e)),
 		  result);
-	text_provenance(sb, e);
 	if (e->type == V6T_EVENT_LISTEN && e->ret == 0)
 		sb_printf(sb, " backlog=%u", e->backlog);
 	if (e->type == V6T_EVENT_BIND && e->ret == -EADDRINUSE)
@@ -756,5 +755,6 @@ void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struc
 		sb_lit(sb, " container=");
 		text_escape(sb, info->container, len);
 	}
+	text_provenance(sb, e); /* last: the columns and the holder keep their places */
 	sb_lit(sb, "\n");
 }
