@@ -688,16 +688,17 @@ static void text_holder(struct strbuf *sb, const struct event_info *info)
 }
 
 /*
- * What the record knows less well than the kernel (enum v6t_event_flag):
- * " addr=user" (read from the caller's memory), " addr=user,changed",
+ * What the record knows less well than the kernel, when it is the exception
+ * (enum v6t_event_flag; JSON says where every address came from):
+ * " addr-changed" (the caller's sockaddr changed during the call),
  * " fd-changed", " socket=?".
  */
 static void text_provenance(struct strbuf *sb, const struct v6t_event *e)
 {
 	if (e->type == V6T_EVENT_SOCKET)
 		return;
-	if (e->flags & V6T_FLAG_ADDR_USER)
-		sb_puts(sb, e->flags & V6T_FLAG_ADDR_CHANGED ? " addr=user,changed" : " addr=user");
+	if ((e->flags & V6T_FLAG_ADDR_USER) && (e->flags & V6T_FLAG_ADDR_CHANGED))
+		sb_lit(sb, " addr-changed");
 	if (e->flags & V6T_FLAG_FD_CHANGED)
 		sb_lit(sb, " fd-changed");
 	if (e->flags & V6T_FLAG_SOCKET_UNKNOWN)
