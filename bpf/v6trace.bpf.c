@@ -1095,12 +1095,19 @@ static __always_inline void read_sock_state(const struct sock *sk, bool cast, st
 static __always_inline int sys_enter_call(__u16 kind, long fd, const void *uaddr, long addrlen)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct asked_addr asked = {};
 	struct call_args *args;
 	struct sock_state st = {};
 	const struct sock *sk;
 
 	if (stopping)
 		return 0;
+	/* most connects are not reported: they cost a read of their sockaddr only */
+	if (kind != V6T_EVENT_LISTEN) {
+		read_asked(&asked, uaddr, true, (__s32)addrlen);
+		if (kind == V6T_EVENT_CONNECT && !asked_dest_wanted(&asked))
+			return 0;
+	}
 	args = bpf_map_lookup_elem(&inflight, &tid);
 	if (!args) {
 		struct call_args fresh = {};
@@ -1110,11 +1117,7 @@ static __always_inline int sys_enter_call(__u16 kind, long fd, const void *uaddr
 		if (!args)
 			return 0;
 	}
-	if (kind != V6T_EVENT_LISTEN) {
-		read_asked(&args->asked, uaddr, true, (__s32)addrlen);
-		if (kind == V6T_EVENT_CONNECT && !asked_dest_wanted(&args->asked))
-			return 0;
-	}
+	args->asked = asked;
 	sk = sock_of_fd(fd, can_cast);
 	if (sk)
 		read_sock_state(sk, can_cast, &st);
@@ -1202,7 +1205,8 @@ static __always_inline int sys_exit_saved(__u16 kind, long ret, bool cast)
 		flags |= V6T_FLAG_FD_CHANGED;
 		sk = exit != entry ? exit : NULL;
 	}
-	if (kind != V6T_EVENT_LISTEN)
+	/* a successful bind's address is the socket's: the caller's memory is not read again */
+	if (kind == V6T_EVENT_CONNECT || (kind == V6T_EVENT_BIND && !ok))
 		flags |= V6T_FLAG_ADDR_USER | asked_changed(args);
 	if (!sk) {
 		/* a listen, or a bind of another family's sockaddr, is none of ours */
