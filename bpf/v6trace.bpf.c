@@ -34,13 +34,15 @@
 #include "core_fixes.bpf.h"
 #include "deliver.bpf.h"
 
-#define AF_INET	    2
-#define AF_INET6    10
-#define S_IFMT	    00170000
-#define S_IFSOCK    0140000
-#define IPPROTO_TCP 6
-#define EADDRINUSE  98
-#define EINPROGRESS 115
+#define AF_INET	     2
+#define AF_INET6     10
+#define S_IFMT	     00170000
+#define S_IFSOCK     0140000
+#define IPPROTO_TCP  6
+#define EADDRINUSE   98
+#define EINPROGRESS  115
+#define EOPNOTSUPP   95
+#define EAFNOSUPPORT 97
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -137,7 +139,8 @@ struct call_args {
 	__u16 nested;		 /* subflow calls entered and not yet returned */
 	__u8 user;		 /* tracepoint mode's: sock is a struct sock, uaddr user memory */
 	__u8 was_bound;		 /* tracepoint: the sock had a local port at entry */
-	__u8 pad[6];
+	__u8 was_inet;		 /* tracepoint: the sock was an inet or inet6 one */
+	__u8 pad[5];
 };
 
 struct {
@@ -983,8 +986,11 @@ int BPF_KRETPROBE(kretprobe_mptcp_listen, int ret)
  *    (V6T_FLAG_FD_CHANGED). A success the entry's cannot have had was
  *    another socket's: the exit's if that is another, else none known
  *    (V6T_FLAG_SOCKET_UNKNOWN), still reported, so no bind goes missing.
- *    A failure in the few instructions between the entry tracepoint and
- *    fdget() is reported on the entry's socket: nothing here tells them apart.
+ *    A failure is the entry's socket's unless that one cannot have failed so
+ *    (could_have_failed()); another failure of another socket (the fd
+ *    swapped and swapped back, or swapped in the few instructions between
+ *    the entry tracepoint and fdget()) is reported on the entry's: nothing
+ *    here tells them apart.
  *  - a successful bind's address is the socket's own; a failed one's can only
  *    be the caller's memory (V6T_FLAG_ADDR_USER), read again at the exit
  *    (V6T_FLAG_ADDR_CHANGED when it differs; a change undone within the call
@@ -1127,6 +1133,7 @@ static __always_inline int sys_enter_call(__u16 kind, long fd, const void *uaddr
 	args->nested = 0;
 	args->user = 1;
 	args->was_bound = st.num != 0;
+	args->was_inet = family_traced(st.family);
 	args->kind = kind;
 	stat_inc(V6T_STAT_CALLS_BEGUN);
 	return 0;
@@ -1159,7 +1166,7 @@ static __always_inline __u32 asked_changed(const struct call_args *args)
  * listening; a connect its socket with a peer.
  */
 static __always_inline bool could_have_succeeded(__u16 kind, const struct sock *sk, bool cast,
-						 const struct call_args *args)
+						 const struct call_args *args, bool at_entry)
 {
 	__u16 asked = args->asked.got ? args->asked.sa.sin6_family : 0xffff;
 	struct sock_state st = {};
@@ -1171,7 +1178,7 @@ static __always_inline bool could_have_succeeded(__u16 kind, const struct sock *
 		return st.state == TCP_LISTEN;
 	if (kind == V6T_EVENT_CONNECT)
 		return st.dport != 0;
-	if (args->was_bound || !st.num)
+	if ((at_entry && args->was_bound) || !st.num) /* of the exit's, the entry is not known */
 		return false;
 	if (asked == 0xffff) /* not read at entry: nothing to hold against it */
 		return true;
@@ -1183,9 +1190,31 @@ static __always_inline bool could_have_succeeded(__u16 kind, const struct sock *
 }
 
 /*
+ * Whether a call that failed with ret can have failed on sk, the sock its fd
+ * named at entry: a stream socket's listen never fails with EOPNOTSUPP (that
+ * is sock_no_listen(), a UDP socket's), and a bind given its own family's
+ * sockaddr never with EAFNOSUPPORT.
+ */
+static __always_inline bool could_have_failed(__u16 kind, const struct sock *sk, bool cast,
+					      const struct call_args *args, long ret)
+{
+	struct sock_state st = {};
+
+	if (!sk)
+		return false;
+	if (kind == V6T_EVENT_CONNECT || (ret != -EOPNOTSUPP && ret != -EAFNOSUPPORT))
+		return true;
+	read_sock_state(sk, cast, &st);
+	if (kind == V6T_EVENT_LISTEN)
+		return ret != -EOPNOTSUPP || !family_traced(st.family);
+	return ret != -EAFNOSUPPORT || !args->asked.got || !family_traced(st.family) ||
+	       args->asked.sa.sin6_family != st.family;
+}
+
+/*
  * Exit of a call saved by sys_enter_call(). The socket reported is the one
- * the fd named at entry, unless the call succeeded and that one cannot have
- * been it: then the one the fd names at exit, if another, else none known.
+ * the fd named at entry, unless that one cannot have had the call's result:
+ * then the one the fd names at exit, if another that can, else none known.
  */
 static __always_inline int sys_exit_saved(__u16 kind, long ret, bool cast)
 {
@@ -1201,16 +1230,25 @@ static __always_inline int sys_exit_saved(__u16 kind, long ret, bool cast)
 	if (exit != entry)
 		flags |= V6T_FLAG_FD_CHANGED;
 	sk = entry;
-	if (ok && !could_have_succeeded(kind, entry, cast, args)) {
+	if (ok ? !could_have_succeeded(kind, entry, cast, args, true)
+	       : !could_have_failed(kind, entry, cast, args, ret)) {
 		flags |= V6T_FLAG_FD_CHANGED;
-		sk = exit != entry ? exit : NULL;
+		sk = NULL;
+		if (exit != entry && (ok ? could_have_succeeded(kind, exit, cast, args, false)
+					 : could_have_failed(kind, exit, cast, args, ret)))
+			sk = exit;
 	}
 	/* a successful bind's address is the socket's: the caller's memory is not read again */
 	if (kind == V6T_EVENT_CONNECT || (kind == V6T_EVENT_BIND && !ok))
 		flags |= V6T_FLAG_ADDR_USER | asked_changed(args);
 	if (!sk) {
-		/* a listen, or a bind of another family's sockaddr, is none of ours */
-		if (!ok || kind == V6T_EVENT_LISTEN ||
+		/*
+		 * not ours: a failed listen or connect (of a socket that cannot
+		 * listen, say), a listen begun on no inet socket, a bind of
+		 * another family's sockaddr
+		 */
+		if ((!ok && kind != V6T_EVENT_BIND) ||
+		    (kind == V6T_EVENT_LISTEN && !args->was_inet) ||
 		    (kind == V6T_EVENT_BIND && args->asked.got &&
 		     args->asked.sa.sin6_family != AF_INET &&
 		     args->asked.sa.sin6_family != AF_INET6 && args->asked.sa.sin6_family != 0))

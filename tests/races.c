@@ -12,6 +12,11 @@
  *                         per bind: "bind RET ERRNO PORT", PORT the inet6
  *                         socket's own port after the call (getsockname(), 0:
  *                         unbound).
+ *   races duplisten N OUT the same racer, while the main thread binds a new
+ *                         inet6 TCP socket to [::1]:0 on its own fd, then
+ *                         calls listen() on the shared one. OUT: "udp PORT",
+ *                         then per round "listen RET ERRNO PORT LISTENING",
+ *                         PORT the inet6 socket's, LISTENING its SO_ACCEPTCONN.
  *   races flipport N OUT  [::1]:P1 is held, [::1]:P2 free; a thread flips the
  *                         port of the sockaddr the main thread binds N new
  *                         inet6 TCP sockets with between P1 and P2, at most one
@@ -24,7 +29,7 @@
  *
  * The binds are made by the main thread only, one after the other, so the
  * records of its tid come in the order of OUT's lines, after the setup binds
- * (dupbind: 1, flipport: 2).
+ * (dupbind, duplisten: 1, flipport: 2).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -128,6 +133,55 @@ static int dupbind(long n, FILE *out)
 	return 0;
 }
 
+static int listening(int fd)
+{
+	int on = 0;
+	socklen_t len = sizeof(on);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) ? 0 : on;
+}
+
+/* As dupbind, for listen(): the racer is the same. */
+static int duplisten(long n, FILE *out)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	struct dup_race r = {.current = -1};
+	pthread_t racer;
+	long i;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r.udp = socket(AF_INET, SOCK_DGRAM, 0);
+	if (r.udp < 0 || bind(r.udp, (struct sockaddr *)&sin, sizeof(sin)))
+		die("udp socket");
+	r.shared = dup(r.udp);
+	if (r.shared < 0)
+		die("dup");
+	fprintf(out, "udp %u\n", local_port(r.udp));
+	if (pthread_create(&racer, NULL, dup_racer, &r))
+		die("pthread_create");
+	for (i = 0; i < n; i++) {
+		struct sockaddr_in6 sa = loopback6(0);
+		int tcp = socket(AF_INET6, SOCK_STREAM, 0), ret, err;
+		long lap;
+
+		if (tcp < 0 || bind(tcp, (struct sockaddr *)&sa, sizeof(sa)))
+			die("tcp socket");
+		atomic_store(&r.current, tcp);
+		dup2(tcp, r.shared);
+		lap = atomic_load(&r.laps);
+		while (atomic_load(&r.laps) == lap) /* the racer is running now */
+			;
+		ret = listen(r.shared, 8);
+		err = ret ? errno : 0;
+		atomic_store(&r.current, -1);
+		fprintf(out, "listen %d %d %u %d\n", ret, err, local_port(tcp), listening(tcp));
+		close(tcp);
+	}
+	atomic_store(&stop_racing, 1);
+	pthread_join(racer, NULL);
+	return 0;
+}
+
 /* ---- flipport ------------------------------------------------------------ */
 
 struct flip_race {
@@ -210,7 +264,7 @@ int main(int argc, char **argv)
 	int ret;
 
 	if (argc != 4 || (n = strtol(argv[2], NULL, 10)) <= 0) {
-		fprintf(stderr, "usage: races dupbind|flipport N OUT\n");
+		fprintf(stderr, "usage: races dupbind|duplisten|flipport N OUT\n");
 		return 2;
 	}
 	out = fopen(argv[3], "w");
@@ -218,6 +272,8 @@ int main(int argc, char **argv)
 		die(argv[3]);
 	if (!strcmp(argv[1], "dupbind")) {
 		ret = dupbind(n, out);
+	} else if (!strcmp(argv[1], "duplisten")) {
+		ret = duplisten(n, out);
 	} else if (!strcmp(argv[1], "flipport")) {
 		ret = flipport(n, out);
 	} else {

@@ -7,6 +7,8 @@ against programs that try to make the records lie (issue 23, items 7 and 8):
   binds an inet6 TCP socket with (tests/races.c dupbind): every "bind ok"
   record names the inet6 socket the program saw bound, at its port, or says
   the socket is not known; no real bind is missing;
+- the same race on listen(): every listen record names a socket the call made
+  listen, or says it is not known; none is missing;
 - a thread that flips the sockaddr's port between a held and a free one during
   EADDRINUSE binds (races.c flipport): every record shows the port the kernel
   took (known from the result) or says it came from user memory and changed;
@@ -49,14 +51,14 @@ def trace(name, command):
     return p.returncode, records, summary[0] if summary else {}
 
 
-def main_thread_binds(records):
-    """The bind records of the traced program's main thread (pid == tid), in order."""
+def main_thread_binds(records, event="bind"):
+    """The records of the traced program's main thread (pid == tid), in order."""
     pids = [r["pid"] for r in records if r["event"] == "bind"]
     if not pids:
         return []
     first = pids[0]
     # by time: an EADDRINUSE record is written once its holder lookup ends
-    return sorted((r for r in records if r["event"] == "bind" and r["pid"] == first
+    return sorted((r for r in records if r["event"] == event and r["pid"] == first
                    and r["tid"] == first), key=lambda r: r["ts"])
 
 
@@ -110,6 +112,36 @@ def test_dup2_race(res):
               "successful binds)", missing == 0, f"{missing} missing")
     invalid = [e for r in recs for e in check.schema_errors(r)]
     res.check("dup2 race: every record valid against the schema", not invalid, invalid[:3])
+
+
+def test_listen_dup2_race(res):
+    log = os.path.join(OUT, "duplisten.log")
+    rc, records, summary = trace("duplisten", [RACES, "duplisten", str(ROUNDS), log])
+    lines = log_lines(log)
+    calls = [l for l in lines if l[0] == "listen"]
+    recs = main_thread_binds(records, "listen")
+    real = [l for l in calls if int(l[1]) == 0]
+    hit = sum(1 for l in calls if int(l[1]) != 0)
+    res.check(f"listen dup2 race: {ROUNDS} listens ran, every record read, the race happened "
+              f"({hit} listens reached the UDP socket)",
+              rc == 0 and len(calls) == ROUNDS and summary.get("lost") == 0
+              and hit >= ROUNDS // 100, f"rc {rc}, {len(calls)} calls, {hit} hits, {summary}")
+    # each successful listen is a record of its inet6 socket (or of a socket said unknown),
+    # in order; the UDP socket's failures are no listen of a stream socket: no record
+    wrong, unknown = [], 0
+    for line, rec in zip(real, recs):
+        if rec["ret"] != 0:
+            wrong.append((line, rec))
+        elif rec.get("family") is None and rec.get("fd_changed"):
+            unknown += 1
+        elif (rec["family"], rec["proto"], rec["addr"], rec["port"]) != \
+                ("inet6", "tcp", "::1", int(line[3])) or line[4] != "1":
+            wrong.append((line, rec))
+    res.check(f"listen dup2 race: every listen record names a socket the call made listen "
+              f"({unknown} said unknown)", not wrong and len(recs) <= len(real),
+              f"{len(wrong)}: {wrong[:2]}; {len(recs)} records for {len(real)} listens")
+    res.check(f"listen dup2 race: no real listen missing ({len(recs)} records for {len(real)})",
+              len(recs) >= len(real), f"{len(real) - len(recs)} missing")
 
 
 def test_port_flip_race(res):
@@ -247,7 +279,7 @@ def test_family_mismatch(res):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    tests = (test_dup2_race, test_port_flip_race, test_family_mismatch)
+    tests = (test_dup2_race, test_listen_dup2_race, test_port_flip_race, test_family_mismatch)
     return check.run_suite("race tests", "races: ", tests, OUT)
 
 
