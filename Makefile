@@ -169,6 +169,11 @@ $(OUTPUT)/tests/holder: $(OUTPUT)/tests/holder.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -static $^ -o $@
 
+# A thread that changes a bind's fd or sockaddr during the call (tests/races.py).
+$(OUTPUT)/tests/races: $(OUTPUT)/tests/races.o
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -pthread -o $@
+
 # The io_uring scenarios (liburing), static for the guests too.
 $(OUTPUT)/tests/uring: $(OUTPUT)/tests/uring.o $(OUTPUT)/tests/facts.o
 	$(call msg,LINK,$@)
@@ -277,7 +282,7 @@ run: deps
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory v6trace $(OUTPUT)/tests/unit_tests $(ASAN_OUT)/unit_tests \
-		$(ASAN_OUT)/v6trace $(OUTPUT)/tests/workload $(OUTPUT)/tests/uring \
+		$(ASAN_OUT)/v6trace $(OUTPUT)/tests/workload $(OUTPUT)/tests/uring $(OUTPUT)/tests/races \
 		$(OUTPUT)/fuzz/fuzz_format
 	$(Q)tests/run
 

@@ -47,35 +47,17 @@ static __always_inline __u8 sock_common_ipv6only(const struct sock_common *skc)
  */
 
 /*
- * Linux 5.15 (commit dd6e10fbd9fb, "bpf: Add bpf_task_pt_regs() helper")
- * lets a program find the user registers a system call saved at its entry;
- * they still hold its arguments when it returns. From then tracepoint mode
- * reports each call from its sys_exit_* tracepoint alone (tp_sys_exit), as
- * fexit does: no sys_enter_* program, no map of the calls under way. Any
- * syscall tracepoint sends every system call of every task through the
- * kernel's slow path, and an enter program made each of them pay more again
- * (README, Performance). Before 5.15 the tp_sys_* programs save the
- * arguments at entry. The loader picks one set by looking for the helper in
- * the kernel's BTF (enum bpf_func_id). The first argument register is lost to
- * the return value on arm64, which keeps it in orig_x0.
+ * Linux 5.15 (commit dd6e10fbd9fb, "bpf: Add bpf_task_pt_regs() helper") is
+ * where the loader switches tracepoint mode from one exit program per system
+ * call to one program for the five (tp_sys_exit), looking for the helper in
+ * the kernel's BTF (enum bpf_func_id). That program once read the calls'
+ * arguments from the user registers saved at entry, so no sys_enter_*
+ * program ran; read at the exit, the fd and the sockaddr were what another
+ * thread had left there by then, not what the kernel acted on (issue 23).
+ * bind, connect and listen are now saved at their entry on every kernel, and
+ * the registers are no longer read; the switch stays, as the single program
+ * costs the verifier one check of its BTF-typed loads instead of five.
  */
-static __always_inline void syscall_fd_addr(struct task_struct *task, long *fd, const void **addr)
-{
-	const struct pt_regs *regs = (const void *)bpf_task_pt_regs(task);
-
-	/* plain loads: bpf_task_pt_regs() returns a BTF-typed pointer */
-#if defined(__TARGET_ARCH_x86)
-	*fd = regs->di;
-	*addr = (const void *)regs->si;
-#elif defined(__TARGET_ARCH_arm64)
-	*fd = regs->orig_x0;
-	*addr = (const void *)regs->regs[1];
-#else
-	*fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	*addr = (const void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
-#endif
-}
-
 /*
  * Linux 6.2 (commit a35b9af4ec2c, "bpf: Add a kfunc for generic type cast")
  * added bpf_rdonly_cast(): it gives an untyped kernel pointer a BTF type, and

@@ -7,11 +7,13 @@
  *               inet_stream_connect, and mptcp_bind, mptcp_listen where the
  *               kernel has MPTCP (see core_fixes.bpf.h)
  *   kprobe:     kprobe + kretprobe on the same functions
- *   tracepoint: syscalls:sys_exit_{bind,listen,connect,accept,accept4}, one
- *               program (before 5.15, sys_enter_{bind,listen,connect} too,
- *               to save the arguments); the fd is resolved to its struct
- *               socket in the kernel; and io_uring's io_uring_complete for
- *               the requests that never enter those system calls
+ *   tracepoint: syscalls:sys_enter_{bind,listen,connect}, which save the
+ *               fd's socket and the caller's sockaddr, and
+ *               syscalls:sys_exit_{bind,listen,connect,accept,accept4}, one
+ *               program (before 5.15, one per call); the fd is resolved to
+ *               its struct socket in the kernel; and io_uring's
+ *               io_uring_complete for the requests that never enter those
+ *               system calls
  *
  * Whatever the hook, the event is filled from the socket after the call, by
  * the same helpers, so every mode reports the same record. The loader enables
@@ -32,12 +34,15 @@
 #include "core_fixes.bpf.h"
 #include "deliver.bpf.h"
 
-#define AF_INET	    2
-#define AF_INET6    10
-#define S_IFMT	    00170000
-#define S_IFSOCK    0140000
-#define IPPROTO_TCP 6
-#define EADDRINUSE  98
+#define AF_INET	     2
+#define AF_INET6     10
+#define S_IFMT	     00170000
+#define S_IFSOCK     0140000
+#define IPPROTO_TCP  6
+#define EADDRINUSE   98
+#define EINPROGRESS  115
+#define EOPNOTSUPP   95
+#define EAFNOSUPPORT 97
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -113,12 +118,29 @@ struct {
  * the map holds the live threads that have made a traced call: past
  * 10240 of them, a new thread's calls are not traced.
  */
+/* The sockaddr a bind or connect was given, as far as it could be read. */
+struct asked_addr {
+	struct v6t_sockaddr_in6 sa;
+	__s32 len; /* the call's addrlen */
+	__u8 got;  /* bytes of sa read: 28, 24, 16, or 0 (unreadable: EFAULT) */
+	__u8 pad[3];
+};
+
 struct call_args {
-	const void *sock;  /* struct socket * (kprobe) */
-	const void *uaddr; /* struct sockaddr *: kernel (kprobe) or user (tracepoint) */
-	__s32 fd;	   /* tracepoint only */
-	__u16 kind;	   /* enum v6t_event_type; 0: no call saved */
-	__u16 nested;	   /* subflow calls entered and not yet returned */
+	/*
+	 * kprobe: the struct socket; tracepoint: the struct sock the fd named at
+	 * the call's entry (NULL: none, the fd was no socket)
+	 */
+	const void *sock;
+	const void *uaddr;	 /* struct sockaddr *: kernel (kprobe) or user (tracepoint) */
+	struct asked_addr asked; /* tracepoint: *uaddr as read at the call's entry */
+	__s32 fd;		 /* tracepoint only */
+	__u16 kind;		 /* enum v6t_event_type; 0: no call saved */
+	__u16 nested;		 /* subflow calls entered and not yet returned */
+	__u8 user;		 /* tracepoint mode's: sock is a struct sock, uaddr user memory */
+	__u8 was_bound;		 /* tracepoint: the sock had a local port at entry */
+	__u8 was_inet;		 /* tracepoint: the sock was an inet or inet6 one */
+	__u8 pad[5];
 };
 
 struct {
@@ -235,7 +257,9 @@ static __always_inline bool sock_wanted(const struct v6t_event *e)
 		return false;
 	if (filter.by_port && !port_listed(e->lport) && !(e->rport && port_listed(e->rport)))
 		return false;
-	if (filter.stacks && !(filter.stacks & (1 << event_stack(e))))
+	/* an address not known has no stack to keep it by */
+	if (filter.stacks &&
+	    ((e->flags & V6T_FLAG_ADDR_UNKNOWN) || !(filter.stacks & (1 << event_stack(e)))))
 		return false;
 	if (filter.mapped && !(e->family == AF_INET6 && has_peer(e) && addr_is_mapped(e->raddr)))
 		return false;
@@ -320,34 +344,63 @@ static __always_inline void read_local(struct v6t_event *e, const struct sock_co
 }
 
 /*
- * A failed bind leaves the socket unbound: report the address and port that
- * were asked for. The sockaddr is kernel memory under fexit/kprobe (already
- * copied by the syscall) and user memory under the syscall tracepoints.
+ * Reads the sockaddr of a bind or connect: all of a sockaddr_in6 if it can,
+ * else the 24 bytes inet6_bind() needs at least, else a sockaddr_in (a short
+ * buffer at the end of a mapping); got 0 if none could be read (EFAULT).
  */
-static __always_inline void read_requested(struct v6t_event *e, const void *uaddr, bool user)
+static __always_inline void read_asked(struct asked_addr *a, const void *uaddr, bool user,
+				       __s32 len)
 {
-	struct v6t_sockaddr_in6 sa = {};
-	long err;
-
+	a->len = len;
+	a->got = 0;
 	if (!uaddr)
 		return;
-	if (user)
-		err = bpf_probe_read_user(&sa, sizeof(sa), uaddr);
-	else
-		err = bpf_probe_read_kernel(&sa, sizeof(sa), uaddr);
-	if (err) /* a short user buffer: fall back to the 16-byte sockaddr_in */
-		err = user ? bpf_probe_read_user(&sa, sizeof(struct v6t_sockaddr_in), uaddr)
-			   : bpf_probe_read_kernel(&sa, sizeof(struct v6t_sockaddr_in), uaddr);
-	if (err)
-		return;
-	e->lport = bpf_ntohs(sa.sin6_port);
-	if (e->family == AF_INET6 && sa.sin6_family == AF_INET6) {
-		__builtin_memcpy(e->laddr, &sa.sin6_addr, 16);
-		if (sa.sin6_scope_id && addr_needs_scope(e->laddr))
-			e->ifindex = sa.sin6_scope_id;
-	} else {
-		__builtin_memcpy(e->laddr, &((struct v6t_sockaddr_in *)&sa)->sin_addr, 4);
+	if (!(user ? bpf_probe_read_user(&a->sa, 28, uaddr)
+		   : bpf_probe_read_kernel(&a->sa, 28, uaddr)))
+		a->got = 28;
+	else if (!(user ? bpf_probe_read_user(&a->sa, 24, uaddr)
+			: bpf_probe_read_kernel(&a->sa, 24, uaddr)))
+		a->got = 24;
+	else if (!(user ? bpf_probe_read_user(&a->sa, 16, uaddr)
+			: bpf_probe_read_kernel(&a->sa, 16, uaddr)))
+		a->got = 16;
+}
+
+/*
+ * A failed bind leaves the socket unbound: report the address and port that
+ * were asked for, as the kernel's own checks read them, or none where they
+ * refuse the sockaddr before any address is taken (V6T_FLAG_ADDR_UNKNOWN).
+ * The rules, the same from 5.10 to 7.2: move_addr_to_kernel() refuses an
+ * addrlen above sizeof(struct sockaddr_storage) (EINVAL) and an unreadable
+ * one (EFAULT); inet6_bind() an addrlen below SIN6_LEN_RFC2133 (24: EINVAL),
+ * then in __inet6_bind() any sin6_family but AF_INET6 (EAFNOSUPPORT), and it
+ * takes sin6_scope_id only from a whole sockaddr_in6; inet_bind() an addrlen
+ * below sizeof(struct sockaddr_in) (EINVAL), then in __inet_bind() any family
+ * but AF_INET (EAFNOSUPPORT) except AF_UNSPEC with INADDR_ANY, which it binds
+ * as AF_INET to 0.0.0.0 "for compatibility".
+ */
+static __always_inline __u32 read_requested(struct v6t_event *e, const struct asked_addr *a)
+{
+	const struct v6t_sockaddr_in *sin = (const void *)&a->sa;
+
+	if (a->len > 128)
+		return V6T_FLAG_ADDR_UNKNOWN;
+	if (e->family == AF_INET6) {
+		if (a->len < 24 || a->got < 24 || a->sa.sin6_family != AF_INET6)
+			return V6T_FLAG_ADDR_UNKNOWN;
+		e->lport = bpf_ntohs(a->sa.sin6_port);
+		__builtin_memcpy(e->laddr, &a->sa.sin6_addr, 16);
+		if (a->len >= 28 && a->got >= 28 && a->sa.sin6_scope_id &&
+		    addr_needs_scope(e->laddr))
+			e->ifindex = a->sa.sin6_scope_id;
+		return 0;
 	}
+	if (a->len < 16 || a->got < 16 ||
+	    (sin->sin_family != AF_INET && (sin->sin_family != 0 || sin->sin_addr != 0)))
+		return V6T_FLAG_ADDR_UNKNOWN;
+	e->lport = bpf_ntohs(sin->sin_port);
+	__builtin_memcpy(e->laddr, &sin->sin_addr, 4);
+	return 0;
 }
 
 static __always_inline bool family_traced(__u16 family)
@@ -362,12 +415,53 @@ static __always_inline bool protocol_is_stream(__u16 protocol)
 }
 
 /*
- * The emitters read the socket after the call. filter_task: the task filters
- * are still to be applied (once the socket is known to be one reported, so
- * that only those count as filtered); false where the caller applied them.
+ * Where the emitters apply the task filters: once the socket is known to be
+ * one reported, so that only those count as filtered.
+ *   FILTER_DONE:  the caller applied them
+ *   FILTER_NOW:   here, and nothing new is traced once tracing ends
+ *   FILTER_SAVED: here, for a call saved at its entry: it still reports after
+ *                 tracing ends (see stopping)
  */
-static __always_inline int emit_bind(const struct sock *sk, bool btf, const void *uaddr, bool user,
-				     int ret, bool filter_task)
+enum task_filter { FILTER_DONE, FILTER_NOW, FILTER_SAVED };
+
+static __always_inline bool task_filter_passes(enum task_filter when)
+{
+	if (when == FILTER_DONE)
+		return true;
+	if (when == FILTER_NOW)
+		return task_passes();
+	if (task_wanted())
+		return true;
+	stat_inc(V6T_STAT_FILTERED);
+	return false;
+}
+
+/*
+ * A call whose socket is not known (V6T_FLAG_SOCKET_UNKNOWN): the fd named
+ * other sockets during it, and none of those seen can have been the one it
+ * acted on. Reported, so that a bind is never missing, with nothing of the
+ * socket.
+ */
+static __always_inline int emit_unknown_socket(__u16 type, __u32 flags, int ret,
+					       enum task_filter when)
+{
+	struct v6t_event e = {.type = type, .ret = ret};
+
+	if (!task_filter_passes(when))
+		return 0;
+	/* no address either: the caller's memory is not the address of a socket not known */
+	e.flags = (flags & V6T_FLAG_FD_CHANGED) | V6T_FLAG_SOCKET_UNKNOWN | V6T_FLAG_ADDR_UNKNOWN;
+	event_emit(&e);
+	return 0;
+}
+
+/*
+ * The emitters read the socket after the call. asked: the sockaddr the call
+ * was given; flags: what the caller knows of the facts (enum v6t_event_flag).
+ */
+static __always_inline int emit_bind(const struct sock *sk, bool btf,
+				     const struct asked_addr *asked, __u32 flags, int ret,
+				     enum task_filter when)
 {
 	struct v6t_event e = {.type = V6T_EVENT_BIND};
 	const struct sock_common *skc;
@@ -377,13 +471,20 @@ static __always_inline int emit_bind(const struct sock *sk, bool btf, const void
 	if (!skc)
 		return 0;
 	fill_sock_common(&e, sk, btf, skc);
-	if (!family_traced(e.family) || (filter_task && !task_passes()))
+	if (!family_traced(e.family) || !task_filter_passes(when))
 		return 0;
 	e.ret = ret;
-	if (ret == 0)
-		read_local(&e, skc);
-	else
-		read_requested(&e, uaddr, user);
+	if (ret == 0) {
+		read_local(
+			&e,
+			skc); /* the socket's own word: what user memory said no longer matters */
+		flags &= ~(V6T_FLAG_ADDR_USER | V6T_FLAG_ADDR_CHANGED);
+	} else {
+		flags |= read_requested(&e, asked);
+		if (flags & V6T_FLAG_ADDR_UNKNOWN)
+			flags &= ~(V6T_FLAG_ADDR_USER | V6T_FLAG_ADDR_CHANGED);
+	}
+	e.flags = flags;
 	event_emit(&e);
 	return 0;
 }
@@ -418,29 +519,26 @@ static __always_inline int emit_accept(const struct sock *sk, bool btf)
  * only IPv4-mapped ones (an inet6 socket talking IPv4); every one with
  * filter.all_connects. Not a filter: what it leaves out is not counted.
  */
-static __always_inline bool connect_dest_wanted(const void *uaddr, bool user)
+static __always_inline bool asked_dest_wanted(const struct asked_addr *a)
 {
-	struct v6t_sockaddr_in6 sa = {};
-	long err;
-
-	if (!uaddr)
+	/* inet6_stream_connect() -> tcp_v6_connect(): addr_len < SIN6_LEN_RFC2133 is EINVAL */
+	if (a->got < 24 || a->len < 24 || a->sa.sin6_family != AF_INET6)
 		return false;
-	if (user)
-		err = bpf_probe_read_user(&sa, sizeof(sa), uaddr);
-	else
-		err = bpf_probe_read_kernel(&sa, sizeof(sa), uaddr);
-	if (err || sa.sin6_family != AF_INET6)
-		return false;
-	return filter.all_connects || addr_is_mapped(sa.sin6_addr.in6_u.u6_addr8);
+	return filter.all_connects || addr_is_mapped(a->sa.sin6_addr.in6_u.u6_addr8);
 }
 
-/* The destination as requested (what the caller asked for, even on failure),
- * the local end as the socket holds it after the call. */
-static __always_inline int emit_connect(const struct sock *sk, bool btf, const void *uaddr,
-					bool user, int ret, bool filter_task)
+/*
+ * The destination as requested (what the caller asked for, even on failure),
+ * the local end as the socket holds it after the call. In tracepoint mode
+ * (V6T_FLAG_ADDR_USER) the socket's own peer replaces the caller's memory
+ * once the kernel has set it (tcp_v6_connect() sets sk_v6_daddr and
+ * inet_dport before it sends the SYN; a failed one clears inet_dport).
+ */
+static __always_inline int emit_connect(const struct sock *sk, bool btf,
+					const struct asked_addr *asked, __u32 flags, int ret,
+					enum task_filter when)
 {
 	struct v6t_event e = {.type = V6T_EVENT_CONNECT};
-	struct v6t_sockaddr_in6 sa = {};
 	const struct sock_common *skc;
 	struct skc_copy copy;
 
@@ -448,25 +546,28 @@ static __always_inline int emit_connect(const struct sock *sk, bool btf, const v
 	if (!skc)
 		return 0;
 	fill_sock_common(&e, sk, btf, skc);
-	if (e.family != AF_INET6 || !protocol_is_stream(e.protocol) ||
-	    (filter_task && !task_passes()))
+	if (e.family != AF_INET6 || !protocol_is_stream(e.protocol) || !task_filter_passes(when))
 		return 0;
-	if (user)
-		bpf_probe_read_user(&sa, sizeof(sa), uaddr);
-	else
-		bpf_probe_read_kernel(&sa, sizeof(sa), uaddr);
-	__builtin_memcpy(e.raddr, &sa.sin6_addr, 16);
-	e.rport = bpf_ntohs(sa.sin6_port);
+	/* one after the other: a load merged from both would mix pointer types (the verifier) */
+	__builtin_memcpy(e.raddr, &asked->sa.sin6_addr, 16);
+	e.rport = bpf_ntohs(asked->sa.sin6_port);
+	if ((flags & V6T_FLAG_ADDR_USER) && skc->skc_dport) {
+		__builtin_memcpy(e.raddr, &skc->skc_v6_daddr, 16);
+		e.rport = bpf_ntohs(skc->skc_dport);
+		flags &= ~(V6T_FLAG_ADDR_USER | V6T_FLAG_ADDR_CHANGED);
+	}
 	read_local(&e, skc);
 	/* a refused connect gives its port back (inet_num 0); getsockname() still says inet_sport */
 	if (!e.lport)
 		e.lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
 	e.ret = ret;
+	e.flags = flags;
 	event_emit(&e);
 	return 0;
 }
 
-static __always_inline int emit_listen(const struct sock *sk, bool btf, int ret, bool filter_task)
+static __always_inline int emit_listen(const struct sock *sk, bool btf, __u32 flags, int ret,
+				       enum task_filter when)
 {
 	struct v6t_event e = {.type = V6T_EVENT_LISTEN};
 	const struct sock_common *skc;
@@ -477,10 +578,11 @@ static __always_inline int emit_listen(const struct sock *sk, bool btf, int ret,
 		return 0;
 	fill_sock_common(&e, sk, btf, skc);
 	if (!family_traced(e.family) || !protocol_is_stream(e.protocol) ||
-	    (filter_task && !task_passes()))
+	    !task_filter_passes(when))
 		return 0;
 	read_local(&e, skc);
 	e.ret = ret;
+	e.flags = flags;
 	e.backlog = listen_backlog(sk, btf, e.protocol);
 	event_emit(&e);
 	return 0;
@@ -564,31 +666,35 @@ static __always_inline int uring_connect_leave(void)
  */
 
 /* inet_bind, inet6_bind and mptcp_bind share a prototype and an emitter */
-static __always_inline int fexit_bind(struct socket *sock, struct sockaddr *uaddr, int ret)
+static __always_inline int fexit_bind(struct socket *sock, struct sockaddr *uaddr, int addr_len,
+				      int ret)
 {
 	const struct sock *sk = sock->sk;
+	struct asked_addr asked = {};
 
 	if (!sk || sock_is_mptcp_subflow(sk, true) || !task_passes())
 		return 0;
-	return emit_bind(sk, true, uaddr, false, ret, false);
+	if (ret) /* the kernel's copy of the sockaddr */
+		read_asked(&asked, uaddr, false, addr_len);
+	return emit_bind(sk, true, &asked, 0, ret, FILTER_DONE);
 }
 
 SEC("fexit/inet_bind")
 int BPF_PROG(fexit_inet_bind, struct socket *sock, struct sockaddr *uaddr, int addr_len, int ret)
 {
-	return fexit_bind(sock, uaddr, ret);
+	return fexit_bind(sock, uaddr, addr_len, ret);
 }
 
 SEC("fexit/inet6_bind")
 int BPF_PROG(fexit_inet6_bind, struct socket *sock, struct sockaddr *uaddr, int addr_len, int ret)
 {
-	return fexit_bind(sock, uaddr, ret);
+	return fexit_bind(sock, uaddr, addr_len, ret);
 }
 
 SEC("fexit/mptcp_bind")
 int BPF_PROG(fexit_mptcp_bind, struct socket *sock, struct sockaddr *uaddr, int addr_len, int ret)
 {
-	return fexit_bind(sock, uaddr, ret);
+	return fexit_bind(sock, uaddr, addr_len, ret);
 }
 
 /* Up to Linux 6.9: (sk, flags, err, kern); see core_fixes.bpf.h. */
@@ -611,11 +717,15 @@ int BPF_PROG(fexit_inet_stream_connect, struct socket *sock, struct sockaddr *ua
 	     int flags, int ret)
 {
 	const struct sock *sk = sock->sk;
+	struct asked_addr asked;
 
-	if (!sk || sk->__sk_common.skc_family != AF_INET6 || !connect_dest_wanted(uaddr, false) ||
-	    sock_is_mptcp_subflow(sk, true) || in_uring_connect() || !task_passes())
+	if (!sk || sk->__sk_common.skc_family != AF_INET6)
 		return 0;
-	return emit_connect(sk, true, uaddr, false, ret, false);
+	read_asked(&asked, uaddr, false, addr_len);
+	if (!asked_dest_wanted(&asked) || sock_is_mptcp_subflow(sk, true) || in_uring_connect() ||
+	    !task_passes())
+		return 0;
+	return emit_connect(sk, true, &asked, 0, ret, FILTER_DONE);
 }
 
 static __always_inline int fexit_listen(struct socket *sock, int ret)
@@ -624,7 +734,7 @@ static __always_inline int fexit_listen(struct socket *sock, int ret)
 
 	if (!sk || sock_is_mptcp_subflow(sk, true) || !task_passes())
 		return 0;
-	return emit_listen(sk, true, ret, false);
+	return emit_listen(sk, true, 0, ret, FILTER_DONE);
 }
 
 SEC("fexit/inet_listen")
@@ -642,13 +752,14 @@ int BPF_PROG(fexit_mptcp_listen, struct socket *sock, int backlog, int ret)
 /* ---- kprobe mode ------------------------------------------------------- */
 
 /* Entry of a call on an inet socket: saved for the return, if wanted. */
-static __always_inline int stash_call(__u16 kind, const void *sock, const void *uaddr, int fd)
+static __always_inline int stash_call(__u16 kind, const void *sock, const void *uaddr, int addrlen)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct call_args new = {.sock = sock, .uaddr = uaddr, .fd = fd, .kind = kind}, *args;
+	struct call_args new = {.sock = sock, .uaddr = uaddr, .fd = -1, .kind = kind}, *args;
 
 	if (!task_passes())
 		return 0;
+	new.asked.len = addrlen;
 	args = bpf_map_lookup_elem(&inflight, &tid);
 	if (args)
 		*args = new;
@@ -658,23 +769,18 @@ static __always_inline int stash_call(__u16 kind, const void *sock, const void *
 	return 0;
 }
 
-static __always_inline int stash_bind(const void *sock, const void *uaddr, int fd)
-{
-	return stash_call(V6T_EVENT_BIND, sock, uaddr, fd);
-}
-
 /*
  * kprobe mode's entry of bind, listen and connect. An MPTCP subflow is not the
  * user's socket: its call is counted as nested in the user's one, if any.
  */
 static __always_inline int stash_socket_call(__u16 kind, const struct socket *sock,
-					     const void *uaddr)
+					     const void *uaddr, int addrlen)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct call_args *outer;
 
 	if (!socket_is_mptcp_subflow(sock))
-		return stash_call(kind, sock, uaddr, -1);
+		return stash_call(kind, sock, uaddr, addrlen);
 	outer = bpf_map_lookup_elem(&inflight, &tid);
 	if (outer && outer->kind)
 		outer->nested++;
@@ -683,25 +789,26 @@ static __always_inline int stash_socket_call(__u16 kind, const struct socket *so
 
 /*
  * The saved arguments of this thread's call of that kind, taken (kind 0);
- * false at the return of a nested subflow call, which leaves them be.
+ * NULL at the return of a nested subflow call, which leaves them be. Only
+ * this thread writes its entry (its next call), so they stay valid for the
+ * rest of the program.
  */
-static __always_inline bool stashed_call(__u16 kind, struct call_args *out)
+static __always_inline const struct call_args *stashed_call(__u16 kind)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct call_args *args = bpf_map_lookup_elem(&inflight, &tid);
 	bool ok;
 
 	if (!args || !args->kind)
-		return false;
+		return NULL;
 	if (args->nested) {
 		args->nested--;
-		return false;
+		return NULL;
 	}
 	ok = args->kind == kind;
-	*out = *args;
 	args->kind = 0;
 	stat_inc(V6T_STAT_CALLS_ENDED);
-	return ok;
+	return ok ? args : NULL;
 }
 
 /* file->private_data, if the file is a socket. */
@@ -746,71 +853,70 @@ static __always_inline const struct socket *socket_of_fd_btf(const struct task_s
 }
 
 /*
- * Return of a call saved by stash_call(): in kprobe mode the struct socket
- * and a kernel sockaddr were saved, in tracepoint mode the fd and a user one.
- * kind is a constant at every call site, so only one emitter is kept.
+ * Return of a call saved by stash_call() in kprobe mode: the struct socket
+ * and the kernel's copy of the sockaddr were saved. kind is a constant at
+ * every call site, so only one emitter is kept.
  */
 static __always_inline int emit_finished(__u16 kind, const struct sock *sk, bool btf,
-					 const void *uaddr, bool user, int ret)
+					 const struct asked_addr *asked, int ret)
 {
 	if (kind == V6T_EVENT_BIND)
-		return emit_bind(sk, btf, uaddr, user, ret, false);
+		return emit_bind(sk, btf, asked, 0, ret, FILTER_DONE);
 	if (kind == V6T_EVENT_CONNECT)
-		return emit_connect(sk, btf, uaddr, user, ret, false);
-	return emit_listen(sk, btf, ret, false);
+		return emit_connect(sk, btf, asked, 0, ret, FILTER_DONE);
+	return emit_listen(sk, btf, 0, ret, FILTER_DONE);
 }
 
-static __always_inline int finish_call(__u16 kind, int ret)
+static __always_inline int finish_kprobe_call(__u16 kind, int ret)
 {
+	const struct call_args *args = stashed_call(kind);
+	struct asked_addr asked = {};
 	const struct socket *sock;
-	struct call_args args;
-	bool user;
 
-	if (!stashed_call(kind, &args))
+	if (!args)
 		return 0;
-	user = !args.sock;
-	if (!user && can_cast)
-		return emit_finished(kind, sock_of_cast(args.sock), true, args.uaddr, false, ret);
-	sock = user ? socket_of_fd(args.fd) : args.sock;
-	if (!sock)
-		return 0;
-	return emit_finished(kind, BPF_CORE_READ(sock, sk), false, args.uaddr, user, ret);
+	sock = args->sock;
+	if (kind != V6T_EVENT_LISTEN && (kind == V6T_EVENT_CONNECT || ret))
+		read_asked(&asked, args->uaddr, false, args->asked.len);
+	if (can_cast)
+		return emit_finished(kind, sock_of_cast(sock), true, &asked, ret);
+	return emit_finished(kind, BPF_CORE_READ(sock, sk), false, &asked, ret);
 }
 
 SEC("kprobe/inet_bind")
-int BPF_KPROBE(kprobe_inet_bind, struct socket *sock, struct sockaddr *uaddr)
+int BPF_KPROBE(kprobe_inet_bind, struct socket *sock, struct sockaddr *uaddr, int addr_len)
 {
-	return stash_socket_call(V6T_EVENT_BIND, sock, uaddr);
+	return stash_socket_call(V6T_EVENT_BIND, sock, uaddr, addr_len);
 }
 
 SEC("kretprobe/inet_bind")
 int BPF_KRETPROBE(kretprobe_inet_bind, int ret)
 {
-	return finish_call(V6T_EVENT_BIND, ret);
+	return finish_kprobe_call(V6T_EVENT_BIND, ret);
 }
 
 SEC("kprobe/inet6_bind")
-int BPF_KPROBE(kprobe_inet6_bind, struct socket *sock, struct sockaddr *uaddr)
+int BPF_KPROBE(kprobe_inet6_bind, struct socket *sock, struct sockaddr *uaddr, int addr_len)
 {
-	return stash_socket_call(V6T_EVENT_BIND, sock, uaddr);
+	return stash_socket_call(V6T_EVENT_BIND, sock, uaddr, addr_len);
 }
 
 SEC("kretprobe/inet6_bind")
 int BPF_KRETPROBE(kretprobe_inet6_bind, int ret)
 {
-	return finish_call(V6T_EVENT_BIND, ret);
+	return finish_kprobe_call(V6T_EVENT_BIND, ret);
 }
 
 SEC("kprobe/mptcp_bind")
-int BPF_KPROBE(kprobe_mptcp_bind, struct socket *sock, struct sockaddr *uaddr)
+int BPF_KPROBE(kprobe_mptcp_bind, struct socket *sock, struct sockaddr *uaddr, int addr_len)
 {
-	return stash_socket_call(V6T_EVENT_BIND, sock, uaddr);
+	return stash_socket_call(V6T_EVENT_BIND, sock, uaddr, addr_len);
 }
 
 SEC("kretprobe/mptcp_bind")
 int BPF_KRETPROBE(kretprobe_mptcp_bind, int ret)
 {
-	return finish_call(V6T_EVENT_BIND, ret);
+	return finish_kprobe_call(V6T_EVENT_BIND, ret);
 }
 
 SEC("kretprobe/inet_csk_accept")
@@ -822,45 +928,82 @@ int BPF_KRETPROBE(kretprobe_inet_csk_accept, struct sock *child)
 }
 
 SEC("kprobe/inet_stream_connect")
-int BPF_KPROBE(kprobe_inet_stream_connect, struct socket *sock, struct sockaddr *uaddr)
+int BPF_KPROBE(kprobe_inet_stream_connect, struct socket *sock, struct sockaddr *uaddr,
+	       int addr_len)
 {
-	if (socket_family(sock) != AF_INET6 || !connect_dest_wanted(uaddr, false) ||
-	    in_uring_connect())
+	struct asked_addr asked;
+
+	if (socket_family(sock) != AF_INET6)
 		return 0;
-	return stash_socket_call(V6T_EVENT_CONNECT, sock, uaddr);
+	read_asked(&asked, uaddr, false, addr_len);
+	if (!asked_dest_wanted(&asked) || in_uring_connect())
+		return 0;
+	return stash_socket_call(V6T_EVENT_CONNECT, sock, uaddr, addr_len);
 }
 
 SEC("kretprobe/inet_stream_connect")
 int BPF_KRETPROBE(kretprobe_inet_stream_connect, int ret)
 {
-	return finish_call(V6T_EVENT_CONNECT, ret);
+	return finish_kprobe_call(V6T_EVENT_CONNECT, ret);
 }
 
 SEC("kprobe/inet_listen")
 int BPF_KPROBE(kprobe_inet_listen, struct socket *sock)
 {
-	return stash_socket_call(V6T_EVENT_LISTEN, sock, NULL);
+	return stash_socket_call(V6T_EVENT_LISTEN, sock, NULL, 0);
 }
 
 SEC("kretprobe/inet_listen")
 int BPF_KRETPROBE(kretprobe_inet_listen, int ret)
 {
-	return finish_call(V6T_EVENT_LISTEN, ret);
+	return finish_kprobe_call(V6T_EVENT_LISTEN, ret);
 }
 
 SEC("kprobe/mptcp_listen")
 int BPF_KPROBE(kprobe_mptcp_listen, struct socket *sock)
 {
-	return stash_socket_call(V6T_EVENT_LISTEN, sock, NULL);
+	return stash_socket_call(V6T_EVENT_LISTEN, sock, NULL, 0);
 }
 
 SEC("kretprobe/mptcp_listen")
 int BPF_KRETPROBE(kretprobe_mptcp_listen, int ret)
 {
-	return finish_call(V6T_EVENT_LISTEN, ret);
+	return finish_kprobe_call(V6T_EVENT_LISTEN, ret);
 }
 
 /* ---- tracepoint mode --------------------------------------------------- */
+
+/*
+ * The system call tracepoints see a call's fd and the caller's sockaddr, not
+ * what the kernel took of them. Read only at the exit (as up to issue 23),
+ * another thread could dup2() another socket over the fd, or rewrite the
+ * sockaddr, during the call, and make a record name a bind that never
+ * happened (971 to 9667 in a test) or a port the kernel never saw. So bind,
+ * connect and listen are saved at their entry, before the kernel's fdget()
+ * and move_addr_to_kernel(): the fd's sock and a copy of the sockaddr. At the
+ * exit (sys_exit_saved()):
+ *  - the socket reported is the entry's, compared with the fd's at exit
+ *    (V6T_FLAG_FD_CHANGED). A success the entry's cannot have had was
+ *    another socket's: the exit's if that is another, else none known
+ *    (V6T_FLAG_SOCKET_UNKNOWN), still reported, so no bind goes missing.
+ *    A failure is the entry's socket's unless that one cannot have failed so
+ *    (could_have_failed()); another failure of another socket (the fd
+ *    swapped and swapped back, or swapped in the few instructions between
+ *    the entry tracepoint and fdget()) is reported on the entry's: nothing
+ *    here tells them apart.
+ *  - a successful bind's address is the socket's own; a failed one's can only
+ *    be the caller's memory (V6T_FLAG_ADDR_USER), read again at the exit
+ *    (V6T_FLAG_ADDR_CHANGED when it differs; a change undone within the call
+ *    is invisible to any reader of user memory). No tracepoint fires between
+ *    move_addr_to_kernel() and the protocol's bind on 5.10 to 7.2; what sees
+ *    the kernel's copy is the LSM hook socket_bind (BPF LSM: not on the host)
+ *    and the cgroup inet bind hooks (cgroup/bind4, bind6), not used: they
+ *    would run in every bind of the machine's cgroup v2 tree and need it
+ *    mounted.
+ * Cost: an entry program per bind, connect (to an address reported) and
+ * listen, and sys_enter's tracepoint enabled for every system call (make
+ * bench, "sys_enter+exit_bind").
+ */
 
 /*
  * One program for the five system calls (tp_sys_exit_btf from Linux 6.2,
@@ -907,44 +1050,242 @@ static __always_inline const struct sock *sock_of_fd_cast(const struct task_stru
 }
 
 /*
- * The five calls at their exit. cast: the socket is read through BTF types
- * (tp_sys_exit_btf), else with a probe read per field (tp_sys_exit).
+ * The sock of the socket at fd in the calling task's fd table, NULL if none:
+ * cast (from Linux 6.2) through BTF types, else from the task's BTF-typed
+ * pointers (5.11, task_btf), else with probe reads.
  */
-static __always_inline int sys_exit(struct syscall_exit_record *ctx, bool cast)
+static __always_inline const struct sock *sock_of_fd(long fd, bool cast)
 {
-	long ret = ctx->ret, fd;
-	int nr = ctx->nr;
-	struct task_struct *task;
 	const struct socket *sock;
+
+	if (cast)
+		return sock_of_fd_cast(bpf_get_current_task_btf(), fd);
+	sock = task_btf ? socket_of_fd_btf(bpf_get_current_task_btf(), fd) : socket_of_fd(fd);
+	return sock ? BPF_CORE_READ(sock, sk) : NULL;
+}
+
+/* What tracepoint mode checks of a sock at a call's entry and exit. */
+struct sock_state {
+	__u16 family;
+	__u16 num;   /* skc_num: the local port, 0 while unbound */
+	__u16 dport; /* skc_dport: the peer's port, 0 while there is none */
+	__u8 state;  /* skc_state: TCP_* (unix sockets use the same numbers) */
+};
+
+static __always_inline void read_sock_state(const struct sock *sk, bool cast, struct sock_state *st)
+{
+	const struct sock_common *skc;
+
+	if (cast) {
+		skc = &((const struct sock *)bpf_rdonly_cast((void *)sk, sock_btf_id))->__sk_common;
+		st->family = skc->skc_family;
+		st->num = skc->skc_num;
+		st->dport = skc->skc_dport;
+		st->state = skc->skc_state;
+		return;
+	}
+	skc = &sk->__sk_common;
+	st->family = BPF_CORE_READ(skc, skc_family);
+	st->num = BPF_CORE_READ(skc, skc_num);
+	st->dport = BPF_CORE_READ(skc, skc_dport);
+	st->state = BPF_CORE_READ(skc, skc_state);
+}
+
+/*
+ * Entry of bind, connect or listen: the fd's sock and the caller's sockaddr,
+ * before the kernel's fdget() and move_addr_to_kernel() (see "tracepoint
+ * mode" below), written in place into the thread's entry. Every call is
+ * saved, whatever the task: the task filters are applied at the exit, as for
+ * accept. A connect is saved only when its destination is one reported.
+ */
+static __always_inline int sys_enter_call(__u16 kind, long fd, const void *uaddr, long addrlen)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct asked_addr asked = {};
+	struct call_args *args;
+	struct sock_state st = {};
 	const struct sock *sk;
-	const void *uaddr;
 
 	if (stopping)
 		return 0;
-	task = bpf_get_current_task_btf();
-	syscall_fd_addr(task, &fd, &uaddr);
-	if (nr == nr_accept || nr == nr_accept4) {
-		if (ret < 0)
+	/* most connects are not reported: they cost a read of their sockaddr only */
+	if (kind != V6T_EVENT_LISTEN) {
+		read_asked(&asked, uaddr, true, (__s32)addrlen);
+		if (kind == V6T_EVENT_CONNECT && !asked_dest_wanted(&asked))
 			return 0;
-		fd = ret; /* the new socket */
-	} else if (nr == nr_connect && !connect_dest_wanted(uaddr, true)) {
-		return 0;
 	}
-	if (cast) {
-		sk = sock_of_fd_cast(task, fd);
-	} else {
-		sock = socket_of_fd_btf(task, fd);
-		sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+	args = bpf_map_lookup_elem(&inflight, &tid);
+	if (!args) {
+		struct call_args fresh = {};
+
+		bpf_map_update_elem(&inflight, &tid, &fresh, BPF_NOEXIST);
+		args = bpf_map_lookup_elem(&inflight, &tid);
+		if (!args)
+			return 0;
 	}
+	args->asked = asked;
+	sk = sock_of_fd(fd, can_cast);
+	if (sk)
+		read_sock_state(sk, can_cast, &st);
+	args->sock = sk;
+	args->uaddr = uaddr;
+	args->fd = (__s32)fd;
+	args->nested = 0;
+	args->user = 1;
+	args->was_bound = st.num != 0;
+	args->was_inet = family_traced(st.family);
+	args->kind = kind;
+	stat_inc(V6T_STAT_CALLS_BEGUN);
+	return 0;
+}
+
+/* Whether the caller's sockaddr reads differently at the call's exit. */
+static __always_inline __u32 asked_changed(const struct call_args *args)
+{
+	struct asked_addr now = {};
+	const __u32 *a = (const void *)&args->asked.sa, *b = (const void *)&now.sa;
+	__u32 diff = 0;
+	int i;
+
+	read_asked(&now, args->uaddr, true, args->asked.len);
+	if (now.got != args->asked.got)
+		return V6T_FLAG_ADDR_CHANGED;
+#pragma unroll
+	for (i = 0; i < 7; i++) {
+		if (i * 4 < now.got)
+			diff |= a[i] ^ b[i];
+	}
+	return diff ? V6T_FLAG_ADDR_CHANGED : 0;
+}
+
+/*
+ * Whether a call that succeeded can have acted on sk, the sock its fd named at
+ * entry: a bind leaves the socket it bound with a port, and cannot bind one
+ * bound already or of a family its sockaddr's does not fit (inet: AF_INET or
+ * AF_UNSPEC; inet6: AF_INET6; any other: neither); a listen leaves its socket
+ * listening; a connect its socket with a peer.
+ */
+static __always_inline bool could_have_succeeded(__u16 kind, const struct sock *sk, bool cast,
+						 const struct call_args *args, bool at_entry)
+{
+	__u16 asked = args->asked.got ? args->asked.sa.sin6_family : 0xffff;
+	struct sock_state st = {};
+
 	if (!sk)
+		return false;
+	read_sock_state(sk, cast, &st);
+	if (kind == V6T_EVENT_LISTEN)
+		return st.state == TCP_LISTEN;
+	if (kind == V6T_EVENT_CONNECT)
+		return st.dport != 0;
+	if ((at_entry && args->was_bound) || !st.num) /* of the exit's, the entry is not known */
+		return false;
+	if (asked == 0xffff) /* not read at entry: nothing to hold against it */
+		return true;
+	if (st.family == AF_INET6)
+		return asked == AF_INET6;
+	if (st.family == AF_INET)
+		return asked == AF_INET || asked == 0;
+	return asked != AF_INET && asked != AF_INET6;
+}
+
+/*
+ * Whether a call that failed with ret can have failed on sk, the sock its fd
+ * named at entry: a stream socket's listen never fails with EOPNOTSUPP (that
+ * is sock_no_listen(), a UDP socket's), and a bind given its own family's
+ * sockaddr never with EAFNOSUPPORT.
+ */
+static __always_inline bool could_have_failed(__u16 kind, const struct sock *sk, bool cast,
+					      const struct call_args *args, long ret)
+{
+	struct sock_state st = {};
+
+	if (!sk)
+		return false;
+	if (kind == V6T_EVENT_CONNECT || (ret != -EOPNOTSUPP && ret != -EAFNOSUPPORT))
+		return true;
+	read_sock_state(sk, cast, &st);
+	if (kind == V6T_EVENT_LISTEN)
+		return ret != -EOPNOTSUPP || !family_traced(st.family);
+	return ret != -EAFNOSUPPORT || !args->asked.got || !family_traced(st.family) ||
+	       args->asked.sa.sin6_family != st.family;
+}
+
+/*
+ * Exit of a call saved by sys_enter_call(). The socket reported is the one
+ * the fd named at entry, unless that one cannot have had the call's result:
+ * then the one the fd names at exit, if another that can, else none known.
+ */
+static __always_inline int sys_exit_saved(__u16 kind, long ret, bool cast)
+{
+	const struct call_args *args = stashed_call(kind);
+	const struct sock *entry, *exit, *sk;
+	bool ok = ret == 0 || (kind == V6T_EVENT_CONNECT && ret == -EINPROGRESS);
+	__u32 flags = 0;
+
+	if (!args)
 		return 0;
+	entry = args->sock;
+	exit = sock_of_fd(args->fd, cast);
+	if (exit != entry)
+		flags |= V6T_FLAG_FD_CHANGED;
+	sk = entry;
+	if (ok ? !could_have_succeeded(kind, entry, cast, args, true)
+	       : !could_have_failed(kind, entry, cast, args, ret)) {
+		flags |= V6T_FLAG_FD_CHANGED;
+		sk = NULL;
+		if (exit != entry && (ok ? could_have_succeeded(kind, exit, cast, args, false)
+					 : could_have_failed(kind, exit, cast, args, ret)))
+			sk = exit;
+	}
+	/* a successful bind's address is the socket's: the caller's memory is not read again */
+	if (kind == V6T_EVENT_CONNECT || (kind == V6T_EVENT_BIND && !ok))
+		flags |= V6T_FLAG_ADDR_USER | asked_changed(args);
+	if (!sk) {
+		/*
+		 * not ours: a failed listen or connect (of a socket that cannot
+		 * listen, say), a listen begun on no inet socket, a bind of
+		 * another family's sockaddr
+		 */
+		if ((!ok && kind != V6T_EVENT_BIND) ||
+		    (kind == V6T_EVENT_LISTEN && !args->was_inet) ||
+		    (kind == V6T_EVENT_BIND && args->asked.got &&
+		     args->asked.sa.sin6_family != AF_INET &&
+		     args->asked.sa.sin6_family != AF_INET6 && args->asked.sa.sin6_family != 0))
+			return 0;
+		return emit_unknown_socket(kind, flags, (int)ret, FILTER_SAVED);
+	}
+	if (cast)
+		sk = bpf_rdonly_cast((void *)sk, sock_btf_id);
+	if (kind == V6T_EVENT_BIND)
+		return emit_bind(sk, cast, &args->asked, flags, (int)ret, FILTER_SAVED);
+	if (kind == V6T_EVENT_CONNECT)
+		return emit_connect(sk, cast, &args->asked, flags, (int)ret, FILTER_SAVED);
+	return emit_listen(sk, cast, flags, (int)ret, FILTER_SAVED);
+}
+
+/*
+ * The five calls at their exit; bind, connect and listen as saved at their
+ * entry. cast: the sockets are read through BTF types (tp_sys_exit_btf), else
+ * with a probe read per field (tp_sys_exit).
+ */
+static __always_inline int sys_exit(struct syscall_exit_record *ctx, bool cast)
+{
+	long ret = ctx->ret;
+	int nr = ctx->nr;
+	const struct sock *sk;
+
 	if (nr == nr_bind)
-		return emit_bind(sk, cast, uaddr, true, (int)ret, true);
+		return sys_exit_saved(V6T_EVENT_BIND, ret, cast);
 	if (nr == nr_connect)
-		return emit_connect(sk, cast, uaddr, true, (int)ret, true);
+		return sys_exit_saved(V6T_EVENT_CONNECT, ret, cast);
 	if (nr == nr_listen)
-		return emit_listen(sk, cast, (int)ret, true);
-	return emit_accept(sk, cast);
+		return sys_exit_saved(V6T_EVENT_LISTEN, ret, cast);
+	if (stopping || ret < 0)
+		return 0;
+	/* accept, accept4: the new socket */
+	sk = sock_of_fd(ret, cast);
+	return sk ? emit_accept(sk, cast) : 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_bind")
@@ -959,31 +1300,49 @@ int tp_sys_exit_btf(struct syscall_exit_record *ctx)
 	return sys_exit(ctx, true);
 }
 
-/* Up to Linux 5.14: the arguments of bind, connect and listen saved at entry. */
-SEC("tracepoint/syscalls/sys_enter_bind")
-int tp_sys_enter_bind(struct trace_event_raw_sys_enter *ctx)
-{
-	const void *uaddr = (const void *)ctx->args[1];
-	__u16 family = 0;
+/*
+ * A syscalls:sys_enter_* record, as its tracefs format says (an ABI): the
+ * number is an int, each argument a long from offset 16.
+ */
+struct syscall_enter_record {
+	__u64 common;
+	int nr;
+	long args[6];
+};
 
-	/* binds of other families (unix, netlink) are not ours to count */
-	bpf_probe_read_user(&family, sizeof(family), uaddr);
-	if (!family_traced(family))
-		return 0;
-	return stash_bind(NULL, uaddr, (int)ctx->args[0]);
+/* The entries of bind, connect and listen, on every kernel (see above). */
+SEC("tracepoint/syscalls/sys_enter_bind")
+int tp_sys_enter_bind(struct syscall_enter_record *ctx)
+{
+	return sys_enter_call(V6T_EVENT_BIND, ctx->args[0], (const void *)ctx->args[1],
+			      ctx->args[2]);
 }
 
+SEC("tracepoint/syscalls/sys_enter_connect")
+int tp_sys_enter_connect(struct syscall_enter_record *ctx)
+{
+	return sys_enter_call(V6T_EVENT_CONNECT, ctx->args[0], (const void *)ctx->args[1],
+			      ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_listen")
+int tp_sys_enter_listen(struct syscall_enter_record *ctx)
+{
+	return sys_enter_call(V6T_EVENT_LISTEN, ctx->args[0], NULL, 0);
+}
+
+/* Up to Linux 5.14 (no bpf_task_pt_regs(), see the loader): one program per exit. */
 SEC("tracepoint/syscalls/sys_exit_bind")
 int tp_sys_exit_bind(struct trace_event_raw_sys_exit *ctx)
 {
-	return finish_call(V6T_EVENT_BIND, (int)ctx->ret);
+	return sys_exit_saved(V6T_EVENT_BIND, ctx->ret, false);
 }
 
 static __always_inline int saved_exit_accept(long ret)
 {
 	const struct socket *sock;
 
-	if (ret < 0)
+	if (stopping || ret < 0)
 		return 0;
 	sock = socket_of_fd(ret);
 	if (!sock)
@@ -1003,37 +1362,16 @@ int tp_sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 	return saved_exit_accept(ctx->ret);
 }
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int tp_sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
-{
-	const void *uaddr = (const void *)ctx->args[1];
-
-	if (!connect_dest_wanted(uaddr, true))
-		return 0;
-	return stash_call(V6T_EVENT_CONNECT, NULL, uaddr, (int)ctx->args[0]);
-}
-
 SEC("tracepoint/syscalls/sys_exit_connect")
 int tp_sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
-	return finish_call(V6T_EVENT_CONNECT, (int)ctx->ret);
-}
-
-/* listen is rare: the socket is resolved at entry, so only inet ones are kept */
-SEC("tracepoint/syscalls/sys_enter_listen")
-int tp_sys_enter_listen(struct trace_event_raw_sys_enter *ctx)
-{
-	const struct socket *sock = socket_of_fd((int)ctx->args[0]);
-
-	if (!sock || !family_traced(socket_family(sock)))
-		return 0;
-	return stash_call(V6T_EVENT_LISTEN, NULL, NULL, (int)ctx->args[0]);
+	return sys_exit_saved(V6T_EVENT_CONNECT, ctx->ret, false);
 }
 
 SEC("tracepoint/syscalls/sys_exit_listen")
 int tp_sys_exit_listen(struct trace_event_raw_sys_exit *ctx)
 {
-	return finish_call(V6T_EVENT_LISTEN, (int)ctx->ret);
+	return sys_exit_saved(V6T_EVENT_LISTEN, ctx->ret, false);
 }
 
 SEC("fentry/io_connect")
@@ -1101,11 +1439,16 @@ static __always_inline int uring_connect(const struct io_kiocb *req, int res)
 	const struct io_connect *conn = (const void *)req;
 	const void *uaddr = BPF_CORE_READ(conn, addr);
 	const struct socket *sock = uring_socket(req);
+	struct asked_addr asked;
 
-	if (!sock || socket_family(sock) != AF_INET6 || !connect_dest_wanted(uaddr, true) ||
-	    !task_passes())
+	if (!sock || socket_family(sock) != AF_INET6)
 		return 0;
-	return emit_connect(BPF_CORE_READ(sock, sk), false, uaddr, true, res, false);
+	/* the request's sockaddr pointer: the caller's memory, read at the completion */
+	read_asked(&asked, uaddr, true, BPF_CORE_READ(conn, addr_len));
+	if (!asked_dest_wanted(&asked) || !task_passes())
+		return 0;
+	return emit_connect(BPF_CORE_READ(sock, sk), false, &asked, V6T_FLAG_ADDR_USER, res,
+			    FILTER_DONE);
 }
 
 /* Keeps the address of a bind for its completion (6.11+, where the op exists). */
@@ -1128,16 +1471,18 @@ static __always_inline int uring_bind(const struct io_kiocb *req, const struct s
 {
 	__u64 key = (__u64)req;
 	struct uring_bind_addrs *addrs = bpf_map_lookup_elem(&uring_binds, &key);
-	const struct v6t_sockaddr_in6 *asked = NULL;
-	struct v6t_sockaddr_in6 copy = {};
+	const struct v6t_sockaddr_in6 *sa = NULL;
+	struct asked_addr asked = {};
 
 	if (addrs) {
-		asked = uring_bind_addr(addrs, socket_family(sock));
-		if (asked)
-			copy = *asked;
+		sa = uring_bind_addr(addrs, socket_family(sock));
+		if (sa) { /* the kernel's copy, at prep; its length is not kept */
+			asked.sa = *sa;
+			asked.got = asked.len = sizeof(*sa);
+		}
 	}
 	bpf_map_delete_elem(&uring_binds, &key);
-	return emit_bind(BPF_CORE_READ(sock, sk), false, asked ? &copy : NULL, false, res, false);
+	return emit_bind(BPF_CORE_READ(sock, sk), false, &asked, 0, res, FILTER_DONE);
 }
 
 SEC("raw_tracepoint/io_uring_complete")
@@ -1167,7 +1512,7 @@ int raw_tp_io_uring_complete(struct v6t_raw_tp_args *ctx)
 		return 0;
 	if (opcode == IORING_OP_BIND)
 		return uring_bind(req, sock, res);
-	return emit_listen(BPF_CORE_READ(sock, sk), false, res, false);
+	return emit_listen(BPF_CORE_READ(sock, sk), false, 0, res, FILTER_DONE);
 }
 
 /*

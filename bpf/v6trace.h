@@ -110,6 +110,43 @@ struct v6t_filter {
 	__u8 pad[3];
 };
 
+/*
+ * What an event knows of its own facts, where that is less than the kernel's
+ * word (see bpf/v6trace.bpf.c, "tracepoint mode"). 0: every field is read
+ * from the socket after the call or from the kernel's copy of its sockaddr.
+ */
+enum v6t_event_flag {
+	/*
+	 * bind: laddr and lport are not known: the sockaddr could not be read
+	 * (EFAULT), or the kernel refused its family or length (an inet6
+	 * socket given a sockaddr_in or AF_UNSPEC, an inet one given a
+	 * sockaddr_in6, a short addrlen), so it never had an address to act on.
+	 */
+	V6T_FLAG_ADDR_UNKNOWN = 1 << 0,
+	/*
+	 * bind: laddr/lport, connect: raddr/rport are the caller's sockaddr as
+	 * read from its memory at the call's entry (tracepoint mode), not the
+	 * kernel's copy or the socket's state: another thread can change that
+	 * memory between the tracer's read and the kernel's.
+	 */
+	V6T_FLAG_ADDR_USER = 1 << 1,
+	/* ... and it read differently at the call's exit: it changed during the call */
+	V6T_FLAG_ADDR_CHANGED = 1 << 2,
+	/*
+	 * tracepoint mode: the fd named another socket at the call's exit than
+	 * at its entry (another thread's dup2() or close()): the socket reported
+	 * is the one at entry unless it cannot have been the one the call acted
+	 * on (a bind that succeeded on a socket already bound at entry, a listen
+	 * that succeeded on one not listening after), then the one at exit.
+	 */
+	V6T_FLAG_FD_CHANGED = 1 << 3,
+	/*
+	 * ... and neither can have been it: which socket the call acted on is
+	 * not known. family, protocol, netns and the addresses are then 0.
+	 */
+	V6T_FLAG_SOCKET_UNKNOWN = 1 << 4,
+};
+
 struct v6t_event {
 	__u64 ts_ns;	 /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u64 cgroup_id; /* bpf_get_current_cgroup_id() (cgroup v2) */
@@ -136,10 +173,12 @@ struct v6t_event {
 	 * with a link-local address. 0: none.
 	 */
 	__u32 ifindex;
+	__u32 flags; /* enum v6t_event_flag */
+	__u32 pad;
 };
 
 #ifndef __cplusplus
-_Static_assert(sizeof(struct v6t_event) == 104, "struct v6t_event layout changed");
+_Static_assert(sizeof(struct v6t_event) == 112, "struct v6t_event layout changed");
 _Static_assert(V6T_STAT_MAX <= V6T_STAT_SLOTS, "more counters than slots per CPU");
 #endif
 

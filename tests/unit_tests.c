@@ -64,8 +64,9 @@ static void test_record_layout(void **state)
 {
 	(void)state;
 	/* the BPF side is compiled against the same header; its size is fixed */
-	assert_int_equal(sizeof(struct v6t_event), 104);
+	assert_int_equal(sizeof(struct v6t_event), 112);
 	assert_int_equal(offsetof(struct v6t_event, ifindex), 100);
+	assert_int_equal(offsetof(struct v6t_event, flags), 104);
 	assert_int_equal(offsetof(struct v6t_event, laddr) % 8, 0);
 }
 
@@ -209,15 +210,16 @@ static void test_json_bind(void **state)
 		"{\"v\":1,\"ts\":\"2026-11-23T14:02:41.000000123Z\",\"event\":\"bind\",\"pid\":100,"
 		"\"tid\":101,\"uid\":1000,\"comm\":\"nginx\",\"netns\":4026531840,\"cgroup_id\":4242,"
 		"\"cgroup\":null,\"container\":null,\"family\":\"inet6\",\"proto\":\"tcp\",\"addr\":\"::\",\"port\":8080,"
-		"\"v6only\":false,\"wildcard\":true,\"stack\":\"dual\",\"ret\":0}\n");
+		"\"v6only\":false,\"wildcard\":true,\"stack\":\"dual\",\"addr_source\":\"socket\",\"ret\":0}\n");
 	sb_reset(&sb);
 	e = make_bind(AF_INET, "0.0.0.0", 0, 8080, -EADDRINUSE);
 	format_event_json(&sb, &e, &(struct event_info){.holder_lookup = HOLDER_NONE}, &fmt);
-	assert_non_null(strstr(sb.data,
-			       "\"family\":\"inet\",\"proto\":\"tcp\",\"addr\":\"0.0.0.0\","
-			       "\"port\":8080,\"wildcard\":true,\"stack\":\"v4\","
-			       "\"ret\":-98,\"error\":\"EADDRINUSE\",\"holder_lookup\":"
-			       "\"none\",\"held_by\":null}\n"));
+	assert_non_null(strstr(
+		sb.data,
+		"\"family\":\"inet\",\"proto\":\"tcp\",\"addr\":\"0.0.0.0\","
+		"\"port\":8080,\"wildcard\":true,\"stack\":\"v4\",\"addr_source\":\"kernel\","
+		"\"ret\":-98,\"error\":\"EADDRINUSE\",\"holder_lookup\":"
+		"\"none\",\"held_by\":null}\n"));
 	/* no answer is not "none": each way a lookup ends is said */
 	sb_reset(&sb);
 	format_event_json(&sb, &e, NULL, &fmt);
@@ -702,6 +704,75 @@ static void test_cgroup_from_proc(void **state)
 	cgroup_names_free(&c);
 }
 
+/* A bind whose socket or address is not known is counted, but in no stack column. */
+static void test_summary_unknown_stack(void **state)
+{
+	struct summary s = {0};
+	struct strbuf sb = {0};
+	struct v6t_event e = make_bind(AF_INET, "0.0.0.0", 0, 80, 0);
+
+	(void)state;
+	e.flags = V6T_FLAG_SOCKET_UNKNOWN | V6T_FLAG_ADDR_UNKNOWN;
+	summary_add(&s, &e);
+	e = make_bind(AF_INET6, "::", 0, 81, 0);
+	e.flags = V6T_FLAG_ADDR_UNKNOWN;
+	summary_add(&s, &e);
+	summary_format_json(&s, &sb, REALTIME_NS);
+	assert_non_null(strstr(sb.data, "\"binds_v4\":0,\"binds_v6\":0,\"binds_dual\":0,"));
+	assert_non_null(strstr(sb.data, "\"events\":2,"));
+	sb_free(&sb);
+	summary_free(&s);
+}
+
+/* What a record knows less well than the kernel is said, never filled in (issue 23, 7-8). */
+static void test_json_provenance(void **state)
+{
+	struct strbuf sb = {0};
+	struct v6t_event e = make_bind(AF_INET6, "::", 0, 8080, 0);
+
+	(void)state;
+	e.ret = -EAFNOSUPPORT; /* an inet6 socket given a sockaddr_in */
+	e.flags = V6T_FLAG_ADDR_UNKNOWN;
+	format_event_json(&sb, &e, NULL, &fmt);
+	assert_non_null(strstr(sb.data, "\"family\":\"inet6\",\"proto\":\"tcp\",\"addr\":null,"
+					"\"port\":null,\"v6only\":false,\"wildcard\":null,"
+					"\"stack\":null,\"addr_source\":null,\"ret\":-97,"));
+	sb_reset(&sb);
+	format_event_text(&sb, &e, NULL, &fmt);
+	assert_non_null(strstr(sb.data, " ? "));
+	assert_null(strstr(sb.data, "[::]"));
+	assert_null(strstr(sb.data, "dual"));
+
+	sb_reset(&sb);
+	e = make_bind(AF_INET, "127.0.0.1", 0, 8080, 0);
+	e.ret = -EADDRINUSE;
+	e.flags = V6T_FLAG_ADDR_USER | V6T_FLAG_ADDR_CHANGED | V6T_FLAG_FD_CHANGED;
+	format_event_json(&sb, &e, NULL, &fmt);
+	assert_non_null(strstr(sb.data, "\"addr\":\"127.0.0.1\",\"port\":8080,\"wildcard\":false,"
+					"\"stack\":\"v4\",\"addr_source\":\"user\","
+					"\"addr_changed\":true,\"fd_changed\":true,\"ret\":-98,"));
+	sb_reset(&sb);
+	format_event_text(&sb, &e, NULL, &fmt);
+	assert_non_null(strstr(
+		sb.data, " EADDRINUSE held by ? (lookup unfinished) addr-changed fd-changed\n"));
+
+	sb_reset(&sb);
+	memset(&e, 0, sizeof(e));
+	e.type = V6T_EVENT_BIND;
+	e.pid = e.tid = 100;
+	e.flags = V6T_FLAG_SOCKET_UNKNOWN | V6T_FLAG_ADDR_UNKNOWN | V6T_FLAG_FD_CHANGED;
+	format_event_json(&sb, &e, NULL, &fmt);
+	assert_non_null(strstr(sb.data, "\"netns\":null,"));
+	assert_non_null(strstr(sb.data,
+			       "\"family\":null,\"proto\":null,\"addr\":null,\"port\":null,"
+			       "\"wildcard\":null,\"stack\":null,\"addr_source\":null,"
+			       "\"fd_changed\":true,\"ret\":0}"));
+	sb_reset(&sb);
+	format_event_text(&sb, &e, NULL, &fmt);
+	assert_non_null(strstr(sb.data, " fd-changed socket=?"));
+	sb_free(&sb);
+}
+
 static void test_connect_listen(void **state)
 {
 	struct strbuf sb = {0};
@@ -712,10 +783,10 @@ static void test_connect_listen(void **state)
 	e.ret = -EINPROGRESS;
 	format_event_json(&sb, &e, NULL, &fmt);
 	assert_non_null(strstr(sb.data, "\"event\":\"connect\""));
-	assert_non_null(strstr(sb.data,
-			       "\"peer\":\"::ffff:192.0.2.7\",\"peer_port\":51234,"
-			       "\"mapped\":true,\"peer_v4\":\"192.0.2.7\",\"stack\":\"v4\","
-			       "\"ret\":-115,\"error\":\"EINPROGRESS\"}\n"));
+	assert_non_null(strstr(
+		sb.data, "\"peer\":\"::ffff:192.0.2.7\",\"peer_port\":51234,"
+			 "\"mapped\":true,\"peer_v4\":\"192.0.2.7\",\"stack\":\"v4\","
+			 "\"addr_source\":\"kernel\",\"ret\":-115,\"error\":\"EINPROGRESS\"}\n"));
 	sb_reset(&sb);
 	format_event_text(&sb, &e, NULL, &fmt);
 	assert_non_null(strstr(sb.data, " connect tcp6  [::ffff:127.0.0.1]:8080        "
@@ -1065,6 +1136,8 @@ int main(void)
 		cmocka_unit_test(test_cgroup_cache_bounded),
 		cmocka_unit_test(test_cgroup_from_proc),
 		cmocka_unit_test(test_connect_listen),
+		cmocka_unit_test(test_json_provenance),
+		cmocka_unit_test(test_summary_unknown_stack),
 		cmocka_unit_test(test_held_by),
 		cmocka_unit_test(test_socket_records),
 		cmocka_unit_test(test_scoped),

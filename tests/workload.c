@@ -307,6 +307,69 @@ static void mptcp_scenarios(void)
 	close(lfd);
 }
 
+/*
+ * Binds whose sockaddr the kernel refuses before it takes an address, and so
+ * must be reported with none (issue 23, item 8), in every mode: an inet6
+ * socket given a sockaddr_in (EINVAL: shorter than SIN6_LEN_RFC2133) or
+ * AF_UNSPEC (EAFNOSUPPORT), an inet socket given a sockaddr_in6
+ * (EAFNOSUPPORT). AF_UNSPEC with INADDR_ANY on an inet socket is a bind to
+ * 0.0.0.0 (inet_bind(), "for compatibility"). The bytes after each family are
+ * what a reader of the wrong layout would have printed: 127.0.0.1 as
+ * [7f00:1::], the flow label as an IPv4 address, a0b:c0d::.
+ */
+static void refused_binds(void)
+{
+	static const struct {
+		const char *scenario, *error;
+		int family, sa_family, len, err;
+	} cases[] = {
+		{"refused_inet6_sockaddr_in", "EINVAL", AF_INET6, AF_INET, 16, EINVAL},
+		{"refused_inet6_unspec", "EAFNOSUPPORT", AF_INET6, AF_UNSPEC, 28, EAFNOSUPPORT},
+		{"refused_inet_sockaddr_in6", "EAFNOSUPPORT", AF_INET, AF_INET6, 28, EAFNOSUPPORT},
+	};
+	struct sockaddr_in any = {.sin_family = AF_UNSPEC};
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN];
+	unsigned int port;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* family, port 8080, then 127.0.0.1, 0a0b0c0d and 127.0.0.1 again */
+		unsigned char sa[28] = {0,    0,    0x1f, 0x90, 0x7f, 0, 0, 1,
+					0x0a, 0x0b, 0x0c, 0x0d, 0x7f, 0, 0, 1};
+		unsigned short sa_family = (unsigned short)cases[i].sa_family;
+
+		memcpy(sa, &sa_family, sizeof(sa_family));
+		fd = socket(cases[i].family, SOCK_STREAM, 0);
+		if (fd < 0)
+			die("socket");
+		if (bind(fd, (struct sockaddr *)sa, (socklen_t)cases[i].len) == 0 ||
+		    errno != cases[i].err)
+			die(cases[i].scenario);
+		record_head(cases[i].scenario, "bind");
+		printf(",\"family\":\"%s\",\"proto\":\"tcp\",\"addr\":null,\"port\":null",
+		       cases[i].family == AF_INET6 ? "inet6" : "inet");
+		if (cases[i].family == AF_INET6)
+			printf(",\"v6only\":%s", v6only_of(fd) ? "true" : "false");
+		printf(",\"wildcard\":null,\"stack\":null,\"ret\":%d,\"error\":\"%s\"}\n",
+		       -cases[i].err, cases[i].error);
+		close(fd);
+	}
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&any, sizeof(any)) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen))
+		die("bind AF_UNSPEC INADDR_ANY");
+	sockaddr_text(&ss, addr, sizeof(addr), &port);
+	record_head("unspec_any_inet", "bind");
+	printf(",\"family\":\"inet\",\"proto\":\"tcp\",\"addr\":\"%s\",\"port\":%u,"
+	       "\"wildcard\":true,\"stack\":\"v4\",\"ret\":0}\n",
+	       addr, port);
+	fflush(stdout);
+	close(fd);
+}
+
 static void scenario_all(void)
 {
 	static const struct bind_case binds[] = {
@@ -355,6 +418,7 @@ static void scenario_all(void)
 	listen_and_record("listen_v6only", fd, 100000, "v6", true);
 	close(fd);
 
+	refused_binds();
 	netns_bindv6only();
 	mptcp_scenarios();
 }

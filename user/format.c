@@ -319,19 +319,61 @@ static void json_str_or_null(struct strbuf *sb, const char *key, const char *val
 	sb_lit(sb, "\"");
 }
 
+/* The call's socket is not known (V6T_FLAG_SOCKET_UNKNOWN): nor is anything of it. */
+static bool socket_unknown(const struct v6t_event *e)
+{
+	return e->type != V6T_EVENT_SOCKET && (e->flags & V6T_FLAG_SOCKET_UNKNOWN);
+}
+
+/* A bind's local address and port are not known (V6T_FLAG_ADDR_UNKNOWN). */
+static bool local_unknown(const struct v6t_event *e)
+{
+	return e->type == V6T_EVENT_BIND && (e->flags & V6T_FLAG_ADDR_UNKNOWN);
+}
+
 static void json_process(struct strbuf *sb, const struct v6t_event *e,
 			 const struct event_info *info)
 {
+	bool unknown = socket_unknown(e);
+
 	json_uint(sb, "pid", e->pid);
 	json_uint(sb, "tid", e->tid);
 	json_uint(sb, "uid", e->uid);
 	json_comm(sb, "comm", e->comm);
-	json_uint(sb, "netns", e->netns);
+	if (unknown)
+		sb_lit(sb, ",\"netns\":null");
+	else
+		json_uint(sb, "netns", e->netns);
 	json_uint(sb, "cgroup_id", e->cgroup_id);
 	json_str_or_null(sb, "cgroup", info ? info->cgroup : NULL);
 	json_str_or_null(sb, "container", info ? info->container : NULL);
-	json_str(sb, "family", v6t_family_name(e->family));
-	json_str(sb, "proto", v6t_proto_name(e->protocol));
+	json_str_or_null(sb, "family", unknown ? NULL : v6t_family_name(e->family));
+	json_str_or_null(sb, "proto", unknown ? NULL : v6t_proto_name(e->protocol));
+}
+
+/*
+ * Where a bind's address (connect: the peer's) was read: "socket" (a bind's
+ * socket after the call), "kernel" (the kernel's copy of the sockaddr; a
+ * connect's: or the socket's own peer), "user" (the caller's memory:
+ * tracepoint mode's failed binds and connects without a peer), null when
+ * not known; "addr_changed" with "user"; "fd_changed" only when
+ * the fd named another socket during the call. See enum v6t_event_flag.
+ */
+static void json_provenance(struct strbuf *sb, const struct v6t_event *e)
+{
+	const char *source = "kernel";
+
+	if (e->flags & V6T_FLAG_ADDR_UNKNOWN)
+		source = NULL;
+	else if (e->flags & V6T_FLAG_ADDR_USER)
+		source = "user";
+	else if (e->type == V6T_EVENT_BIND && e->ret == 0)
+		source = "socket";
+	json_str_or_null(sb, "addr_source", source);
+	if (e->flags & V6T_FLAG_ADDR_USER)
+		json_raw(sb, "addr_changed", json_bool(e->flags & V6T_FLAG_ADDR_CHANGED));
+	if (e->flags & V6T_FLAG_FD_CHANGED)
+		sb_lit(sb, ",\"fd_changed\":true");
 }
 
 /* The class of a holder: what its socket serves, as a bind of it would be. */
@@ -427,6 +469,13 @@ static void json_local_fields(struct strbuf *sb, const struct v6t_event *e,
 {
 	char addr[V6T_ADDR_STRLEN];
 
+	if (local_unknown(e)) { /* nothing the kernel took: no address, so no class either */
+		sb_lit(sb, ",\"addr\":null,\"port\":null");
+		if (e->family == AF_INET6 && !socket_unknown(e))
+			json_raw(sb, "v6only", json_bool(e->v6only));
+		sb_lit(sb, ",\"wildcard\":null,\"stack\":null");
+		return;
+	}
 	v6t_addr_string(e->family, e->laddr, addr);
 	json_str(sb, "addr", addr);
 	json_uint(sb, "port", e->lport);
@@ -444,6 +493,11 @@ static void json_peer_fields(struct strbuf *sb, const struct v6t_event *e,
 	char local[V6T_ADDR_STRLEN], peer[V6T_ADDR_STRLEN], v4[V6T_ADDR_STRLEN];
 	bool mapped = v6t_event_mapped(e);
 
+	if (socket_unknown(e)) {
+		sb_lit(sb, ",\"local\":null,\"local_port\":null,\"peer\":null,\"peer_port\":null,"
+			   "\"mapped\":null,\"stack\":null");
+		return;
+	}
 	v6t_addr_string(e->family, e->laddr, local);
 	v6t_addr_string(e->family, e->raddr, peer);
 	json_str(sb, "local", local);
@@ -493,12 +547,15 @@ void format_event_json(struct strbuf *sb, const struct v6t_event *e, const struc
 	switch (e->type) {
 	case V6T_EVENT_BIND:
 		json_local_fields(sb, e, info);
+		json_provenance(sb, e);
 		json_result(sb, e);
 		if (e->ret == -EADDRINUSE)
 			json_holder(sb, info);
 		break;
 	case V6T_EVENT_LISTEN:
 		json_local_fields(sb, e, info);
+		if (e->flags & V6T_FLAG_FD_CHANGED)
+			sb_lit(sb, ",\"fd_changed\":true");
 		json_uint(sb, "backlog", e->backlog);
 		json_result(sb, e);
 		break;
@@ -507,6 +564,7 @@ void format_event_json(struct strbuf *sb, const struct v6t_event *e, const struc
 		break;
 	case V6T_EVENT_CONNECT:
 		json_peer_fields(sb, e, info);
+		json_provenance(sb, e);
 		json_result(sb, e);
 		break;
 	}
@@ -639,6 +697,24 @@ static void text_holder(struct strbuf *sb, const struct event_info *info)
 	sb_printf(sb, " %s %s", where, v6t_stack_name(holder_stack(h)));
 }
 
+/*
+ * What the record knows less well than the kernel, when it is the exception
+ * (enum v6t_event_flag; JSON says where every address came from):
+ * " addr-changed" (the caller's sockaddr changed during the call),
+ * " fd-changed", " socket=?".
+ */
+static void text_provenance(struct strbuf *sb, const struct v6t_event *e)
+{
+	if (e->type == V6T_EVENT_SOCKET)
+		return;
+	if ((e->flags & V6T_FLAG_ADDR_USER) && (e->flags & V6T_FLAG_ADDR_CHANGED))
+		sb_lit(sb, " addr-changed");
+	if (e->flags & V6T_FLAG_FD_CHANGED)
+		sb_lit(sb, " fd-changed");
+	if (e->flags & V6T_FLAG_SOCKET_UNKNOWN)
+		sb_lit(sb, " socket=?");
+}
+
 void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struct event_info *info,
 		       const struct format_opts *opts)
 {
@@ -650,10 +726,15 @@ void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struc
 		text_time(sb, event_realtime(e, opts));
 	if (e->pid)
 		snprintf(pid, sizeof(pid), "%u", e->pid);
-	local_endpoint(local, sizeof(local), e, info);
+	if (local_unknown(e) || socket_unknown(e))
+		strcpy(local, "?");
+	else
+		local_endpoint(local, sizeof(local), e, info);
 	if (mapped) {
 		v6t_mapped_v4_string(e->raddr, v4);
 		snprintf(peer, sizeof(peer), "%s:%u", v4, e->rport);
+	} else if (socket_unknown(e) && v6t_event_has_peer(e)) {
+		strcpy(peer, "?");
 	} else if (v6t_event_has_peer(e)) {
 		endpoint_string(peer, sizeof(peer), e->family, e->raddr, e->rport);
 	}
@@ -670,8 +751,11 @@ void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struc
 		sb_printf(sb, "%-16s", "-");
 	else
 		text_comm_column(sb, e->comm);
-	sb_printf(sb, TEXT_REST, v6t_event_name(e->type), v6t_netstat_proto(e->family, e->protocol),
-		  local, peer, v6t_stack_name(v6t_classify_stack(e)), result);
+	sb_printf(sb, TEXT_REST, v6t_event_name(e->type),
+		  socket_unknown(e) ? "?" : v6t_netstat_proto(e->family, e->protocol), local, peer,
+		  local_unknown(e) || socket_unknown(e) ? "?"
+							: v6t_stack_name(v6t_classify_stack(e)),
+		  result);
 	if (e->type == V6T_EVENT_LISTEN && e->ret == 0)
 		sb_printf(sb, " backlog=%u", e->backlog);
 	if (e->type == V6T_EVENT_BIND && e->ret == -EADDRINUSE)
@@ -682,5 +766,6 @@ void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struc
 		sb_lit(sb, " container=");
 		text_escape(sb, info->container, len);
 	}
+	text_provenance(sb, e); /* last: the columns and the holder keep their places */
 	sb_lit(sb, "\n");
 }

@@ -357,21 +357,22 @@ static int check_accept_arity(const struct kernel_funcs *kf, char *err, size_t e
 }
 
 /*
- * Tracepoint mode's programs that save a call's arguments at its entry, for
- * kernels whose exit programs cannot find them (no bpf_task_pt_regs()).
+ * Tracepoint mode's one program per system call exit, for kernels where
+ * tp_sys_exit cannot be loaded (no bpf_task_pt_regs(), before 5.15). The
+ * sys_enter_* programs, which save bind, connect and listen at their entry,
+ * load on every kernel (bpf/v6trace.bpf.c, "tracepoint mode").
  */
-static bool program_saves_args(const struct v6trace_bpf *skel, const struct bpf_program *prog)
+static bool program_is_exit_per_call(const struct v6trace_bpf *skel, const struct bpf_program *prog)
 {
-	const struct bpf_program *saving[] = {
-		skel->progs.tp_sys_enter_bind,	  skel->progs.tp_sys_exit_bind,
-		skel->progs.tp_sys_enter_connect, skel->progs.tp_sys_exit_connect,
-		skel->progs.tp_sys_enter_listen,  skel->progs.tp_sys_exit_listen,
-		skel->progs.tp_sys_exit_accept,	  skel->progs.tp_sys_exit_accept4,
+	const struct bpf_program *per_call[] = {
+		skel->progs.tp_sys_exit_bind,	 skel->progs.tp_sys_exit_connect,
+		skel->progs.tp_sys_exit_listen,	 skel->progs.tp_sys_exit_accept,
+		skel->progs.tp_sys_exit_accept4,
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(saving) / sizeof(saving[0]); i++) {
-		if (prog == saving[i])
+	for (i = 0; i < sizeof(per_call) / sizeof(per_call[0]); i++) {
+		if (prog == per_call[i])
 			return true;
 	}
 	return false;
@@ -385,9 +386,8 @@ static bool program_fits(const struct v6trace_bpf *skel, const struct bpf_progra
 		return kf->task_pt_regs && !kf->rdonly_cast;
 	if (prog == skel->progs.tp_sys_exit_btf)
 		return kf->task_pt_regs && kf->rdonly_cast;
-	if (program_mode(prog) == V6T_MODE_TRACEPOINT &&
-	    !strncmp(bpf_program__section_name(prog), "tracepoint/", 11))
-		return program_saves_args(skel, prog) != kf->task_pt_regs;
+	if (program_is_exit_per_call(skel, prog))
+		return !kf->task_pt_regs;
 	if (prog == skel->progs.fexit_inet_csk_accept_4)
 		return kf->accept_arity == 4;
 	if (prog == skel->progs.fexit_inet_csk_accept_2)
@@ -459,8 +459,7 @@ static int select_programs(struct tracer *t, const struct kernel_funcs *kf, int 
 		if (prog == t->skel->progs.raw_tp_sched_process_exit)
 			load = tracks_pids;
 		if (prog == t->skel->progs.raw_tp_thread_exit) /* the modes that save arguments */
-			load = mode == V6T_MODE_KPROBE ||
-			       (mode == V6T_MODE_TRACEPOINT && !kf->task_pt_regs);
+			load = mode == V6T_MODE_KPROBE || mode == V6T_MODE_TRACEPOINT;
 
 		bpf_program__set_autoload(prog, load && program_fits(t->skel, prog, kf));
 	}

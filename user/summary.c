@@ -114,7 +114,9 @@ static void count_event(struct proc_totals *t, const struct v6t_event *e)
 	if (e->type == V6T_EVENT_BIND) {
 		if (e->ret < 0)
 			t->failed++;
-		else
+		/* a bind whose socket or address is not known has no stack to count it by:
+		 * it is in events only */
+		else if (!(e->flags & (V6T_FLAG_ADDR_UNKNOWN | V6T_FLAG_SOCKET_UNKNOWN)))
 			t->binds[v6t_classify_stack(e)]++;
 	} else if (e->type == V6T_EVENT_ACCEPT) {
 		t->accepts++;

@@ -5,12 +5,16 @@
  * (tools/bench/hooks attaches the ones named on its command line), and
  * fexit_deliver, which only sends a record:
  *   exit_tp   syscalls:sys_exit_bind (what v6trace uses from Linux 5.15)
- *   enter_tp  syscalls:sys_enter_bind (what it used to add, before 5.15 still)
+ *   enter_tp  syscalls:sys_enter_bind (what it adds on every kernel, to save
+ *             the fd's socket and the sockaddr before the kernel takes them)
  *   exit_raw  raw_tracepoint raw_syscalls:sys_exit, filtered on the number
  *   exit_btf  tp_btf raw_syscalls:sys_exit, filtered on the number
  *   post_bind4, post_bind6  cgroup/post_bind4 and 6 on the cgroup v2 root:
  *             run after every successful bind only (a failed one is never
  *             seen), and no other system call pays for them
+ *   bind4, bind6  cgroup/bind4 and 6 on the cgroup v2 root: every inet bind
+ *             that passes the length check, with the kernel's copy of its
+ *             sockaddr
  *   set_state tracepoint sock:inet_sock_set_state (TCP state changes)
  * and in the qemu guests, what fentry and kprobe modes cannot do with less:
  *   fexit_bind                  fexit on inet6_bind (one trampoline)
@@ -78,6 +82,26 @@ int post_bind4(struct bpf_sock *ctx)
 
 SEC("cgroup/post_bind6")
 int post_bind6(struct bpf_sock *ctx)
+{
+	hits++;
+	return 1;
+}
+
+/*
+ * The hooks that see the kernel's own copy of a bind's sockaddr, and its
+ * socket, before the protocol checks it (inet_bind(), inet6_bind()): what
+ * tracepoint mode could use instead of reading user memory at sys_enter_bind
+ * (issue 23); they run in every bind of the cgroup v2 tree.
+ */
+SEC("cgroup/bind4")
+int bind4(struct bpf_sock_addr *ctx)
+{
+	hits++;
+	return 1;
+}
+
+SEC("cgroup/bind6")
+int bind6(struct bpf_sock_addr *ctx)
 {
 	hits++;
 	return 1;

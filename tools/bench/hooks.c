@@ -3,7 +3,7 @@
  * Attaches the programs of tools/bench/hooks.bpf.c named on the command line,
  * prints "ready" and waits for SIGINT or SIGTERM: `make bench` prices each
  * hook tracepoint mode could use.
- *   hooks exit_tp|enter_tp|exit_raw|exit_btf|post_bind4|post_bind6|set_state|
+ *   hooks exit_tp|enter_tp|exit_raw|exit_btf|post_bind4|post_bind6|bind4|bind6|set_state|
  *         fexit_bind|kprobe_bind|kretprobe_bind|fexit_deliver ...
  * The cgroup programs are attached to the root of the cgroup v2 hierarchy,
  * wherever it is mounted (/sys/fs/cgroup/unified on a hybrid host).
