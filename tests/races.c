@@ -93,35 +93,50 @@ static void *dup_racer(void *arg)
 	return NULL;
 }
 
-static int dupbind(long n, FILE *out)
+/* The bound UDP socket, its dup the main thread calls on, and the racer. */
+static void start_dup_race(struct dup_race *r, pthread_t *racer, FILE *out)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET};
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r->current = -1;
+	r->udp = socket(AF_INET, SOCK_DGRAM, 0);
+	if (r->udp < 0 || bind(r->udp, (struct sockaddr *)&sin, sizeof(sin)))
+		die("udp socket");
+	r->shared = dup(r->udp);
+	if (r->shared < 0)
+		die("dup");
+	fprintf(out, "udp %u\n", local_port(r->udp));
+	if (pthread_create(racer, NULL, dup_racer, r))
+		die("pthread_create");
+}
+
+/* This round's socket goes on the shared fd, and the call starts while the racer runs. */
+static void race_round(struct dup_race *r, int sock)
+{
+	long lap;
+
+	atomic_store(&r->current, sock);
+	dup2(sock, r->shared);
+	lap = atomic_load(&r->laps);
+	while (atomic_load(&r->laps) == lap) /* the racer is running now */
+		;
+}
+
+static int dupbind(long n, FILE *out)
+{
 	struct dup_race r = {.current = -1};
 	pthread_t racer;
 	long i;
 
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	r.udp = socket(AF_INET, SOCK_DGRAM, 0);
-	if (r.udp < 0 || bind(r.udp, (struct sockaddr *)&sin, sizeof(sin)))
-		die("udp socket");
-	r.shared = dup(r.udp);
-	if (r.shared < 0)
-		die("dup");
-	fprintf(out, "udp %u\n", local_port(r.udp));
-	if (pthread_create(&racer, NULL, dup_racer, &r))
-		die("pthread_create");
+	start_dup_race(&r, &racer, out);
 	for (i = 0; i < n; i++) {
 		struct sockaddr_in6 sa = loopback6(0);
 		int tcp = socket(AF_INET6, SOCK_STREAM, 0), ret, err;
-		long lap;
 
 		if (tcp < 0)
 			die("socket");
-		atomic_store(&r.current, tcp);
-		dup2(tcp, r.shared);
-		lap = atomic_load(&r.laps);
-		while (atomic_load(&r.laps) == lap) /* the racer is running now */
-			;
+		race_round(&r, tcp);
 		ret = bind(r.shared, (struct sockaddr *)&sa, sizeof(sa));
 		err = ret ? errno : 0;
 		atomic_store(&r.current, -1);
@@ -144,33 +159,18 @@ static int listening(int fd)
 /* As dupbind, for listen(): the racer is the same. */
 static int duplisten(long n, FILE *out)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET};
 	struct dup_race r = {.current = -1};
 	pthread_t racer;
 	long i;
 
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	r.udp = socket(AF_INET, SOCK_DGRAM, 0);
-	if (r.udp < 0 || bind(r.udp, (struct sockaddr *)&sin, sizeof(sin)))
-		die("udp socket");
-	r.shared = dup(r.udp);
-	if (r.shared < 0)
-		die("dup");
-	fprintf(out, "udp %u\n", local_port(r.udp));
-	if (pthread_create(&racer, NULL, dup_racer, &r))
-		die("pthread_create");
+	start_dup_race(&r, &racer, out);
 	for (i = 0; i < n; i++) {
 		struct sockaddr_in6 sa = loopback6(0);
 		int tcp = socket(AF_INET6, SOCK_STREAM, 0), ret, err;
-		long lap;
 
 		if (tcp < 0 || bind(tcp, (struct sockaddr *)&sa, sizeof(sa)))
 			die("tcp socket");
-		atomic_store(&r.current, tcp);
-		dup2(tcp, r.shared);
-		lap = atomic_load(&r.laps);
-		while (atomic_load(&r.laps) == lap) /* the racer is running now */
-			;
+		race_round(&r, tcp);
 		ret = listen(r.shared, 8);
 		err = ret ? errno : 0;
 		atomic_store(&r.current, -1);

@@ -530,10 +530,11 @@ void cli_parse(int argc, char **argv, struct options *opts)
 		}
 		opts->command = argv + nargs + 1;
 		if (!command_exists(opts->command[0])) {
-			fail("cannot run '%s': %s", opts->command[0],
-			     !*opts->command[0]		     ? "empty command name"
-			     : strchr(opts->command[0], '/') ? "no such file"
-							     : "no such file in PATH");
+			if (!*opts->command[0])
+				fail("cannot run '': empty command name");
+			else /* as the child's execvp() would have said it */
+				fail("cannot run %s: %s%s", opts->command[0], strerror(ENOENT),
+				     strchr(opts->command[0], '/') ? "" : " (in no PATH directory)");
 			exit(127);
 		}
 	}

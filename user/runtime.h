@@ -31,7 +31,7 @@ struct ring_buffer;
 /* how long calls under way when tracing stops get to return */
 #define STOP_GRACE_NS (200 * 1000000LL)
 /* After a stop signal, how long the lookups still under way may take. */
-#define STOP_LOOKUP_GRACE_NS (300 * 1000000LL)
+#define STOP_LOOKUP_GRACE_NS (200 * 1000000LL)
 
 /* Everything the event loop needs, passed explicitly. */
 struct runtime {
