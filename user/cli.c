@@ -534,7 +534,8 @@ void cli_parse(int argc, char **argv, struct options *opts)
 				fail("cannot run '': empty command name");
 			else /* as the child's execvp() would have said it */
 				fail("cannot run %s: %s%s", opts->command[0], strerror(ENOENT),
-				     strchr(opts->command[0], '/') ? "" : " (in no PATH directory)");
+				     strchr(opts->command[0], '/') ? ""
+								   : " (in no PATH directory)");
 			exit(127);
 		}
 	}
