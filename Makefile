@@ -73,7 +73,7 @@ LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_LIB_SRCS))
 
 .DELETE_ON_ERROR:
 .PHONY: all clean run test test-vm deb bench soak fuzz FORCE test-unit test-integration test-asan deps install help format \
-	format-check vmlinux
+	format-check vmlinux image
 
 all: $(BIN)
 
@@ -85,6 +85,7 @@ help:
 	@echo "make test-unit     unit tests only (no root)"
 	@echo "sudo make test-asan  unit tests and end-to-end runs built with ASan and UBSan"
 	@echo "make install       install to \$$(DESTDIR)\$$(PREFIX)"
+	@echo "make image         an OCI image (deploy/Containerfile) in .output/image/v6trace-oci.tar"
 	@echo "make deb           build a Debian package in .output/deb/ (ARCH=arm64: .output/arm64/deb/)"
 	@echo "make test-vm       the qemu kernel matrix, x86_64 and arm64 (VM_ARCH=x86_64 or arm64:"
 	@echo "                   one half; KERNEL=path/to/vmlinuz for another kernel of VM_ARCH)"
@@ -365,6 +366,26 @@ deb:
 	$(Q)cd $(DEB_OUT)/src && dpkg-buildpackage $(DEB_CROSS) -b -us -uc > ../build.log 2>&1 || \
 		{ tail -n 30 ../build.log; exit 1; }
 	@ls $(DEB_OUT)/*.deb
+
+# The OCI image, built by buildah from the guest link of v6trace (every library
+# static but the C library and libmnl) and those two libraries' files, in a
+# throw-away store: the archive is the output, loadable by podman, docker,
+# skopeo or ctr anywhere. buildah's chroot isolation needs no daemon.
+IMAGE_OUT := $(OUTPUT)/image
+IMAGE_NAME ?= localhost/v6trace:$(VERSION)
+image: $(OUTPUT)/guest/v6trace
+	$(Q)tools/install-deps buildah
+	$(Q)rm -rf $(IMAGE_OUT) && mkdir -p $(IMAGE_OUT)/rootfs/usr/sbin
+	$(Q)install -m 0755 -s $(OUTPUT)/guest/v6trace $(IMAGE_OUT)/rootfs/usr/sbin/v6trace
+	$(Q)for lib in $$(ldd $(OUTPUT)/guest/v6trace | grep -o '/[^ ]*'); do \
+		mkdir -p $(IMAGE_OUT)/rootfs$$(dirname $$lib) && cp -L $$lib $(IMAGE_OUT)/rootfs$$lib; done
+	$(Q)cp deploy/Containerfile $(IMAGE_OUT)/
+	$(call msg,IMAGE,$(IMAGE_OUT)/v6trace-oci.tar)
+	$(Q)store="--root $(CURDIR)/$(IMAGE_OUT)/store --runroot $(CURDIR)/$(IMAGE_OUT)/run --storage-driver vfs"; \
+		buildah $$store bud -q --isolation chroot --layers=false -t $(IMAGE_NAME) \
+			-f $(IMAGE_OUT)/Containerfile $(IMAGE_OUT) >/dev/null && \
+		buildah $$store push -q $(IMAGE_NAME) oci-archive:$(IMAGE_OUT)/v6trace-oci.tar:$(IMAGE_NAME); \
+		rc=$$?; buildah $$store rmi -a -f >/dev/null 2>&1; rm -rf $(IMAGE_OUT)/store $(IMAGE_OUT)/run; exit $$rc
 
 clean:
 	rm -rf $(OUTPUT) v6trace
