@@ -31,9 +31,10 @@
 /*
  * Makes room for need elements of size bytes at *vp (a T **), growing the
  * capacity by doubling; false (nothing changed) when memory is short, the
- * size overflows, or need is beyond max (0: no bound).
+ * size overflows, or need is beyond max (0: no bound). For a buffer that is
+ * not an ARRAY_OF (a pool of strings, a capacity of another name).
  */
-static inline bool array_reserve_(void *vp, size_t *cap, size_t need, size_t size, size_t max)
+static inline bool array_grow(void *vp, size_t *cap, size_t need, size_t size, size_t max)
 {
 	size_t n = *cap ? *cap : ARRAY_MIN_CAP;
 	void *old, *grown;
@@ -49,6 +50,8 @@ static inline bool array_reserve_(void *vp, size_t *cap, size_t need, size_t siz
 	}
 	if (max && n > max)
 		n = max;
+	if (size && n > SIZE_MAX / size)
+		return false; /* refused here too: sanitizers abort where reallocarray fails */
 	memcpy(&old, vp, sizeof(old)); /* a T * read as void *, without aliasing it */
 	grown = reallocarray(old, n, size);
 	if (!grown)
@@ -59,8 +62,7 @@ static inline bool array_reserve_(void *vp, size_t *cap, size_t need, size_t siz
 }
 
 /* Room for need elements; false when it cannot be made (the array is unchanged). */
-#define array_reserve(a, need, max)                                                                \
-	array_reserve_(&(a)->v, &(a)->cap, (need), sizeof(*(a)->v), (max))
+#define array_reserve(a, need, max) array_grow(&(a)->v, &(a)->cap, (need), sizeof(*(a)->v), (max))
 
 /* A new last element (zeroed), or NULL when it cannot be added. */
 #define array_push_max(a, max)                                                                     \

@@ -10,37 +10,35 @@ void report_init(struct report *r, uint32_t own_netns)
 {
 	memset(r, 0, sizeof(*r));
 	report_saw(r, own_netns, 0);
-	if (r->ns)
-		r->ns[0].own = true;
+	if (r->ns.n)
+		r->ns.v[0].own = true;
 }
 
 void report_saw(struct report *r, uint32_t netns, uint32_t pid)
 {
-	struct report_ns *grown;
+	struct report_ns *ns;
 	size_t i;
 
-	for (i = 0; i < r->nns; i++) {
-		if (r->ns[i].netns == netns)
+	for (i = 0; i < r->ns.n; i++) {
+		if (r->ns.v[i].netns == netns)
 			return;
 	}
-	grown = reallocarray(r->ns, r->nns + 1, sizeof(*grown));
-	if (!grown)
+	ns = array_push(&r->ns);
+	if (!ns)
 		return;
-	r->ns = grown;
-	memset(&r->ns[r->nns], 0, sizeof(r->ns[0]));
-	r->ns[r->nns].netns = netns;
-	r->ns[r->nns++].via_pid = pid;
+	ns->netns = netns;
+	ns->via_pid = pid;
 }
 
 /* The index where pid is, or would be inserted, in the sorted tree_pids. */
 static size_t tree_pid_slot(const struct report *r, uint32_t pid)
 {
-	size_t lo = 0, hi = r->ntree_pids;
+	size_t lo = 0, hi = r->tree_pids.n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (r->tree_pids[mid] < pid)
+		if (r->tree_pids.v[mid] < pid)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -52,30 +50,23 @@ static bool tree_has_pid(const struct report *r, uint32_t pid)
 {
 	size_t i = tree_pid_slot(r, pid);
 
-	return i < r->ntree_pids && r->tree_pids[i] == pid;
+	return i < r->tree_pids.n && r->tree_pids.v[i] == pid;
 }
 
 void report_tree_pid(struct report *r, uint32_t pid)
 {
 	size_t i = tree_pid_slot(r, pid);
 
-	if (!pid || (i < r->ntree_pids && r->tree_pids[i] == pid))
-		return;
-	if (r->ntree_pids == r->captree_pids) {
-		size_t cap = r->captree_pids ? r->captree_pids * 2 : 64;
-		uint32_t *grown;
+	uint32_t *slot;
 
-		if (cap > REPORT_MAX_TREE_PIDS ||
-		    !(grown = reallocarray(r->tree_pids, cap, sizeof(*grown)))) {
-			r->tree_overflow = true;
-			return;
-		}
-		r->tree_pids = grown;
-		r->captree_pids = cap;
+	if (!pid || (i < r->tree_pids.n && r->tree_pids.v[i] == pid))
+		return;
+	slot = array_insert_max(&r->tree_pids, i, REPORT_MAX_TREE_PIDS);
+	if (!slot) {
+		r->tree_overflow = true;
+		return;
 	}
-	memmove(&r->tree_pids[i + 1], &r->tree_pids[i], (r->ntree_pids - i) * sizeof(uint32_t));
-	r->tree_pids[i] = pid;
-	r->ntree_pids++;
+	*slot = pid;
 }
 
 /* The order of tree_places (sorted, so that a flood of binds costs a search each, not a scan). */
@@ -106,11 +97,11 @@ static void tree_place_of(struct tree_place *p, uint32_t netns, uint8_t family, 
 /* The index where p is, or would be inserted, in the sorted places; *found if it is. */
 static size_t tree_place_slot(const struct report *r, const struct tree_place *p, bool *found)
 {
-	size_t lo = 0, hi = r->nplaces;
+	size_t lo = 0, hi = r->places.n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = cmp_tree_place(&r->places[mid], p);
+		int c = cmp_tree_place(&r->places.v[mid], p);
 
 		if (!c) {
 			*found = true;
@@ -128,7 +119,7 @@ static size_t tree_place_slot(const struct report *r, const struct tree_place *p
 void report_tree_event(struct report *r, const struct v6t_event *e)
 {
 	bool udp = e->protocol == IPPROTO_UDP, found;
-	struct tree_place p;
+	struct tree_place p, *slot;
 	size_t i;
 
 	report_tree_pid(r, e->pid);
@@ -138,39 +129,21 @@ void report_tree_event(struct report *r, const struct v6t_event *e)
 	i = tree_place_slot(r, &p, &found);
 	if (found)
 		return;
-	if (r->nplaces == r->capplaces) {
-		size_t cap = r->capplaces ? r->capplaces * 2 : 16;
-		struct tree_place *grown;
-
-		if (cap > REPORT_MAX_TREE_PLACES ||
-		    !(grown = reallocarray(r->places, cap, sizeof(*grown)))) {
-			r->tree_overflow = true;
-			return;
-		}
-		r->places = grown;
-		r->capplaces = cap;
+	slot = array_insert_max(&r->places, i, REPORT_MAX_TREE_PLACES);
+	if (!slot) {
+		r->tree_overflow = true;
+		return;
 	}
-	memmove(&r->places[i + 1], &r->places[i], (r->nplaces - i) * sizeof(*r->places));
-	r->places[i] = p;
-	r->nplaces++;
+	*slot = p;
 }
 
 void report_failed_bind(struct report *r, const struct v6t_event *e, enum holder_lookup lookup,
 			const struct holder *holder)
 {
-	struct failed_bind *f;
+	struct failed_bind *f = array_push(&r->failed);
 
-	if (r->nfailed == r->capfailed) {
-		size_t cap = r->capfailed ? r->capfailed * 2 : 16;
-		struct failed_bind *grown = reallocarray(r->failed, cap, sizeof(*grown));
-
-		if (!grown)
-			return;
-		r->failed = grown;
-		r->capfailed = cap;
-	}
-	f = &r->failed[r->nfailed++];
-	memset(f, 0, sizeof(*f));
+	if (!f)
+		return;
 	f->e = *e;
 	f->lookup = lookup;
 	if (holder)
@@ -295,14 +268,14 @@ static bool cgroup_restarted(const struct report *r, const char *cgroup)
 
 	if (!strcmp(cgroup, "/"))
 		return false;
-	for (n = 0; n < r->nns; n++) {
-		const struct listeners *after = &r->ns[n].after;
+	for (n = 0; n < r->ns.n; n++) {
+		const struct listeners *after = &r->ns.v[n].after;
 
 		for (i = 0; i < after->n; i++) {
 			const struct listener *x = &after->v[i];
 
 			if (x->pid && started_during_run(r, x) && !strcmp(x->cgroup, cgroup) &&
-			    listener_by(r, r->ns[n].netns, x, true) == BY_OUTSIDE)
+			    listener_by(r, r->ns.v[n].netns, x, true) == BY_OUTSIDE)
 				return true;
 		}
 	}
@@ -369,12 +342,11 @@ static void blame_start(const struct report *r, struct change *c, int *best)
 
 static int add_change(struct report *r, const struct change *c)
 {
-	struct change *grown = reallocarray(r->changes, r->nchanges + 1, sizeof(*grown));
+	struct change *slot = array_push(&r->changes);
 
-	if (!grown)
+	if (!slot)
 		return -ENOMEM;
-	r->changes = grown;
-	r->changes[r->nchanges++] = *c;
+	*slot = *c;
 	if (c->kind == CHANGE_LOST) {
 		r->lost++;
 		r->lost_counted += c->counts != COUNTS_NOT;
@@ -505,8 +477,8 @@ int report_compare(struct report *r)
 	size_t n, i, k;
 	int err;
 
-	for (n = 0; n < r->nns; n++) {
-		const struct report_ns *ns = &r->ns[n];
+	for (n = 0; n < r->ns.n; n++) {
+		const struct report_ns *ns = &r->ns.v[n];
 		const struct listeners *lists[2] = {&ns->before, &ns->after};
 
 		if (ns->after_err || (ns->has_before && ns->before_err))
@@ -523,8 +495,8 @@ int report_compare(struct report *r)
 			}
 		}
 	}
-	if (r->nchanges) /* qsort(NULL, 0) is undefined */
-		qsort(r->changes, r->nchanges, sizeof(*r->changes), by_severity);
+	if (r->changes.n) /* qsort(NULL, 0) is undefined */
+		qsort(r->changes.v, r->changes.n, sizeof(*r->changes.v), by_severity);
 	return 0;
 }
 
@@ -532,15 +504,15 @@ void report_free(struct report *r)
 {
 	size_t i;
 
-	for (i = 0; i < r->nns; i++) {
-		listeners_free(&r->ns[i].before);
-		listeners_free(&r->ns[i].after);
+	for (i = 0; i < r->ns.n; i++) {
+		listeners_free(&r->ns.v[i].before);
+		listeners_free(&r->ns.v[i].after);
 	}
-	free(r->ns);
-	free(r->failed);
-	free(r->changes);
-	free(r->tree_pids);
-	free(r->places);
+	array_free(&r->ns);
+	array_free(&r->failed);
+	array_free(&r->changes);
+	array_free(&r->tree_pids);
+	array_free(&r->places);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -701,8 +673,8 @@ static void text_namespaces(struct strbuf *sb, const struct report *r)
 {
 	size_t i;
 
-	for (i = 0; i < r->nns; i++) {
-		const struct report_ns *ns = &r->ns[i];
+	for (i = 0; i < r->ns.n; i++) {
+		const struct report_ns *ns = &r->ns.v[i];
 
 		sb_printf(sb, "v6trace: deploy report, network namespace %u", ns->netns);
 		if (ns->own)
@@ -727,18 +699,18 @@ void report_format_text(const struct report *r, struct strbuf *sb)
 	size_t i, gained = 0;
 
 	text_namespaces(sb, r);
-	for (i = 0; i < r->nchanges; i++) {
-		text_change(sb, &r->changes[i]);
-		gained += r->changes[i].kind == CHANGE_GAINED;
+	for (i = 0; i < r->changes.n; i++) {
+		text_change(sb, &r->changes.v[i]);
+		gained += r->changes.v[i].kind == CHANGE_GAINED;
 	}
-	for (i = 0; i < r->nfailed; i++)
-		text_failed_bind(sb, &r->failed[i]);
-	if (!r->nchanges)
+	for (i = 0; i < r->failed.n; i++)
+		text_failed_bind(sb, &r->failed.v[i]);
+	if (!r->changes.n)
 		sb_puts(sb, "v6trace:   no change in who serves IPv4 and IPv6\n");
 	sb_printf(sb,
 		  "v6trace: deploy report: %zu port(s) lost service, %zu gained, %zu listener "
 		  "change(s), %zu failed bind(s)\n",
-		  r->lost, gained, r->nchanges - r->lost - gained, r->nfailed);
+		  r->lost, gained, r->changes.n - r->lost - gained, r->failed.n);
 	if (r->lost)
 		sb_printf(sb,
 			  "v6trace: deploy report: %zu of the %zu loss(es) count for the gate\n",
@@ -813,8 +785,8 @@ void report_format_json(const struct report *r, struct strbuf *sb, int64_t realt
 {
 	size_t i, gained = 0;
 
-	for (i = 0; i < r->nchanges; i++) {
-		const struct change *c = &r->changes[i];
+	for (i = 0; i < r->changes.n; i++) {
+		const struct change *c = &r->changes.v[i];
 
 		gained += c->kind == CHANGE_GAINED;
 		json_record_head(sb, realtime_ns, "change");
@@ -830,8 +802,8 @@ void report_format_json(const struct report *r, struct strbuf *sb, int64_t realt
 	}
 	json_record_head(sb, realtime_ns, "report");
 	sb_puts(sb, ",\"namespaces\":[");
-	for (i = 0; i < r->nns && i < REPORT_NS_LISTED; i++) {
-		const struct report_ns *ns = &r->ns[i];
+	for (i = 0; i < r->ns.n && i < REPORT_NS_LISTED; i++) {
+		const struct report_ns *ns = &r->ns.v[i];
 		const char *known = ns->after_err || (ns->has_before && ns->before_err) ? "unknown"
 				    : ns->has_before					? "compared"
 											: "new";
@@ -840,12 +812,12 @@ void report_format_json(const struct report *r, struct strbuf *sb, int64_t realt
 			  ns->netns, ns->own ? "true" : "false", known);
 	}
 	sb_puts(sb, "]");
-	if (r->nns > REPORT_NS_LISTED)
-		sb_printf(sb, ",\"namespaces_unlisted\":%zu", r->nns - REPORT_NS_LISTED);
+	if (r->ns.n > REPORT_NS_LISTED)
+		sb_printf(sb, ",\"namespaces_unlisted\":%zu", r->ns.n - REPORT_NS_LISTED);
 	sb_printf(sb,
 		  ",\"lost\":%zu,\"lost_counted\":%zu,\"gained\":%zu,\"changes\":%zu,"
 		  "\"failed_binds\":%zu,\"gate\":%s}\n",
-		  r->lost, r->lost_counted, gained, r->nchanges, r->nfailed,
+		  r->lost, r->lost_counted, gained, r->changes.n, r->failed.n,
 		  !gate		    ? "null"
 		  : r->lost_counted ? "\"failed\""
 				    : "\"passed\"");

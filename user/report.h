@@ -39,6 +39,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "array.h"
 #include "format.h"
 #include "listeners.h"
 
@@ -114,24 +115,20 @@ struct failed_bind {
 };
 
 struct report {
-	struct report_ns *ns;
-	size_t nns;
-	struct failed_bind *failed;
-	size_t nfailed, capfailed;
+	struct ARRAY_OF(struct report_ns) ns;
+	struct ARRAY_OF(struct failed_bind) failed;
 	const uint16_t *watch, *ignore; /* ports; NULL/0: all, none */
 	size_t nwatch, nignore;
-	struct change *changes;
-	size_t nchanges;
+	struct ARRAY_OF(struct change) changes;
 	size_t lost;	     /* changes of kind CHANGE_LOST */
 	size_t lost_counted; /* of them, those that count for the gate */
 	/* who made the changes */
 	bool command; /* a COMMAND ran: changes are held against its tree */
 	uint32_t command_pid;
-	uint64_t run_start;  /* when tracing started, in clock ticks after boot (as /proc) */
-	uint32_t *tree_pids; /* sorted: COMMAND and the processes of its tree seen in events */
-	size_t ntree_pids, captree_pids;
-	struct tree_place *places;
-	size_t nplaces, capplaces;
+	uint64_t run_start; /* when tracing started, in clock ticks after boot (as /proc) */
+	/* sorted: COMMAND and the processes of its tree seen in events */
+	struct ARRAY_OF(uint32_t) tree_pids;
+	struct ARRAY_OF(struct tree_place) places; /* sorted (cmp_tree_place) */
 	bool tree_overflow; /* a pid or an address of the tree could not be remembered */
 	const char (*units)[V6T_LISTENER_CGROUP_LEN]; /* --unit: cgroup paths */
 	size_t nunits;

@@ -242,7 +242,7 @@ static void report_before(struct runtime *rt)
 	rt->report.nwatch = rt->opts->nwatch;
 	rt->report.ignore = rt->opts->ignore;
 	rt->report.nignore = rt->opts->nignore;
-	own = &rt->report.ns[0];
+	own = &rt->report.ns.v[0];
 	own->has_before = true;
 	own->before_err = listeners_collect(-1, &own->before);
 }
@@ -257,8 +257,8 @@ static void emit_report(struct runtime *rt)
 	struct strbuf sb = {0};
 	size_t i;
 
-	for (i = 0; i < rt->report.nns; i++) {
-		struct report_ns *ns = &rt->report.ns[i];
+	for (i = 0; i < rt->report.ns.n; i++) {
+		struct report_ns *ns = &rt->report.ns.v[i];
 
 		ns->after_err =
 			holder_helper_listeners(&rt->helper, ns->netns, ns->via_pid, &ns->after);
