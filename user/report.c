@@ -160,13 +160,13 @@ static bool port_reported(const struct report *r, uint16_t port)
 
 static bool is_udp(const struct listener *l)
 {
-	return l->s.e.protocol == IPPROTO_UDP;
+	return l->protocol == IPPROTO_UDP;
 }
 
 /* What one socket serves: a v4 one IPv4, a dual-stack [::] both, any other v6 IPv6. */
 static uint8_t serves(const struct listener *l)
 {
-	switch (v6t_classify_stack(&l->s.e)) {
+	switch (listener_stack(l)) {
 	case V6T_STACK_V4:
 		return SERVES_V4;
 	case V6T_STACK_DUAL:
@@ -182,7 +182,7 @@ static uint8_t served(const struct listeners *ls, uint16_t port, bool udp)
 	size_t i;
 
 	for (i = 0; i < ls->n; i++) {
-		if (ls->v[i].s.e.lport == port && is_udp(&ls->v[i]) == udp)
+		if (ls->v[i].lport == port && is_udp(&ls->v[i]) == udp)
 			mask |= serves(&ls->v[i]);
 	}
 	return mask;
@@ -191,8 +191,8 @@ static uint8_t served(const struct listeners *ls, uint16_t port, bool udp)
 /* The same listener before and after: the same address, family and protocol class. */
 static bool same_place(const struct listener *a, const struct listener *b)
 {
-	return a->s.e.lport == b->s.e.lport && is_udp(a) == is_udp(b) &&
-	       a->s.e.family == b->s.e.family && !memcmp(a->s.e.laddr, b->s.e.laddr, 16);
+	return a->lport == b->lport && is_udp(a) == is_udp(b) && a->family == b->family &&
+	       !memcmp(a->laddr, b->laddr, 16);
 }
 
 /*
@@ -202,7 +202,7 @@ static bool same_place(const struct listener *a, const struct listener *b)
  */
 static bool owner_changed(const struct listener *b, const struct listener *a)
 {
-	if (a->s.inode == b->s.inode)
+	if (a->inode == b->inode)
 		return a->pid != b->pid;
 	return strncmp(a->comm, b->comm, V6T_COMM_LEN) != 0;
 }
@@ -220,7 +220,7 @@ static bool tree_made(const struct report *r, uint32_t netns, const struct liste
 	struct tree_place p;
 	bool found;
 
-	tree_place_of(&p, netns, (uint8_t)l->s.e.family, l->s.e.lport, is_udp(l), l->s.e.laddr);
+	tree_place_of(&p, netns, (uint8_t)l->family, l->lport, is_udp(l), l->laddr);
 	tree_place_slot(r, &p, &found);
 	return found;
 }
@@ -378,7 +378,7 @@ static int compare_port(struct report *r, const struct report_ns *ns, uint16_t p
 	for (i = 0; i < ns->before.n; i++) {
 		const struct listener *b = &ns->before.v[i];
 
-		if (b->s.e.lport != port || is_udp(b) != udp)
+		if (b->lport != port || is_udp(b) != udp)
 			continue;
 		c.before = b;
 		c.after = NULL;
@@ -390,12 +390,12 @@ static int compare_port(struct report *r, const struct report_ns *ns, uint16_t p
 		}
 		if (!c.after) {
 			c.kind = CHANGE_GONE;
-		} else if (v6t_classify_stack(&b->s.e) != v6t_classify_stack(&c.after->s.e)) {
+		} else if (listener_stack(b) != listener_stack(c.after)) {
 			c.kind = CHANGE_STACK;
 		} else if (owner_changed(b, c.after)) {
 			c.kind = CHANGE_OWNER;
 		} else {
-			if (c.after->s.inode != b->s.inode) /* a restart: no change, a new socket */
+			if (c.after->inode != b->inode) /* a restart: no change, a new socket */
 				remade[nremade++] = c.after;
 			continue;
 		}
@@ -405,7 +405,7 @@ static int compare_port(struct report *r, const struct report_ns *ns, uint16_t p
 	c.kind = CHANGE_APPEARED;
 	for (j = 0; j < ns->after.n; j++) {
 		c.after = &ns->after.v[j];
-		if (!matched[j] && c.after->s.e.lport == port && is_udp(c.after) == udp)
+		if (!matched[j] && c.after->lport == port && is_udp(c.after) == udp)
 			moved[nmoved++] = c;
 	}
 	for (i = 0; i < nmoved; i++) {
@@ -451,7 +451,7 @@ static bool seen_before(const struct report_ns *ns, const struct listener *x)
 
 	for (k = 0; k < 2; k++) {
 		for (i = 0; i < lists[k]->n && &lists[k]->v[i] != x; i++) {
-			if (lists[k]->v[i].s.e.lport == x->s.e.lport &&
+			if (lists[k]->v[i].lport == x->lport &&
 			    is_udp(&lists[k]->v[i]) == is_udp(x))
 				return true;
 		}
@@ -487,9 +487,9 @@ int report_compare(struct report *r)
 			for (i = 0; i < lists[k]->n; i++) {
 				const struct listener *x = &lists[k]->v[i];
 
-				if (!port_reported(r, x->s.e.lport) || seen_before(ns, x))
+				if (!port_reported(r, x->lport) || seen_before(ns, x))
 					continue;
-				err = compare_port(r, ns, x->s.e.lport, is_udp(x));
+				err = compare_port(r, ns, x->lport, is_udp(x));
 				if (err)
 					return err;
 			}
@@ -560,13 +560,13 @@ static void text_listener(struct strbuf *sb, const struct listener *l, bool with
 {
 	char addr[V6T_ADDR_STRLEN];
 
-	v6t_addr_string(l->s.e.family, l->s.e.laddr, addr);
-	sb_printf(sb, l->s.e.family == AF_INET6 ? "[%s]:%u/%s" : "%s:%u/%s", addr, l->s.e.lport,
-		  is_udp(l)			     ? "udp"
-		  : l->s.e.protocol == IPPROTO_MPTCP ? "mptcp"
-						     : "tcp");
+	v6t_addr_string(l->family, l->laddr, addr);
+	sb_printf(sb, l->family == AF_INET6 ? "[%s]:%u/%s" : "%s:%u/%s", addr, l->lport,
+		  is_udp(l)			 ? "udp"
+		  : l->protocol == IPPROTO_MPTCP ? "mptcp"
+						 : "tcp");
 	if (with_stack)
-		sb_printf(sb, " %s", v6t_stack_name(v6t_classify_stack(&l->s.e)));
+		sb_printf(sb, " %s", v6t_stack_name(listener_stack(l)));
 	text_owner(sb, l);
 }
 
@@ -628,7 +628,7 @@ static void text_change(struct strbuf *sb, const struct change *c)
 		break;
 	case CHANGE_STACK:
 		text_listener(sb, c->before, true);
-		sb_printf(sb, " -> %s", v6t_stack_name(v6t_classify_stack(&c->after->s.e)));
+		sb_printf(sb, " -> %s", v6t_stack_name(listener_stack(c->after)));
 		break;
 	case CHANGE_OWNER:
 		text_listener(sb, c->before, true);
@@ -738,12 +738,12 @@ static void json_listener(struct strbuf *sb, const char *key, const struct liste
 		sb_printf(sb, ",\"%s\":null", key);
 		return;
 	}
-	v6t_addr_string(l->s.e.family, l->s.e.laddr, addr);
+	v6t_addr_string(l->family, l->laddr, addr);
 	sb_printf(sb,
 		  ",\"%s\":{\"family\":\"%s\",\"proto\":\"%s\",\"addr\":\"%s\","
 		  "\"stack\":\"%s\",\"inode\":%u,\"pid\":",
-		  key, v6t_family_name(l->s.e.family), v6t_proto_name(l->s.e.protocol), addr,
-		  v6t_stack_name(v6t_classify_stack(&l->s.e)), l->s.inode);
+		  key, v6t_family_name(l->family), v6t_proto_name(l->protocol), addr,
+		  v6t_stack_name(listener_stack(l)), l->inode);
 	if (l->pid) {
 		sb_printf(sb, "%u", l->pid);
 		json_comm(sb, "comm", l->comm);
