@@ -47,21 +47,60 @@ static bool snapshot_wanted(const struct snapshot_ctx *c, const struct v6t_event
 	return !c->by_owner || e->pid;
 }
 
+/*
+ * The one place a row becomes the kernel's record, which the stack rule and
+ * the formatters read: a socket record, as the tracer's events print.
+ */
+static void snapshot_record(const struct snapshot_row *row, struct v6t_event *e)
+{
+	*e = (struct v6t_event){
+		.type = V6T_EVENT_SOCKET,
+		.ts_ns = row->ts_ns,
+		.netns = row->netns,
+		.uid = row->uid,
+		.pid = row->pid,
+		.family = row->family,
+		.protocol = row->protocol,
+		.state = row->state,
+		.v6only = row->v6only,
+		.lport = row->lport,
+		.rport = row->rport,
+		.ifindex = row->ifindex,
+	};
+	memcpy(e->comm, row->comm, sizeof(e->comm));
+	memcpy(e->laddr, row->laddr, sizeof(e->laddr));
+	memcpy(e->raddr, row->raddr, sizeof(e->raddr));
+}
+
 static int snapshot_socket(const struct diag_sock *s, void *arg)
 {
 	struct snapshot_ctx *c = arg;
 	const struct snapshot_request *req = c->req;
-	struct event_info info = {.inode = s->inode};
-	struct v6t_event e = s->e;
+	struct snapshot_row row = {
+		.ts_ns = (uint64_t)monotonic_ns(),
+		.netns = c->netns,
+		.inode = s->inode,
+		.uid = s->e.uid,
+		.family = s->e.family,
+		.protocol = s->e.protocol,
+		.state = s->e.state,
+		.v6only = s->e.v6only,
+		.lport = s->e.lport,
+		.rport = s->e.rport,
+		.ifindex = s->e.ifindex,
+	};
+	struct event_info info = {.inode = row.inode};
 	char ifname[V6T_IFNAME_LEN];
+	struct v6t_event e;
 
-	e.netns = c->netns;
-	e.ts_ns = (uint64_t)monotonic_ns();
-	if (!owners_find(&c->owners, s->inode, &e.pid, e.comm))
-		e.pid = 0;
+	memcpy(row.laddr, s->e.laddr, sizeof(row.laddr));
+	memcpy(row.raddr, s->e.raddr, sizeof(row.raddr));
+	if (!owners_find(&c->owners, row.inode, &row.pid, row.comm))
+		row.pid = 0;
+	snapshot_record(&row, &e);
 	if (!snapshot_wanted(c, &e))
 		return 0;
-	if (e.ifindex && ifname_in(c->netns_fd, e.ifindex, ifname))
+	if (row.ifindex && ifname_in(c->netns_fd, row.ifindex, ifname))
 		info.ifname = ifname;
 	if (req->opts->json)
 		format_event_json(req->out, &e, &info, req->fmt);

@@ -4,19 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include "classify.h"
-#include "report.h"
+#include "deploy_report.h"
 
-void report_init(struct report *r, uint32_t own_netns)
+void deploy_report_init(struct deploy_report *r, uint32_t own_netns)
 {
 	memset(r, 0, sizeof(*r));
-	report_saw(r, own_netns, 0);
+	deploy_report_saw(r, own_netns, 0);
 	if (r->ns.n)
 		r->ns.v[0].own = true;
 }
 
-void report_saw(struct report *r, uint32_t netns, uint32_t pid)
+void deploy_report_saw(struct deploy_report *r, uint32_t netns, uint32_t pid)
 {
-	struct report_ns *ns;
+	struct deploy_report_ns *ns;
 	size_t i;
 
 	for (i = 0; i < r->ns.n; i++) {
@@ -31,7 +31,7 @@ void report_saw(struct report *r, uint32_t netns, uint32_t pid)
 }
 
 /* The index where pid is, or would be inserted, in the sorted tree_pids. */
-static size_t tree_pid_slot(const struct report *r, uint32_t pid)
+static size_t tree_pid_slot(const struct deploy_report *r, uint32_t pid)
 {
 	size_t lo = 0, hi = r->tree_pids.n;
 
@@ -46,14 +46,14 @@ static size_t tree_pid_slot(const struct report *r, uint32_t pid)
 	return lo;
 }
 
-static bool tree_has_pid(const struct report *r, uint32_t pid)
+static bool tree_has_pid(const struct deploy_report *r, uint32_t pid)
 {
 	size_t i = tree_pid_slot(r, pid);
 
 	return i < r->tree_pids.n && r->tree_pids.v[i] == pid;
 }
 
-void report_tree_pid(struct report *r, uint32_t pid)
+void deploy_report_tree_pid(struct deploy_report *r, uint32_t pid)
 {
 	size_t i = tree_pid_slot(r, pid);
 
@@ -95,7 +95,8 @@ static void tree_place_of(struct tree_place *p, uint32_t netns, uint8_t family, 
 }
 
 /* The index where p is, or would be inserted, in the sorted places; *found if it is. */
-static size_t tree_place_slot(const struct report *r, const struct tree_place *p, bool *found)
+static size_t tree_place_slot(const struct deploy_report *r, const struct tree_place *p,
+			      bool *found)
 {
 	size_t lo = 0, hi = r->places.n;
 
@@ -116,13 +117,13 @@ static size_t tree_place_slot(const struct report *r, const struct tree_place *p
 	return lo;
 }
 
-void report_tree_event(struct report *r, const struct v6t_event *e)
+void deploy_report_tree_event(struct deploy_report *r, const struct v6t_event *e)
 {
 	bool udp = e->protocol == IPPROTO_UDP, found;
 	struct tree_place p, *slot;
 	size_t i;
 
-	report_tree_pid(r, e->pid);
+	deploy_report_tree_pid(r, e->pid);
 	if (e->ret < 0 || !(e->type == V6T_EVENT_LISTEN || (udp && e->type == V6T_EVENT_BIND)))
 		return;
 	tree_place_of(&p, e->netns, (uint8_t)e->family, e->lport, udp, e->laddr);
@@ -137,8 +138,8 @@ void report_tree_event(struct report *r, const struct v6t_event *e)
 	*slot = p;
 }
 
-void report_failed_bind(struct report *r, const struct v6t_event *e, enum holder_lookup lookup,
-			const struct holder *holder)
+void deploy_report_failed_bind(struct deploy_report *r, const struct v6t_event *e,
+			       enum holder_lookup lookup, const struct holder *holder)
 {
 	struct failed_bind *f = array_push(&r->failed);
 
@@ -152,7 +153,7 @@ void report_failed_bind(struct report *r, const struct v6t_event *e, enum holder
 
 /* ---- comparing ---------------------------------------------------------- */
 
-static bool port_reported(const struct report *r, uint16_t port)
+static bool port_reported(const struct deploy_report *r, uint16_t port)
 {
 	return (!r->nwatch || v6t_port_listed(r->watch, r->nwatch, port)) &&
 	       !v6t_port_listed(r->ignore, r->nignore, port);
@@ -210,12 +211,12 @@ static bool owner_changed(const struct listener *b, const struct listener *a)
 /* ---- who made a change ------------------------------------------------- */
 
 /* The owner started after tracing did (the clock ticks of /proc: 10 ms on most kernels). */
-static bool started_during_run(const struct report *r, const struct listener *l)
+static bool started_during_run(const struct deploy_report *r, const struct listener *l)
 {
 	return l->owner_start > r->run_start;
 }
 
-static bool tree_made(const struct report *r, uint32_t netns, const struct listener *l)
+static bool tree_made(const struct deploy_report *r, uint32_t netns, const struct listener *l)
 {
 	struct tree_place p;
 	bool found;
@@ -231,8 +232,8 @@ static bool tree_made(const struct report *r, uint32_t netns, const struct liste
  * that very address during the run, or when its owner is a process of the tree
  * that started during the run (so that a pid reused since is not taken for it).
  */
-static enum change_by listener_by(const struct report *r, uint32_t netns, const struct listener *l,
-				  bool after)
+static enum change_by listener_by(const struct deploy_report *r, uint32_t netns,
+				  const struct listener *l, bool after)
 {
 	if (r->command && after && tree_made(r, netns, l))
 		return BY_COMMAND;
@@ -262,7 +263,7 @@ static bool cgroup_under(const char *cgroup, const char *unit)
  * A service restarted during the run: its cgroup, not the root one, holds an
  * after listener whose owner, outside COMMAND's tree, started during the run.
  */
-static bool cgroup_restarted(const struct report *r, const char *cgroup)
+static bool cgroup_restarted(const struct deploy_report *r, const char *cgroup)
 {
 	size_t n, i;
 
@@ -282,7 +283,7 @@ static bool cgroup_restarted(const struct report *r, const char *cgroup)
 	return false;
 }
 
-static enum change_counts listener_counts(const struct report *r, const struct listener *l,
+static enum change_counts listener_counts(const struct deploy_report *r, const struct listener *l,
 					  enum change_by by)
 {
 	size_t i;
@@ -312,7 +313,7 @@ static int blame_rank(enum change_counts counts, enum change_by by)
 }
 
 /* Weighs one listener of a change (after ones are offered first: ties keep them). */
-static void blame_side(const struct report *r, struct change *c, const struct listener *l,
+static void blame_side(const struct deploy_report *r, struct change *c, const struct listener *l,
 		       bool after, int *best)
 {
 	enum change_by by;
@@ -332,7 +333,7 @@ static void blame_side(const struct report *r, struct change *c, const struct li
 	c->counts = counts;
 }
 
-static void blame_start(const struct report *r, struct change *c, int *best)
+static void blame_start(const struct deploy_report *r, struct change *c, int *best)
 {
 	*best = -1;
 	c->by = BY_UNKNOWN;
@@ -340,7 +341,7 @@ static void blame_start(const struct report *r, struct change *c, int *best)
 	c->counts = r->command ? COUNTS_NOT : COUNTS_NO_COMMAND;
 }
 
-static int add_change(struct report *r, const struct change *c)
+static int add_change(struct deploy_report *r, const struct change *c)
 {
 	struct change *slot = array_push(&r->changes);
 
@@ -358,7 +359,8 @@ static int add_change(struct report *r, const struct change *c)
  * The listeners of one port and protocol class, matched before to after; a
  * loss or gain of service is blamed on the listeners whose change made it.
  */
-static int compare_port(struct report *r, const struct report_ns *ns, uint16_t port, bool udp)
+static int compare_port(struct deploy_report *r, const struct deploy_report_ns *ns, uint16_t port,
+			bool udp)
 {
 	struct change c = {.netns = ns->netns, .port = port, .udp = udp};
 	struct change *moved = calloc(ns->before.n + ns->after.n + 1, sizeof(*moved));
@@ -444,7 +446,7 @@ static int compare_port(struct report *r, const struct report_ns *ns, uint16_t p
 }
 
 /* Whether (port, udp) was compared already: it is a listener earlier in the lists. */
-static bool seen_before(const struct report_ns *ns, const struct listener *x)
+static bool seen_before(const struct deploy_report_ns *ns, const struct listener *x)
 {
 	const struct listeners *lists[2] = {&ns->before, &ns->after};
 	size_t k, i;
@@ -472,13 +474,13 @@ static int by_severity(const void *a, const void *b)
 	return 0;
 }
 
-int report_compare(struct report *r)
+int deploy_report_compare(struct deploy_report *r)
 {
 	size_t n, i, k;
 	int err;
 
 	for (n = 0; n < r->ns.n; n++) {
-		const struct report_ns *ns = &r->ns.v[n];
+		const struct deploy_report_ns *ns = &r->ns.v[n];
 		const struct listeners *lists[2] = {&ns->before, &ns->after};
 
 		if (ns->after_err || (ns->has_before && ns->before_err))
@@ -500,7 +502,7 @@ int report_compare(struct report *r)
 	return 0;
 }
 
-void report_free(struct report *r)
+void deploy_report_free(struct deploy_report *r)
 {
 	size_t i;
 
@@ -669,12 +671,12 @@ static void text_failed_bind(struct strbuf *sb, const struct failed_bind *f)
 }
 
 /* Which namespaces the report covers, and what is not known of them. */
-static void text_namespaces(struct strbuf *sb, const struct report *r)
+static void text_namespaces(struct strbuf *sb, const struct deploy_report *r)
 {
 	size_t i;
 
 	for (i = 0; i < r->ns.n; i++) {
-		const struct report_ns *ns = &r->ns.v[i];
+		const struct deploy_report_ns *ns = &r->ns.v[i];
 
 		sb_printf(sb, "v6trace: deploy report, network namespace %u", ns->netns);
 		if (ns->own)
@@ -694,7 +696,7 @@ static void text_namespaces(struct strbuf *sb, const struct report *r)
 	}
 }
 
-void report_format_text(const struct report *r, struct strbuf *sb)
+void deploy_report_format_text(const struct deploy_report *r, struct strbuf *sb)
 {
 	size_t i, gained = 0;
 
@@ -781,7 +783,11 @@ static void json_blame(struct strbuf *sb, const struct change *c)
  */
 #define REPORT_NS_LISTED 1000
 
-void report_format_json(const struct report *r, struct strbuf *sb, int64_t realtime_ns, bool gate)
+static void json_closing_record(const struct deploy_report *r, struct strbuf *sb,
+				int64_t realtime_ns, bool gate, size_t gained);
+
+void deploy_report_format_json(const struct deploy_report *r, struct strbuf *sb,
+			       int64_t realtime_ns, bool gate)
 {
 	size_t i, gained = 0;
 
@@ -800,10 +806,22 @@ void report_format_json(const struct report *r, struct strbuf *sb, int64_t realt
 		json_blame(sb, c);
 		sb_puts(sb, "}\n");
 	}
+	json_closing_record(r, sb, realtime_ns, gate, gained);
+}
+
+/*
+ * The record that closes the deploy report (its key is "report"): the
+ * namespaces compared, the totals, and the gate's verdict.
+ */
+static void json_closing_record(const struct deploy_report *r, struct strbuf *sb,
+				int64_t realtime_ns, bool gate, size_t gained)
+{
+	size_t i;
+
 	json_record_head(sb, realtime_ns, "report");
 	sb_puts(sb, ",\"namespaces\":[");
 	for (i = 0; i < r->ns.n && i < REPORT_NS_LISTED; i++) {
-		const struct report_ns *ns = &r->ns.v[i];
+		const struct deploy_report_ns *ns = &r->ns.v[i];
 		const char *known = ns->after_err || (ns->has_before && ns->before_err) ? "unknown"
 				    : ns->has_before					? "compared"
 											: "new";
