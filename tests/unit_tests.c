@@ -18,6 +18,7 @@
 #include <bpf/btf.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "array.h"
 #include "cgroup.h"
 #include "classify.h"
 #include "core_btf.h"
@@ -1111,6 +1112,61 @@ static void test_core_btf_copy(void **state)
 	btf__free(kern);
 }
 
+/* ---- the growable array (array.h) ---------------------------------------- */
+
+struct u32s ARRAY_OF(uint32_t);
+
+/* Push keeps order and zeroes, insert opens a slot, max bounds, overflow is refused. */
+static void test_array(void **state)
+{
+	struct u32s a = {0};
+	uint32_t *p;
+	size_t i, cap;
+
+	(void)state;
+	for (i = 0; i < 100; i++) {
+		p = array_push(&a);
+		assert_non_null(p);
+		assert_int_equal(*p, 0);
+		*p = (uint32_t)i * 2;
+	}
+	assert_int_equal(a.n, 100);
+	assert_true(a.cap >= 100);
+	for (i = 0; i < 100; i++)
+		assert_int_equal(a.v[i], i * 2);
+	p = array_insert_max(&a, 1, 0);
+	assert_non_null(p);
+	*p = 1;
+	assert_int_equal(a.n, 101);
+	assert_int_equal(a.v[0], 0);
+	assert_int_equal(a.v[1], 1);
+	assert_int_equal(a.v[2], 2);
+	assert_int_equal(a.v[100], 198);
+	p = array_insert_max(&a, a.n, 0); /* at the end */
+	assert_non_null(p);
+	*p = 7;
+	assert_int_equal(a.v[101], 7);
+	/* beyond max: refused, the array unchanged */
+	cap = a.cap;
+	assert_null(array_push_max(&a, a.n));
+	assert_null(array_insert_max(&a, 0, a.n));
+	assert_int_equal(a.n, 102);
+	assert_int_equal(a.cap, cap);
+	assert_int_equal(a.v[0], 0);
+	/* a size that overflows is refused, not wrapped */
+	assert_false(array_reserve(&a, SIZE_MAX / 2, 0));
+	assert_int_equal(a.cap, cap);
+	array_free(&a);
+	assert_null(a.v);
+	assert_int_equal(a.n, 0);
+	/* a bound that is not a power of two is reached exactly */
+	for (i = 0; i < 20; i++)
+		assert_non_null(array_push_max(&a, 20));
+	assert_null(array_push_max(&a, 20));
+	assert_int_equal(a.cap, 20);
+	array_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1144,6 +1200,7 @@ int main(void)
 		cmocka_unit_test(test_event_info),
 		cmocka_unit_test(test_core_names),
 		cmocka_unit_test(test_core_btf_copy),
+		cmocka_unit_test(test_array),
 	};
 
 	return cmocka_run_group_tests_name("unit", tests, NULL, NULL);

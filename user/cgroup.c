@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "array.h"
 #include "clock.h"
 #include "cgroup.h"
 
@@ -279,29 +280,12 @@ static struct cgroup_name *name_from_proc(struct cgroup_names *c, uint64_t id, u
 
 /* ---- the walk: every directory, one level at a time ---- */
 
-static bool walk_grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t n = *cap ? *cap : 64;
-	void *q;
-
-	if (need <= *cap)
-		return true;
-	while (n < need)
-		n *= 2;
-	q = realloc(*p, n * size);
-	if (!q)
-		return false;
-	*p = q;
-	*cap = n;
-	return true;
-}
-
 /* A directory the walk found: its name's offset in the pool, below entry parent. */
 static bool walk_found(struct cgroup_walk *w, uint64_t id, size_t parent, const char *name,
 		       size_t len)
 {
-	if (!walk_grow((void **)&w->entries, &w->cap, w->n + 1, sizeof(*w->entries)) ||
-	    !walk_grow((void **)&w->pool, &w->pool_cap, w->pool_len + len + 1, 1))
+	if (!array_grow(&w->entries, &w->cap, w->n + 1, sizeof(*w->entries), 0) ||
+	    !array_grow(&w->pool, &w->pool_cap, w->pool_len + len + 1, 1, 0))
 		return false;
 	w->entries[w->n].id = id;
 	w->entries[w->n].parent = parent;
@@ -342,7 +326,7 @@ static bool read_children(int fd, struct walk_level *l)
 
 		if ((de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) || de->d_name[0] == '.')
 			continue;
-		if (!walk_grow((void **)&l->names, &cap, l->len + n, 1)) {
+		if (!array_grow(&l->names, &cap, l->len + n, 1, 0)) {
 			closedir(dir);
 			free(l->names);
 			l->names = NULL;
@@ -388,7 +372,7 @@ static void walk_all(struct cgroup_names *c, int64_t now_ns)
 	w->complete = false;
 	cur = fcntl(c->mount_fd, F_DUPFD_CLOEXEC, 0);
 	if (cur < 0 || fstat(cur, &st) || !walk_found(w, st.st_ino, SIZE_MAX, "", 0) ||
-	    !walk_grow((void **)&levels, &levels_cap, 1, sizeof(*levels)) ||
+	    !array_grow(&levels, &levels_cap, 1, sizeof(*levels), 0) ||
 	    !read_children(cur, &levels[0]))
 		goto out;
 	levels[0].entry = 0;
@@ -424,7 +408,7 @@ static void walk_all(struct cgroup_names *c, int64_t now_ns)
 			break;
 		}
 		if (fstat(sub, &st) ||
-		    !walk_grow((void **)&levels, &levels_cap, depth + 1, sizeof(*levels)) ||
+		    !array_grow(&levels, &levels_cap, depth + 1, sizeof(*levels), 0) ||
 		    !walk_found(w, st.st_ino, parent, name, nlen) ||
 		    !read_children(sub, &levels[depth])) {
 			close(sub);
@@ -442,7 +426,7 @@ out:
 	if (cur >= 0)
 		close(cur);
 	free(levels);
-	if (!walk_grow((void **)&w->by_id, &w->by_id_cap, w->n, sizeof(*w->by_id))) {
+	if (!array_grow(&w->by_id, &w->by_id_cap, w->n, sizeof(*w->by_id), 0)) {
 		w->n = 0;
 		w->complete = false;
 		c->last_walk_took_ns = monotonic_ns() - c->last_walk_took_ns;
@@ -486,7 +470,7 @@ static const char *walk_path_of(struct cgroup_names *c, uint64_t id, bool *too_l
 	}
 	if (!len) /* the root */
 		return "/";
-	if (!walk_grow((void **)&c->path_buf, &c->path_cap, len + 1, 1))
+	if (!array_grow(&c->path_buf, &c->path_cap, len + 1, 1, 0))
 		return NULL;
 	c->path_buf[len] = '\0';
 	for (at = e; w->entries[at].parent != SIZE_MAX; at = w->entries[at].parent) {

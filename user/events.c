@@ -51,12 +51,12 @@ static void note_for_report(struct runtime *rt, const struct v6t_event *e,
 			    enum holder_lookup lookup, const struct holder *holder)
 {
 	if (rt->cmd.pid)
-		report_tree_event(&rt->report, e);
+		deploy_report_tree_event(&rt->deploy_report, e);
 	if (e->type != V6T_EVENT_BIND && e->type != V6T_EVENT_LISTEN)
 		return;
-	report_saw(&rt->report, e->netns, e->pid);
+	deploy_report_saw(&rt->deploy_report, e->netns, e->pid);
 	if (e->type == V6T_EVENT_BIND && e->ret < 0)
-		report_failed_bind(&rt->report, e, lookup, holder);
+		deploy_report_failed_bind(&rt->deploy_report, e, lookup, holder);
 }
 
 /*
@@ -141,7 +141,7 @@ int print_snapshot(struct runtime *rt)
 }
 
 /* Reports events the BPF side could not reserve room for since the last call. */
-void report_lost(struct runtime *rt)
+void note_lost_events(struct runtime *rt)
 {
 	uint64_t stats[V6T_STAT_MAX], delta;
 

@@ -4,22 +4,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "array.h"
 #include "classify.h"
 #include "listeners.h"
+#include "sockets.h"
 
 int listeners_add(struct listeners *l, const struct listener *x)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct listener *grown = reallocarray(l->v, cap, sizeof(*grown));
+	struct listener *slot = array_push(l);
 
-		if (!grown)
-			return -ENOMEM;
-		l->v = grown;
-		l->cap = cap;
-	}
-	l->v[l->n++] = *x;
+	if (!slot)
+		return -ENOMEM;
+	*slot = *x;
 	return 0;
+}
+
+/*
+ * The one place a listener is seen as an event: the stack rule is written
+ * for the kernel's record, and a listener has the fields it reads.
+ */
+enum v6t_stack listener_stack(const struct listener *l)
+{
+	struct v6t_event e = {
+		.type = V6T_EVENT_SOCKET,
+		.family = l->family,
+		.protocol = l->protocol,
+		.lport = l->lport,
+		.state = l->state,
+		.v6only = l->v6only,
+	};
+
+	memcpy(e.laddr, l->laddr, sizeof(e.laddr));
+	return v6t_classify_stack(&e);
 }
 
 /* Field 22 of /proc/PID/stat, counted after the comm's closing parenthesis. */
@@ -81,46 +97,33 @@ void listeners_owner_facts(uint32_t pid, uint64_t *start, char cgroup[V6T_LISTEN
 static int collect(const struct diag_sock *s, void *ctx)
 {
 	struct listeners *l = ctx;
-	struct listener x = {.s = *s};
-	size_t i;
+	struct listener x = {
+		.family = s->e.family,
+		.protocol = s->e.protocol,
+		.lport = s->e.lport,
+		.state = s->e.state,
+		.v6only = s->e.v6only,
+		.inode = s->inode,
+	};
 
-	if (s->e.state == V6T_TCP_CLOSE && s->e.lport == 0)
-		return 0; /* an unbound UDP socket */
-	/* an MPTCP socket's subflow: TCP, under the inode of an MPTCP socket listed first */
-	for (i = 0;
-	     s->e.protocol == IPPROTO_TCP && i < l->n && l->v[i].s.e.protocol == IPPROTO_MPTCP;
-	     i++) {
-		if (l->v[i].s.inode == s->inode)
-			return 0;
-	}
+	memcpy(x.laddr, s->e.laddr, sizeof(x.laddr));
+
 	return listeners_add(l, &x) ? 1 : 0;
 }
 
 int listeners_collect(int netns_fd, struct listeners *out)
 {
-	static const struct {
-		uint8_t family;
-		uint16_t protocol;
-		uint8_t state;
-	} dumps[] = {
-		{AF_INET, IPPROTO_MPTCP, V6T_TCP_LISTEN}, {AF_INET6, IPPROTO_MPTCP, V6T_TCP_LISTEN},
-		{AF_INET, IPPROTO_TCP, V6T_TCP_LISTEN},	  {AF_INET6, IPPROTO_TCP, V6T_TCP_LISTEN},
-		{AF_INET, IPPROTO_UDP, V6T_TCP_CLOSE},	  {AF_INET6, IPPROTO_UDP, V6T_TCP_CLOSE},
-	};
 	struct owners o = {0};
 	size_t i;
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	for (i = 0; i < sizeof(dumps) / sizeof(dumps[0]); i++) {
-		err = sockdiag_dump(netns_fd, dumps[i].family, dumps[i].protocol,
-				    1u << dumps[i].state, collect, out);
-		if (err && dumps[i].protocol != IPPROTO_MPTCP)
-			return err;
-	}
+	err = sockets_list(netns_fd, SOCKETS_SERVING, collect, out, NULL);
+	if (err)
+		return err;
 	owners_scan(&o);
 	for (i = 0; i < out->n; i++) {
-		if (owners_find(&o, out->v[i].s.inode, &out->v[i].pid, out->v[i].comm))
+		if (owners_find(&o, out->v[i].inode, &out->v[i].pid, out->v[i].comm))
 			listeners_owner_facts(out->v[i].pid, &out->v[i].owner_start,
 					      out->v[i].cgroup);
 		else
@@ -132,6 +135,5 @@ int listeners_collect(int netns_fd, struct listeners *out)
 
 void listeners_free(struct listeners *l)
 {
-	free(l->v);
-	memset(l, 0, sizeof(*l));
+	array_free(l);
 }

@@ -212,7 +212,7 @@ static void on_tick(struct runtime *rt, uint64_t ticks)
 	rt->ticks += ticks;
 	if (rt->ticks >= 1000 / V6T_DRAIN_MS) {
 		rt->ticks = 0;
-		report_lost(rt);
+		note_lost_events(rt);
 	}
 }
 

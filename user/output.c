@@ -16,7 +16,7 @@
 #define SYSLOG_PRI	  30 /* LOG_DAEMON | LOG_INFO */
 #define SYSLOG_TIMEOUT_MS 1000
 
-static void report(struct output *o, int err)
+static void warn_write_error(struct output *o, int err)
 {
 	if (o->error == err)
 		return;
@@ -270,7 +270,7 @@ static void send_syslog(struct output *o)
 	if (send(o->fd, frame.data, frame.len, MSG_NOSIGNAL) < 0 &&
 	    !((errno == ECONNREFUSED || errno == ENOTCONN) && !syslog_connect(o->fd, o->path) &&
 	      send(o->fd, frame.data, frame.len, MSG_NOSIGNAL) >= 0)) {
-		report(o, errno);
+		warn_write_error(o, errno);
 		o->dropped++;
 	}
 	sb_free(&frame);
@@ -302,7 +302,7 @@ static bool write_pipe(struct output *o, int64_t deadline_ns)
 		if (errno == EPIPE)
 			o->gone = true;
 		else
-			report(o, errno);
+			warn_write_error(o, errno);
 		drop_rest(o);
 		return false;
 	}
@@ -339,7 +339,7 @@ static void write_file(struct output *o)
 	if (e == EPIPE && o->kind == OUTPUT_STDOUT)
 		o->gone = true;
 	else
-		report(o, e);
+		warn_write_error(o, e);
 	drop_rest(o);
 }
 

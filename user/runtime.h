@@ -19,7 +19,7 @@
 #include "loader.h"
 #include "lookups.h"
 #include "output.h"
-#include "report.h"
+#include "deploy_report.h"
 #include "summary.h"
 
 struct ring_buffer;
@@ -47,9 +47,9 @@ struct runtime {
 	struct holder_helper helper; /* keeps what EADDRINUSE lookups need */
 	struct lookups lookups;	     /* events waiting for the helper's answers */
 	int helper_watched;	     /* the helper's socket while in the epoll set; -1: not */
-	struct report report;	     /* the deploy report (opts->report) */
-	int forwarded;		     /* SIGINT/SIGTERM received while COMMAND ran */
-	int stop_signal;	     /* the last SIGINT/SIGTERM received */
+	struct deploy_report deploy_report; /* the deploy report (opts->report) */
+	int forwarded;			    /* SIGINT/SIGTERM received while COMMAND ran */
+	int stop_signal;		    /* the last SIGINT/SIGTERM received */
 	bool killed; /* a second signal ended v6trace: COMMAND was killed if still running */
 	int64_t linger_until_ns; /* COMMAND has exited: follow what it started until then */
 	uint64_t lost_reported;
@@ -75,7 +75,7 @@ void emit_start(struct runtime *rt);
 /* The --snapshot (and --with-snapshot) of this run's options. */
 int print_snapshot(struct runtime *rt);
 /* The events the kernel side lost since the last call, and its counters. */
-void report_lost(struct runtime *rt);
+void note_lost_events(struct runtime *rt);
 void emit_summary(struct runtime *rt);
 
 /* ---- loop.c: the event loop --------------------------------------------- */

@@ -13,6 +13,7 @@
 #include "netns.h"
 #include "snapshot.h"
 #include "sockdiag.h"
+#include "sockets.h"
 
 struct snapshot_ctx {
 	const struct snapshot_request *req;
@@ -21,43 +22,7 @@ struct snapshot_ctx {
 	int netns_fd;	      /* the namespace listed (--netns); -1: the tracer's */
 	uint32_t netns;
 	unsigned int count;
-	/* inodes of the MPTCP sockets listed, sorted once the MPTCP dumps are done */
-	uint32_t *mptcp_inodes;
-	size_t n_mptcp, cap_mptcp;
-	bool mptcp_sorted;
 };
-
-static int compare_inodes(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * sock_diag lists an MPTCP socket twice: as itself, and its TCP subflow (a
- * kernel socket) under TCP with the same inode. Only the first is the user's.
- */
-static bool is_mptcp_subflow(const struct snapshot_ctx *c, const struct diag_sock *s)
-{
-	return s->e.protocol == IPPROTO_TCP && c->n_mptcp &&
-	       bsearch(&s->inode, c->mptcp_inodes, c->n_mptcp, sizeof(uint32_t), compare_inodes);
-}
-
-static int remember_mptcp(struct snapshot_ctx *c, uint32_t inode)
-{
-	if (c->n_mptcp == c->cap_mptcp) {
-		size_t cap = c->cap_mptcp ? c->cap_mptcp * 2 : 64;
-		uint32_t *grown = reallocarray(c->mptcp_inodes, cap, sizeof(uint32_t));
-
-		if (!grown)
-			return -ENOMEM;
-		c->mptcp_inodes = grown;
-		c->cap_mptcp = cap;
-	}
-	c->mptcp_inodes[c->n_mptcp++] = inode;
-	return 0;
-}
 
 /*
  * Whether the snapshot lists a socket: the filters the kernel side decides in
@@ -82,30 +47,60 @@ static bool snapshot_wanted(const struct snapshot_ctx *c, const struct v6t_event
 	return !c->by_owner || e->pid;
 }
 
+/*
+ * The one place a row becomes the kernel's record, which the stack rule and
+ * the formatters read: a socket record, as the tracer's events print.
+ */
+static void snapshot_record(const struct snapshot_row *row, struct v6t_event *e)
+{
+	*e = (struct v6t_event){
+		.type = V6T_EVENT_SOCKET,
+		.ts_ns = row->ts_ns,
+		.netns = row->netns,
+		.uid = row->uid,
+		.pid = row->pid,
+		.family = row->family,
+		.protocol = row->protocol,
+		.state = row->state,
+		.v6only = row->v6only,
+		.lport = row->lport,
+		.rport = row->rport,
+		.ifindex = row->ifindex,
+	};
+	memcpy(e->comm, row->comm, sizeof(e->comm));
+	memcpy(e->laddr, row->laddr, sizeof(e->laddr));
+	memcpy(e->raddr, row->raddr, sizeof(e->raddr));
+}
+
 static int snapshot_socket(const struct diag_sock *s, void *arg)
 {
 	struct snapshot_ctx *c = arg;
 	const struct snapshot_request *req = c->req;
-	struct event_info info = {.inode = s->inode};
-	struct v6t_event e = s->e;
+	struct snapshot_row row = {
+		.ts_ns = (uint64_t)monotonic_ns(),
+		.netns = c->netns,
+		.inode = s->inode,
+		.uid = s->e.uid,
+		.family = s->e.family,
+		.protocol = s->e.protocol,
+		.state = s->e.state,
+		.v6only = s->e.v6only,
+		.lport = s->e.lport,
+		.rport = s->e.rport,
+		.ifindex = s->e.ifindex,
+	};
+	struct event_info info = {.inode = row.inode};
 	char ifname[V6T_IFNAME_LEN];
+	struct v6t_event e;
 
-	if (e.state == V6T_TCP_ESTABLISHED && !v6t_event_mapped(&e) &&
-	    !req->opts->filter.all_connects)
-		return 0; /* the tcp6 connections that carry IPv4, unless --all-connects */
-	if (e.state == V6T_TCP_CLOSE && e.lport == 0)
-		return 0; /* an unbound UDP socket */
-	if (is_mptcp_subflow(c, s))
-		return 0;
-	if (e.protocol == IPPROTO_MPTCP && remember_mptcp(c, s->inode))
-		return -ENOMEM;
-	e.netns = c->netns;
-	e.ts_ns = (uint64_t)monotonic_ns();
-	if (!owners_find(&c->owners, s->inode, &e.pid, e.comm))
-		e.pid = 0;
+	memcpy(row.laddr, s->e.laddr, sizeof(row.laddr));
+	memcpy(row.raddr, s->e.raddr, sizeof(row.raddr));
+	if (!owners_find(&c->owners, row.inode, &row.pid, row.comm))
+		row.pid = 0;
+	snapshot_record(&row, &e);
 	if (!snapshot_wanted(c, &e))
 		return 0;
-	if (e.ifindex && ifname_in(c->netns_fd, e.ifindex, ifname))
+	if (row.ifindex && ifname_in(c->netns_fd, row.ifindex, ifname))
 		info.ifname = ifname;
 	if (req->opts->json)
 		format_event_json(req->out, &e, &info, req->fmt);
@@ -200,26 +195,10 @@ static bool snapshot_owner_filter(const struct snapshot_request *req, struct own
  */
 int snapshot_print(const struct snapshot_request *req)
 {
-	static const struct {
-		uint8_t family;
-		uint16_t protocol;
-		uint8_t state;
-	} dumps[] = {
-		{AF_INET, IPPROTO_MPTCP, V6T_TCP_LISTEN},
-		{AF_INET6, IPPROTO_MPTCP, V6T_TCP_LISTEN},
-		{AF_INET6, IPPROTO_MPTCP, V6T_TCP_ESTABLISHED},
-		{AF_INET, IPPROTO_TCP, V6T_TCP_LISTEN},
-		{AF_INET6, IPPROTO_TCP, V6T_TCP_LISTEN},
-		{AF_INET, IPPROTO_UDP, V6T_TCP_CLOSE},
-		{AF_INET6, IPPROTO_UDP, V6T_TCP_CLOSE},
-		{AF_INET6, IPPROTO_TCP, V6T_TCP_ESTABLISHED},
-	};
 	struct snapshot_ctx c = {.req = req};
 	struct owner_filter owner_filter;
 	char cgroup[PATH_MAX];
-	bool mptcp_warned = false;
-	size_t i;
-	int err, ret = 0;
+	int err, mptcp_err;
 
 	if (!snapshot_owner_filter(req, &owner_filter, cgroup)) {
 		sb_reset(req->out); /* not even the header */
@@ -237,34 +216,21 @@ int snapshot_print(const struct snapshot_request *req)
 		return -1;
 	}
 	owners_scan_wanted(&c.owners, c.by_owner ? &owner_filter : NULL);
-	for (i = 0; i < sizeof(dumps) / sizeof(dumps[0]); i++) {
-		if (dumps[i].protocol != IPPROTO_MPTCP && !c.mptcp_sorted) {
-			if (c.n_mptcp) /* qsort(NULL, 0) is undefined */
-				qsort(c.mptcp_inodes, c.n_mptcp, sizeof(uint32_t), compare_inodes);
-			c.mptcp_sorted = true;
-		}
-		err = sockdiag_dump(c.netns_fd, dumps[i].family, dumps[i].protocol,
-				    1u << dumps[i].state, snapshot_socket, &c);
-		if (err && err != -ENOTSUP && dumps[i].protocol == IPPROTO_MPTCP) {
-			if (!mptcp_warned)
-				warn_mptcp_unlisted(err);
-			mptcp_warned = true;
-			continue;
-		}
-		if (err) {
-			sb_reset(req->out);
-			if (err == -ENOTSUP)
-				fail("cannot list sockets: this v6trace was linked statically without "
-				     "libmnl");
-			else
-				fail("cannot list sockets (NETLINK_SOCK_DIAG): %s", strerror(-err));
-			ret = -1;
-			break;
-		}
+	err = sockets_list(c.netns_fd,
+			   req->opts->filter.all_connects ? SOCKETS_ALL_CONNECTS
+							  : SOCKETS_MAPPED_CONNECTS,
+			   snapshot_socket, &c, &mptcp_err);
+	if (mptcp_err)
+		warn_mptcp_unlisted(mptcp_err);
+	if (err) {
+		sb_reset(req->out);
+		if (err == -ENOTSUP)
+			fail("cannot list sockets: this v6trace was linked statically without libmnl");
+		else
+			fail("cannot list sockets (NETLINK_SOCK_DIAG): %s", strerror(-err));
 	}
 	owners_free(&c.owners);
-	free(c.mptcp_inodes);
 	if (c.netns_fd >= 0)
 		close(c.netns_fd);
-	return ret;
+	return err ? -1 : 0;
 }

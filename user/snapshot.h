@@ -11,6 +11,23 @@
 #include "cli.h"
 #include "format.h"
 
+/* One socket the snapshot lists: what sock_diag and /proc said of it. */
+struct snapshot_row {
+	uint64_t ts_ns; /* CLOCK_MONOTONIC, when it was listed */
+	uint32_t netns;
+	uint32_t inode;
+	uint32_t uid;
+	uint32_t pid; /* the owner (the lowest pid holding it); 0: none found */
+	char comm[V6T_COMM_LEN];
+	uint16_t family;   /* AF_INET, AF_INET6 */
+	uint16_t protocol; /* IPPROTO_TCP, IPPROTO_MPTCP, IPPROTO_UDP */
+	uint8_t state;	   /* V6T_TCP_LISTEN, V6T_TCP_ESTABLISHED; V6T_TCP_CLOSE: bound UDP */
+	uint8_t v6only;
+	uint16_t lport, rport;
+	uint8_t laddr[16], raddr[16]; /* network order */
+	uint32_t ifindex;	      /* the interface it is bound to; 0: none */
+};
+
 struct snapshot_request {
 	const struct options *opts; /* the filters, --netns, --all-connects, --json */
 	uint32_t own_netns;	    /* the tracer's network namespace */

@@ -177,7 +177,7 @@ static void cleanup(struct runtime *rt)
 	if (rt->cmd.pid)
 		command_abort(&rt->cmd); /* a child that never ran exits now */
 	holder_helper_stop(&rt->helper);
-	report_free(&rt->report);
+	deploy_report_free(&rt->deploy_report);
 	lookups_free(&rt->lookups);
 	ring_buffer__free(rt->rb);
 	tracer_stop(&rt->tracer);
@@ -226,23 +226,23 @@ static uint64_t boot_ticks_now(void)
 	return (uint64_t)clock_ns(CLOCK_BOOTTIME) / (uint64_t)(1000000000LL / (hz > 0 ? hz : 100));
 }
 
-static void report_before(struct runtime *rt)
+static void deploy_report_before(struct runtime *rt)
 {
-	struct report_ns *own;
+	struct deploy_report_ns *own;
 
-	report_init(&rt->report, rt->netns);
+	deploy_report_init(&rt->deploy_report, rt->netns);
 	/* who made a change: COMMAND's tree (COMMAND has not run yet), the run's start, --unit */
-	rt->report.command = rt->cmd.pid != 0;
-	rt->report.command_pid = (uint32_t)rt->cmd.pid;
-	report_tree_pid(&rt->report, rt->report.command_pid);
-	rt->report.run_start = boot_ticks_now();
-	rt->report.units = rt->opts->units;
-	rt->report.nunits = rt->opts->nunits;
-	rt->report.watch = rt->opts->watch;
-	rt->report.nwatch = rt->opts->nwatch;
-	rt->report.ignore = rt->opts->ignore;
-	rt->report.nignore = rt->opts->nignore;
-	own = &rt->report.ns[0];
+	rt->deploy_report.command = rt->cmd.pid != 0;
+	rt->deploy_report.command_pid = (uint32_t)rt->cmd.pid;
+	deploy_report_tree_pid(&rt->deploy_report, rt->deploy_report.command_pid);
+	rt->deploy_report.run_start = boot_ticks_now();
+	rt->deploy_report.units = rt->opts->units;
+	rt->deploy_report.nunits = rt->opts->nunits;
+	rt->deploy_report.watch = rt->opts->watch;
+	rt->deploy_report.nwatch = rt->opts->nwatch;
+	rt->deploy_report.ignore = rt->opts->ignore;
+	rt->deploy_report.nignore = rt->opts->nignore;
+	own = &rt->deploy_report.ns.v[0];
 	own->has_before = true;
 	own->before_err = listeners_collect(-1, &own->before);
 }
@@ -252,25 +252,25 @@ static void report_before(struct runtime *rt)
  * every namespace the run reached, listed by the helper (which can still name
  * owners). Text goes to stderr (stdout with -o), JSON into the stream.
  */
-static void emit_report(struct runtime *rt)
+static void emit_deploy_report(struct runtime *rt)
 {
 	struct strbuf sb = {0};
 	size_t i;
 
-	for (i = 0; i < rt->report.nns; i++) {
-		struct report_ns *ns = &rt->report.ns[i];
+	for (i = 0; i < rt->deploy_report.ns.n; i++) {
+		struct deploy_report_ns *ns = &rt->deploy_report.ns.v[i];
 
 		ns->after_err =
 			holder_helper_listeners(&rt->helper, ns->netns, ns->via_pid, &ns->after);
 	}
-	if (report_compare(&rt->report))
+	if (deploy_report_compare(&rt->deploy_report))
 		fail("the deploy report ran out of memory: it is incomplete");
 	if (rt->opts->json) {
-		report_format_json(&rt->report, &rt->out, clock_ns(CLOCK_REALTIME),
-				   rt->opts->fail_on_lost);
+		deploy_report_format_json(&rt->deploy_report, &rt->out, clock_ns(CLOCK_REALTIME),
+					  rt->opts->fail_on_lost);
 		return;
 	}
-	report_format_text(&rt->report, &sb);
+	deploy_report_format_text(&rt->deploy_report, &sb);
 	fputs(sb.data, rt->opts->output_path ? stdout : stderr);
 	sb_free(&sb);
 }
@@ -310,9 +310,9 @@ static void finish(struct runtime *rt)
 	lookups_finish(&rt->lookups,
 		       rt->stop_signal ? clock_ns(CLOCK_MONOTONIC) + STOP_LOOKUP_GRACE_NS : 0);
 	memcpy(rt->summary.lookups, rt->lookups.count, sizeof(rt->summary.lookups));
-	report_lost(rt);
+	note_lost_events(rt);
 	if (rt->opts->report)
-		emit_report(rt);
+		emit_deploy_report(rt);
 	output_add(&rt->output, &rt->out);
 	rt->summary.unwritten = rt->output.dropped;
 	emit_summary(rt);
@@ -344,7 +344,7 @@ static int spawn_command(struct runtime *rt)
 /* --fail-on-lost: a port lost IPv4 or IPv6 service through a change the deploy is held to */
 static int gate_status(const struct runtime *rt)
 {
-	return rt->opts->fail_on_lost && rt->report.lost_counted ? V6T_EXIT_LOST_SERVICE : 0;
+	return rt->opts->fail_on_lost && rt->deploy_report.lost_counted ? V6T_EXIT_LOST_SERVICE : 0;
 }
 
 /*
@@ -399,7 +399,7 @@ int main(int argc, char **argv)
 	if (opts.with_snapshot && print_snapshot(&rt))
 		goto cleanup;
 	if (opts.report)
-		report_before(&rt);
+		deploy_report_before(&rt);
 	if (start_lookups(&rt))
 		goto cleanup;
 	if (drop_privileges())

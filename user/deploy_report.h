@@ -33,12 +33,13 @@
  *
  * Without COMMAND every change counts: there is no deploy to tell apart.
  */
-#ifndef V6TRACE_REPORT_H
-#define V6TRACE_REPORT_H
+#ifndef V6TRACE_DEPLOY_REPORT_H
+#define V6TRACE_DEPLOY_REPORT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "array.h"
 #include "format.h"
 #include "listeners.h"
 
@@ -97,7 +98,7 @@ struct tree_place {
 #define SERVES_V4 1
 #define SERVES_V6 2
 
-struct report_ns {
+struct deploy_report_ns {
 	uint32_t netns;
 	bool own;	  /* the tracer's namespace */
 	bool has_before;  /* listed when tracing started */
@@ -113,48 +114,45 @@ struct failed_bind {
 	struct holder holder;
 };
 
-struct report {
-	struct report_ns *ns;
-	size_t nns;
-	struct failed_bind *failed;
-	size_t nfailed, capfailed;
+struct deploy_report {
+	struct ARRAY_OF(struct deploy_report_ns) ns;
+	struct ARRAY_OF(struct failed_bind) failed;
 	const uint16_t *watch, *ignore; /* ports; NULL/0: all, none */
 	size_t nwatch, nignore;
-	struct change *changes;
-	size_t nchanges;
+	struct ARRAY_OF(struct change) changes;
 	size_t lost;	     /* changes of kind CHANGE_LOST */
 	size_t lost_counted; /* of them, those that count for the gate */
 	/* who made the changes */
 	bool command; /* a COMMAND ran: changes are held against its tree */
 	uint32_t command_pid;
-	uint64_t run_start;  /* when tracing started, in clock ticks after boot (as /proc) */
-	uint32_t *tree_pids; /* sorted: COMMAND and the processes of its tree seen in events */
-	size_t ntree_pids, captree_pids;
-	struct tree_place *places;
-	size_t nplaces, capplaces;
+	uint64_t run_start; /* when tracing started, in clock ticks after boot (as /proc) */
+	/* sorted: COMMAND and the processes of its tree seen in events */
+	struct ARRAY_OF(uint32_t) tree_pids;
+	struct ARRAY_OF(struct tree_place) places; /* sorted (cmp_tree_place) */
 	bool tree_overflow; /* a pid or an address of the tree could not be remembered */
 	const char (*units)[V6T_LISTENER_CGROUP_LEN]; /* --unit: cgroup paths */
 	size_t nunits;
 };
 
-void report_init(struct report *r, uint32_t own_netns);
+void deploy_report_init(struct deploy_report *r, uint32_t own_netns);
 /* The namespace of a traced process's event, remembered with that process. */
-void report_saw(struct report *r, uint32_t netns, uint32_t pid);
+void deploy_report_saw(struct deploy_report *r, uint32_t netns, uint32_t pid);
 /*
  * A process of COMMAND's tree (every event's, when a COMMAND runs), and the
  * address of its successful listen, or UDP bind, that makes a listener its own.
  */
-void report_tree_pid(struct report *r, uint32_t pid);
-void report_tree_event(struct report *r, const struct v6t_event *e);
+void deploy_report_tree_pid(struct deploy_report *r, uint32_t pid);
+void deploy_report_tree_event(struct deploy_report *r, const struct v6t_event *e);
 /* A bind that failed during the run, with its holder once looked up. */
-void report_failed_bind(struct report *r, const struct v6t_event *e, enum holder_lookup lookup,
-			const struct holder *holder);
+void deploy_report_failed_bind(struct deploy_report *r, const struct v6t_event *e,
+			       enum holder_lookup lookup, const struct holder *holder);
 /* Compares before and after of every namespace: fills changes and lost. */
-int report_compare(struct report *r);
+int deploy_report_compare(struct deploy_report *r);
 /* The block of text: one line per change, worst first, then a total. */
-void report_format_text(const struct report *r, struct strbuf *sb);
-/* change records, then the closing report record. */
-void report_format_json(const struct report *r, struct strbuf *sb, int64_t realtime_ns, bool gate);
-void report_free(struct report *r);
+void deploy_report_format_text(const struct deploy_report *r, struct strbuf *sb);
+/* change records, then the record that closes the deploy report ("report"). */
+void deploy_report_format_json(const struct deploy_report *r, struct strbuf *sb,
+			       int64_t realtime_ns, bool gate);
+void deploy_report_free(struct deploy_report *r);
 
 #endif

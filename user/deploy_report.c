@@ -4,43 +4,41 @@
 #include <stdlib.h>
 #include <string.h>
 #include "classify.h"
-#include "report.h"
+#include "deploy_report.h"
 
-void report_init(struct report *r, uint32_t own_netns)
+void deploy_report_init(struct deploy_report *r, uint32_t own_netns)
 {
 	memset(r, 0, sizeof(*r));
-	report_saw(r, own_netns, 0);
-	if (r->ns)
-		r->ns[0].own = true;
+	deploy_report_saw(r, own_netns, 0);
+	if (r->ns.n)
+		r->ns.v[0].own = true;
 }
 
-void report_saw(struct report *r, uint32_t netns, uint32_t pid)
+void deploy_report_saw(struct deploy_report *r, uint32_t netns, uint32_t pid)
 {
-	struct report_ns *grown;
+	struct deploy_report_ns *ns;
 	size_t i;
 
-	for (i = 0; i < r->nns; i++) {
-		if (r->ns[i].netns == netns)
+	for (i = 0; i < r->ns.n; i++) {
+		if (r->ns.v[i].netns == netns)
 			return;
 	}
-	grown = reallocarray(r->ns, r->nns + 1, sizeof(*grown));
-	if (!grown)
+	ns = array_push(&r->ns);
+	if (!ns)
 		return;
-	r->ns = grown;
-	memset(&r->ns[r->nns], 0, sizeof(r->ns[0]));
-	r->ns[r->nns].netns = netns;
-	r->ns[r->nns++].via_pid = pid;
+	ns->netns = netns;
+	ns->via_pid = pid;
 }
 
 /* The index where pid is, or would be inserted, in the sorted tree_pids. */
-static size_t tree_pid_slot(const struct report *r, uint32_t pid)
+static size_t tree_pid_slot(const struct deploy_report *r, uint32_t pid)
 {
-	size_t lo = 0, hi = r->ntree_pids;
+	size_t lo = 0, hi = r->tree_pids.n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (r->tree_pids[mid] < pid)
+		if (r->tree_pids.v[mid] < pid)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -48,34 +46,27 @@ static size_t tree_pid_slot(const struct report *r, uint32_t pid)
 	return lo;
 }
 
-static bool tree_has_pid(const struct report *r, uint32_t pid)
+static bool tree_has_pid(const struct deploy_report *r, uint32_t pid)
 {
 	size_t i = tree_pid_slot(r, pid);
 
-	return i < r->ntree_pids && r->tree_pids[i] == pid;
+	return i < r->tree_pids.n && r->tree_pids.v[i] == pid;
 }
 
-void report_tree_pid(struct report *r, uint32_t pid)
+void deploy_report_tree_pid(struct deploy_report *r, uint32_t pid)
 {
 	size_t i = tree_pid_slot(r, pid);
 
-	if (!pid || (i < r->ntree_pids && r->tree_pids[i] == pid))
-		return;
-	if (r->ntree_pids == r->captree_pids) {
-		size_t cap = r->captree_pids ? r->captree_pids * 2 : 64;
-		uint32_t *grown;
+	uint32_t *slot;
 
-		if (cap > REPORT_MAX_TREE_PIDS ||
-		    !(grown = reallocarray(r->tree_pids, cap, sizeof(*grown)))) {
-			r->tree_overflow = true;
-			return;
-		}
-		r->tree_pids = grown;
-		r->captree_pids = cap;
+	if (!pid || (i < r->tree_pids.n && r->tree_pids.v[i] == pid))
+		return;
+	slot = array_insert_max(&r->tree_pids, i, REPORT_MAX_TREE_PIDS);
+	if (!slot) {
+		r->tree_overflow = true;
+		return;
 	}
-	memmove(&r->tree_pids[i + 1], &r->tree_pids[i], (r->ntree_pids - i) * sizeof(uint32_t));
-	r->tree_pids[i] = pid;
-	r->ntree_pids++;
+	*slot = pid;
 }
 
 /* The order of tree_places (sorted, so that a flood of binds costs a search each, not a scan). */
@@ -104,13 +95,14 @@ static void tree_place_of(struct tree_place *p, uint32_t netns, uint8_t family, 
 }
 
 /* The index where p is, or would be inserted, in the sorted places; *found if it is. */
-static size_t tree_place_slot(const struct report *r, const struct tree_place *p, bool *found)
+static size_t tree_place_slot(const struct deploy_report *r, const struct tree_place *p,
+			      bool *found)
 {
-	size_t lo = 0, hi = r->nplaces;
+	size_t lo = 0, hi = r->places.n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = cmp_tree_place(&r->places[mid], p);
+		int c = cmp_tree_place(&r->places.v[mid], p);
 
 		if (!c) {
 			*found = true;
@@ -125,52 +117,34 @@ static size_t tree_place_slot(const struct report *r, const struct tree_place *p
 	return lo;
 }
 
-void report_tree_event(struct report *r, const struct v6t_event *e)
+void deploy_report_tree_event(struct deploy_report *r, const struct v6t_event *e)
 {
 	bool udp = e->protocol == IPPROTO_UDP, found;
-	struct tree_place p;
+	struct tree_place p, *slot;
 	size_t i;
 
-	report_tree_pid(r, e->pid);
+	deploy_report_tree_pid(r, e->pid);
 	if (e->ret < 0 || !(e->type == V6T_EVENT_LISTEN || (udp && e->type == V6T_EVENT_BIND)))
 		return;
 	tree_place_of(&p, e->netns, (uint8_t)e->family, e->lport, udp, e->laddr);
 	i = tree_place_slot(r, &p, &found);
 	if (found)
 		return;
-	if (r->nplaces == r->capplaces) {
-		size_t cap = r->capplaces ? r->capplaces * 2 : 16;
-		struct tree_place *grown;
-
-		if (cap > REPORT_MAX_TREE_PLACES ||
-		    !(grown = reallocarray(r->places, cap, sizeof(*grown)))) {
-			r->tree_overflow = true;
-			return;
-		}
-		r->places = grown;
-		r->capplaces = cap;
+	slot = array_insert_max(&r->places, i, REPORT_MAX_TREE_PLACES);
+	if (!slot) {
+		r->tree_overflow = true;
+		return;
 	}
-	memmove(&r->places[i + 1], &r->places[i], (r->nplaces - i) * sizeof(*r->places));
-	r->places[i] = p;
-	r->nplaces++;
+	*slot = p;
 }
 
-void report_failed_bind(struct report *r, const struct v6t_event *e, enum holder_lookup lookup,
-			const struct holder *holder)
+void deploy_report_failed_bind(struct deploy_report *r, const struct v6t_event *e,
+			       enum holder_lookup lookup, const struct holder *holder)
 {
-	struct failed_bind *f;
+	struct failed_bind *f = array_push(&r->failed);
 
-	if (r->nfailed == r->capfailed) {
-		size_t cap = r->capfailed ? r->capfailed * 2 : 16;
-		struct failed_bind *grown = reallocarray(r->failed, cap, sizeof(*grown));
-
-		if (!grown)
-			return;
-		r->failed = grown;
-		r->capfailed = cap;
-	}
-	f = &r->failed[r->nfailed++];
-	memset(f, 0, sizeof(*f));
+	if (!f)
+		return;
 	f->e = *e;
 	f->lookup = lookup;
 	if (holder)
@@ -179,7 +153,7 @@ void report_failed_bind(struct report *r, const struct v6t_event *e, enum holder
 
 /* ---- comparing ---------------------------------------------------------- */
 
-static bool port_reported(const struct report *r, uint16_t port)
+static bool port_reported(const struct deploy_report *r, uint16_t port)
 {
 	return (!r->nwatch || v6t_port_listed(r->watch, r->nwatch, port)) &&
 	       !v6t_port_listed(r->ignore, r->nignore, port);
@@ -187,13 +161,13 @@ static bool port_reported(const struct report *r, uint16_t port)
 
 static bool is_udp(const struct listener *l)
 {
-	return l->s.e.protocol == IPPROTO_UDP;
+	return l->protocol == IPPROTO_UDP;
 }
 
 /* What one socket serves: a v4 one IPv4, a dual-stack [::] both, any other v6 IPv6. */
 static uint8_t serves(const struct listener *l)
 {
-	switch (v6t_classify_stack(&l->s.e)) {
+	switch (listener_stack(l)) {
 	case V6T_STACK_V4:
 		return SERVES_V4;
 	case V6T_STACK_DUAL:
@@ -209,7 +183,7 @@ static uint8_t served(const struct listeners *ls, uint16_t port, bool udp)
 	size_t i;
 
 	for (i = 0; i < ls->n; i++) {
-		if (ls->v[i].s.e.lport == port && is_udp(&ls->v[i]) == udp)
+		if (ls->v[i].lport == port && is_udp(&ls->v[i]) == udp)
 			mask |= serves(&ls->v[i]);
 	}
 	return mask;
@@ -218,8 +192,8 @@ static uint8_t served(const struct listeners *ls, uint16_t port, bool udp)
 /* The same listener before and after: the same address, family and protocol class. */
 static bool same_place(const struct listener *a, const struct listener *b)
 {
-	return a->s.e.lport == b->s.e.lport && is_udp(a) == is_udp(b) &&
-	       a->s.e.family == b->s.e.family && !memcmp(a->s.e.laddr, b->s.e.laddr, 16);
+	return a->lport == b->lport && is_udp(a) == is_udp(b) && a->family == b->family &&
+	       !memcmp(a->laddr, b->laddr, 16);
 }
 
 /*
@@ -229,7 +203,7 @@ static bool same_place(const struct listener *a, const struct listener *b)
  */
 static bool owner_changed(const struct listener *b, const struct listener *a)
 {
-	if (a->s.inode == b->s.inode)
+	if (a->inode == b->inode)
 		return a->pid != b->pid;
 	return strncmp(a->comm, b->comm, V6T_COMM_LEN) != 0;
 }
@@ -237,17 +211,17 @@ static bool owner_changed(const struct listener *b, const struct listener *a)
 /* ---- who made a change ------------------------------------------------- */
 
 /* The owner started after tracing did (the clock ticks of /proc: 10 ms on most kernels). */
-static bool started_during_run(const struct report *r, const struct listener *l)
+static bool started_during_run(const struct deploy_report *r, const struct listener *l)
 {
 	return l->owner_start > r->run_start;
 }
 
-static bool tree_made(const struct report *r, uint32_t netns, const struct listener *l)
+static bool tree_made(const struct deploy_report *r, uint32_t netns, const struct listener *l)
 {
 	struct tree_place p;
 	bool found;
 
-	tree_place_of(&p, netns, (uint8_t)l->s.e.family, l->s.e.lport, is_udp(l), l->s.e.laddr);
+	tree_place_of(&p, netns, (uint8_t)l->family, l->lport, is_udp(l), l->laddr);
 	tree_place_slot(r, &p, &found);
 	return found;
 }
@@ -258,8 +232,8 @@ static bool tree_made(const struct report *r, uint32_t netns, const struct liste
  * that very address during the run, or when its owner is a process of the tree
  * that started during the run (so that a pid reused since is not taken for it).
  */
-static enum change_by listener_by(const struct report *r, uint32_t netns, const struct listener *l,
-				  bool after)
+static enum change_by listener_by(const struct deploy_report *r, uint32_t netns,
+				  const struct listener *l, bool after)
 {
 	if (r->command && after && tree_made(r, netns, l))
 		return BY_COMMAND;
@@ -289,27 +263,27 @@ static bool cgroup_under(const char *cgroup, const char *unit)
  * A service restarted during the run: its cgroup, not the root one, holds an
  * after listener whose owner, outside COMMAND's tree, started during the run.
  */
-static bool cgroup_restarted(const struct report *r, const char *cgroup)
+static bool cgroup_restarted(const struct deploy_report *r, const char *cgroup)
 {
 	size_t n, i;
 
 	if (!strcmp(cgroup, "/"))
 		return false;
-	for (n = 0; n < r->nns; n++) {
-		const struct listeners *after = &r->ns[n].after;
+	for (n = 0; n < r->ns.n; n++) {
+		const struct listeners *after = &r->ns.v[n].after;
 
 		for (i = 0; i < after->n; i++) {
 			const struct listener *x = &after->v[i];
 
 			if (x->pid && started_during_run(r, x) && !strcmp(x->cgroup, cgroup) &&
-			    listener_by(r, r->ns[n].netns, x, true) == BY_OUTSIDE)
+			    listener_by(r, r->ns.v[n].netns, x, true) == BY_OUTSIDE)
 				return true;
 		}
 	}
 	return false;
 }
 
-static enum change_counts listener_counts(const struct report *r, const struct listener *l,
+static enum change_counts listener_counts(const struct deploy_report *r, const struct listener *l,
 					  enum change_by by)
 {
 	size_t i;
@@ -339,7 +313,7 @@ static int blame_rank(enum change_counts counts, enum change_by by)
 }
 
 /* Weighs one listener of a change (after ones are offered first: ties keep them). */
-static void blame_side(const struct report *r, struct change *c, const struct listener *l,
+static void blame_side(const struct deploy_report *r, struct change *c, const struct listener *l,
 		       bool after, int *best)
 {
 	enum change_by by;
@@ -359,7 +333,7 @@ static void blame_side(const struct report *r, struct change *c, const struct li
 	c->counts = counts;
 }
 
-static void blame_start(const struct report *r, struct change *c, int *best)
+static void blame_start(const struct deploy_report *r, struct change *c, int *best)
 {
 	*best = -1;
 	c->by = BY_UNKNOWN;
@@ -367,14 +341,13 @@ static void blame_start(const struct report *r, struct change *c, int *best)
 	c->counts = r->command ? COUNTS_NOT : COUNTS_NO_COMMAND;
 }
 
-static int add_change(struct report *r, const struct change *c)
+static int add_change(struct deploy_report *r, const struct change *c)
 {
-	struct change *grown = reallocarray(r->changes, r->nchanges + 1, sizeof(*grown));
+	struct change *slot = array_push(&r->changes);
 
-	if (!grown)
+	if (!slot)
 		return -ENOMEM;
-	r->changes = grown;
-	r->changes[r->nchanges++] = *c;
+	*slot = *c;
 	if (c->kind == CHANGE_LOST) {
 		r->lost++;
 		r->lost_counted += c->counts != COUNTS_NOT;
@@ -386,7 +359,8 @@ static int add_change(struct report *r, const struct change *c)
  * The listeners of one port and protocol class, matched before to after; a
  * loss or gain of service is blamed on the listeners whose change made it.
  */
-static int compare_port(struct report *r, const struct report_ns *ns, uint16_t port, bool udp)
+static int compare_port(struct deploy_report *r, const struct deploy_report_ns *ns, uint16_t port,
+			bool udp)
 {
 	struct change c = {.netns = ns->netns, .port = port, .udp = udp};
 	struct change *moved = calloc(ns->before.n + ns->after.n + 1, sizeof(*moved));
@@ -406,7 +380,7 @@ static int compare_port(struct report *r, const struct report_ns *ns, uint16_t p
 	for (i = 0; i < ns->before.n; i++) {
 		const struct listener *b = &ns->before.v[i];
 
-		if (b->s.e.lport != port || is_udp(b) != udp)
+		if (b->lport != port || is_udp(b) != udp)
 			continue;
 		c.before = b;
 		c.after = NULL;
@@ -418,12 +392,12 @@ static int compare_port(struct report *r, const struct report_ns *ns, uint16_t p
 		}
 		if (!c.after) {
 			c.kind = CHANGE_GONE;
-		} else if (v6t_classify_stack(&b->s.e) != v6t_classify_stack(&c.after->s.e)) {
+		} else if (listener_stack(b) != listener_stack(c.after)) {
 			c.kind = CHANGE_STACK;
 		} else if (owner_changed(b, c.after)) {
 			c.kind = CHANGE_OWNER;
 		} else {
-			if (c.after->s.inode != b->s.inode) /* a restart: no change, a new socket */
+			if (c.after->inode != b->inode) /* a restart: no change, a new socket */
 				remade[nremade++] = c.after;
 			continue;
 		}
@@ -433,7 +407,7 @@ static int compare_port(struct report *r, const struct report_ns *ns, uint16_t p
 	c.kind = CHANGE_APPEARED;
 	for (j = 0; j < ns->after.n; j++) {
 		c.after = &ns->after.v[j];
-		if (!matched[j] && c.after->s.e.lport == port && is_udp(c.after) == udp)
+		if (!matched[j] && c.after->lport == port && is_udp(c.after) == udp)
 			moved[nmoved++] = c;
 	}
 	for (i = 0; i < nmoved; i++) {
@@ -472,14 +446,14 @@ static int compare_port(struct report *r, const struct report_ns *ns, uint16_t p
 }
 
 /* Whether (port, udp) was compared already: it is a listener earlier in the lists. */
-static bool seen_before(const struct report_ns *ns, const struct listener *x)
+static bool seen_before(const struct deploy_report_ns *ns, const struct listener *x)
 {
 	const struct listeners *lists[2] = {&ns->before, &ns->after};
 	size_t k, i;
 
 	for (k = 0; k < 2; k++) {
 		for (i = 0; i < lists[k]->n && &lists[k]->v[i] != x; i++) {
-			if (lists[k]->v[i].s.e.lport == x->s.e.lport &&
+			if (lists[k]->v[i].lport == x->lport &&
 			    is_udp(&lists[k]->v[i]) == is_udp(x))
 				return true;
 		}
@@ -500,13 +474,13 @@ static int by_severity(const void *a, const void *b)
 	return 0;
 }
 
-int report_compare(struct report *r)
+int deploy_report_compare(struct deploy_report *r)
 {
 	size_t n, i, k;
 	int err;
 
-	for (n = 0; n < r->nns; n++) {
-		const struct report_ns *ns = &r->ns[n];
+	for (n = 0; n < r->ns.n; n++) {
+		const struct deploy_report_ns *ns = &r->ns.v[n];
 		const struct listeners *lists[2] = {&ns->before, &ns->after};
 
 		if (ns->after_err || (ns->has_before && ns->before_err))
@@ -515,32 +489,32 @@ int report_compare(struct report *r)
 			for (i = 0; i < lists[k]->n; i++) {
 				const struct listener *x = &lists[k]->v[i];
 
-				if (!port_reported(r, x->s.e.lport) || seen_before(ns, x))
+				if (!port_reported(r, x->lport) || seen_before(ns, x))
 					continue;
-				err = compare_port(r, ns, x->s.e.lport, is_udp(x));
+				err = compare_port(r, ns, x->lport, is_udp(x));
 				if (err)
 					return err;
 			}
 		}
 	}
-	if (r->nchanges) /* qsort(NULL, 0) is undefined */
-		qsort(r->changes, r->nchanges, sizeof(*r->changes), by_severity);
+	if (r->changes.n) /* qsort(NULL, 0) is undefined */
+		qsort(r->changes.v, r->changes.n, sizeof(*r->changes.v), by_severity);
 	return 0;
 }
 
-void report_free(struct report *r)
+void deploy_report_free(struct deploy_report *r)
 {
 	size_t i;
 
-	for (i = 0; i < r->nns; i++) {
-		listeners_free(&r->ns[i].before);
-		listeners_free(&r->ns[i].after);
+	for (i = 0; i < r->ns.n; i++) {
+		listeners_free(&r->ns.v[i].before);
+		listeners_free(&r->ns.v[i].after);
 	}
-	free(r->ns);
-	free(r->failed);
-	free(r->changes);
-	free(r->tree_pids);
-	free(r->places);
+	array_free(&r->ns);
+	array_free(&r->failed);
+	array_free(&r->changes);
+	array_free(&r->tree_pids);
+	array_free(&r->places);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -588,13 +562,13 @@ static void text_listener(struct strbuf *sb, const struct listener *l, bool with
 {
 	char addr[V6T_ADDR_STRLEN];
 
-	v6t_addr_string(l->s.e.family, l->s.e.laddr, addr);
-	sb_printf(sb, l->s.e.family == AF_INET6 ? "[%s]:%u/%s" : "%s:%u/%s", addr, l->s.e.lport,
-		  is_udp(l)			     ? "udp"
-		  : l->s.e.protocol == IPPROTO_MPTCP ? "mptcp"
-						     : "tcp");
+	v6t_addr_string(l->family, l->laddr, addr);
+	sb_printf(sb, l->family == AF_INET6 ? "[%s]:%u/%s" : "%s:%u/%s", addr, l->lport,
+		  is_udp(l)			 ? "udp"
+		  : l->protocol == IPPROTO_MPTCP ? "mptcp"
+						 : "tcp");
 	if (with_stack)
-		sb_printf(sb, " %s", v6t_stack_name(v6t_classify_stack(&l->s.e)));
+		sb_printf(sb, " %s", v6t_stack_name(listener_stack(l)));
 	text_owner(sb, l);
 }
 
@@ -656,7 +630,7 @@ static void text_change(struct strbuf *sb, const struct change *c)
 		break;
 	case CHANGE_STACK:
 		text_listener(sb, c->before, true);
-		sb_printf(sb, " -> %s", v6t_stack_name(v6t_classify_stack(&c->after->s.e)));
+		sb_printf(sb, " -> %s", v6t_stack_name(listener_stack(c->after)));
 		break;
 	case CHANGE_OWNER:
 		text_listener(sb, c->before, true);
@@ -697,12 +671,12 @@ static void text_failed_bind(struct strbuf *sb, const struct failed_bind *f)
 }
 
 /* Which namespaces the report covers, and what is not known of them. */
-static void text_namespaces(struct strbuf *sb, const struct report *r)
+static void text_namespaces(struct strbuf *sb, const struct deploy_report *r)
 {
 	size_t i;
 
-	for (i = 0; i < r->nns; i++) {
-		const struct report_ns *ns = &r->ns[i];
+	for (i = 0; i < r->ns.n; i++) {
+		const struct deploy_report_ns *ns = &r->ns.v[i];
 
 		sb_printf(sb, "v6trace: deploy report, network namespace %u", ns->netns);
 		if (ns->own)
@@ -722,23 +696,23 @@ static void text_namespaces(struct strbuf *sb, const struct report *r)
 	}
 }
 
-void report_format_text(const struct report *r, struct strbuf *sb)
+void deploy_report_format_text(const struct deploy_report *r, struct strbuf *sb)
 {
 	size_t i, gained = 0;
 
 	text_namespaces(sb, r);
-	for (i = 0; i < r->nchanges; i++) {
-		text_change(sb, &r->changes[i]);
-		gained += r->changes[i].kind == CHANGE_GAINED;
+	for (i = 0; i < r->changes.n; i++) {
+		text_change(sb, &r->changes.v[i]);
+		gained += r->changes.v[i].kind == CHANGE_GAINED;
 	}
-	for (i = 0; i < r->nfailed; i++)
-		text_failed_bind(sb, &r->failed[i]);
-	if (!r->nchanges)
+	for (i = 0; i < r->failed.n; i++)
+		text_failed_bind(sb, &r->failed.v[i]);
+	if (!r->changes.n)
 		sb_puts(sb, "v6trace:   no change in who serves IPv4 and IPv6\n");
 	sb_printf(sb,
 		  "v6trace: deploy report: %zu port(s) lost service, %zu gained, %zu listener "
 		  "change(s), %zu failed bind(s)\n",
-		  r->lost, gained, r->nchanges - r->lost - gained, r->nfailed);
+		  r->lost, gained, r->changes.n - r->lost - gained, r->failed.n);
 	if (r->lost)
 		sb_printf(sb,
 			  "v6trace: deploy report: %zu of the %zu loss(es) count for the gate\n",
@@ -766,12 +740,12 @@ static void json_listener(struct strbuf *sb, const char *key, const struct liste
 		sb_printf(sb, ",\"%s\":null", key);
 		return;
 	}
-	v6t_addr_string(l->s.e.family, l->s.e.laddr, addr);
+	v6t_addr_string(l->family, l->laddr, addr);
 	sb_printf(sb,
 		  ",\"%s\":{\"family\":\"%s\",\"proto\":\"%s\",\"addr\":\"%s\","
 		  "\"stack\":\"%s\",\"inode\":%u,\"pid\":",
-		  key, v6t_family_name(l->s.e.family), v6t_proto_name(l->s.e.protocol), addr,
-		  v6t_stack_name(v6t_classify_stack(&l->s.e)), l->s.inode);
+		  key, v6t_family_name(l->family), v6t_proto_name(l->protocol), addr,
+		  v6t_stack_name(listener_stack(l)), l->inode);
 	if (l->pid) {
 		sb_printf(sb, "%u", l->pid);
 		json_comm(sb, "comm", l->comm);
@@ -809,12 +783,16 @@ static void json_blame(struct strbuf *sb, const struct change *c)
  */
 #define REPORT_NS_LISTED 1000
 
-void report_format_json(const struct report *r, struct strbuf *sb, int64_t realtime_ns, bool gate)
+static void json_closing_record(const struct deploy_report *r, struct strbuf *sb,
+				int64_t realtime_ns, bool gate, size_t gained);
+
+void deploy_report_format_json(const struct deploy_report *r, struct strbuf *sb,
+			       int64_t realtime_ns, bool gate)
 {
 	size_t i, gained = 0;
 
-	for (i = 0; i < r->nchanges; i++) {
-		const struct change *c = &r->changes[i];
+	for (i = 0; i < r->changes.n; i++) {
+		const struct change *c = &r->changes.v[i];
 
 		gained += c->kind == CHANGE_GAINED;
 		json_record_head(sb, realtime_ns, "change");
@@ -828,10 +806,22 @@ void report_format_json(const struct report *r, struct strbuf *sb, int64_t realt
 		json_blame(sb, c);
 		sb_puts(sb, "}\n");
 	}
+	json_closing_record(r, sb, realtime_ns, gate, gained);
+}
+
+/*
+ * The record that closes the deploy report (its key is "report"): the
+ * namespaces compared, the totals, and the gate's verdict.
+ */
+static void json_closing_record(const struct deploy_report *r, struct strbuf *sb,
+				int64_t realtime_ns, bool gate, size_t gained)
+{
+	size_t i;
+
 	json_record_head(sb, realtime_ns, "report");
 	sb_puts(sb, ",\"namespaces\":[");
-	for (i = 0; i < r->nns && i < REPORT_NS_LISTED; i++) {
-		const struct report_ns *ns = &r->ns[i];
+	for (i = 0; i < r->ns.n && i < REPORT_NS_LISTED; i++) {
+		const struct deploy_report_ns *ns = &r->ns.v[i];
 		const char *known = ns->after_err || (ns->has_before && ns->before_err) ? "unknown"
 				    : ns->has_before					? "compared"
 											: "new";
@@ -840,12 +830,12 @@ void report_format_json(const struct report *r, struct strbuf *sb, int64_t realt
 			  ns->netns, ns->own ? "true" : "false", known);
 	}
 	sb_puts(sb, "]");
-	if (r->nns > REPORT_NS_LISTED)
-		sb_printf(sb, ",\"namespaces_unlisted\":%zu", r->nns - REPORT_NS_LISTED);
+	if (r->ns.n > REPORT_NS_LISTED)
+		sb_printf(sb, ",\"namespaces_unlisted\":%zu", r->ns.n - REPORT_NS_LISTED);
 	sb_printf(sb,
 		  ",\"lost\":%zu,\"lost_counted\":%zu,\"gained\":%zu,\"changes\":%zu,"
 		  "\"failed_binds\":%zu,\"gate\":%s}\n",
-		  r->lost, r->lost_counted, gained, r->nchanges, r->nfailed,
+		  r->lost, r->lost_counted, gained, r->changes.n, r->failed.n,
 		  !gate		    ? "null"
 		  : r->lost_counted ? "\"failed\""
 				    : "\"passed\"");
