@@ -12,7 +12,8 @@
 #include <unistd.h>
 #include "clock.h"
 #include "helper.h"
-#include "sockdiag.h"
+#include "holders.h"
+#include "netns.h"
 
 /* ---- the helper process ------------------------------------------------ */
 
@@ -45,17 +46,15 @@ static void answer_listeners(int fd, uint32_t own_netns)
 	struct listeners_request req;
 	struct listeners_reply reply;
 	struct listeners l = {0};
-	struct v6t_event e;
 	size_t i = 0;
 	int nsfd;
 
 	if (read(fd, &req, sizeof(req)) != sizeof(req))
 		_exit(0); /* EOF: the tracer is done */
-	e = (struct v6t_event){.netns = req.netns, .pid = req.pid};
-	nsfd = req.netns == own_netns ? -1 : open_netns_of(&e);
 	memset(&reply, 0, sizeof(reply));
 	reply.id = req.id;
-	reply.err = req.netns != own_netns && nsfd < 0 ? -ESRCH : listeners_collect(nsfd, &l);
+	reply.err = netns_enter(req.netns, req.pid, own_netns, &nsfd) ? listeners_collect(nsfd, &l)
+								      : -ESRCH;
 	if (nsfd >= 0)
 		close(nsfd);
 	do {
@@ -246,10 +245,9 @@ int holder_helper_answers(struct holder_helper *h, struct holder_answer out[HOLD
 static int listeners_here(struct holder_helper *h, uint32_t netns, uint32_t pid,
 			  struct listeners *out)
 {
-	struct v6t_event e = {.netns = netns, .pid = pid};
-	int nsfd = netns == h->own_netns ? -1 : open_netns_of(&e), err;
+	int nsfd, err;
 
-	if (netns != h->own_netns && nsfd < 0)
+	if (!netns_enter(netns, pid, h->own_netns, &nsfd))
 		return -ESRCH;
 	err = listeners_collect(nsfd, out);
 	if (nsfd >= 0)

@@ -8,6 +8,7 @@
 #include <time.h>
 #include "clock.h"
 #include "lookups.h"
+#include "holders.h"
 #include "sockdiag.h"
 
 int lookups_init(struct lookups *l, struct holder_helper *helper, lookup_emit emit, void *ctx)
