@@ -235,6 +235,11 @@ int sockdiag_dump(int netns_fd, uint8_t family, uint16_t protocol, uint32_t stat
 	(void)netns_fd, (void)family, (void)protocol, (void)states, (void)cb, (void)ctx;
 	return -ENOTSUP;
 }
+
+void sockdiag_close(struct mnl_socket *nl)
+{
+	(void)nl;
+}
 #endif
 
 /* ---- interface names ---------------------------------------------------- */
