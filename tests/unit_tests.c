@@ -23,6 +23,7 @@
 #include "classify.h"
 #include "core_btf.h"
 #include "format.h"
+#include "helper_proto.h"
 #include "summary.h"
 
 /* 2026-11-23T14:02:41.000000123Z, reached from a monotonic stamp of 5 s */
@@ -1167,6 +1168,81 @@ static void test_array(void **state)
 	array_free(&a);
 }
 
+/* ---- the lookup helper's messages (user/helper_proto.h) ---------------- */
+
+static void test_helper_proto(void **state)
+{
+	struct v6t_event e = {.netns = 4026531840u,
+			      .pid = 42,
+			      .uid = 1000,
+			      .ifindex = 3,
+			      .family = AF_INET6,
+			      .protocol = IPPROTO_TCP,
+			      .lport = 8080};
+	struct holder_questions_msg qm;
+	struct holder_answers_msg am;
+	struct listeners_request_msg lq;
+	struct listeners_reply_msg lr;
+	struct holder_question q[2];
+	struct v6t_event back;
+	size_t len;
+
+	(void)state;
+	e.laddr[15] = 1;
+	q[0] = holder_question_of(7, HELPER_WANT_HOLDER | HELPER_WANT_IFNAME, &e);
+	q[1] = holder_question_of(8, HELPER_WANT_IFNAME, &e);
+	back = holder_question_event(&q[0]);
+	assert_int_equal(q[0].id, 7);
+	assert_int_equal(back.netns, e.netns);
+	assert_int_equal(back.pid, 42);
+	assert_int_equal(back.uid, 1000);
+	assert_int_equal(back.ifindex, 3);
+	assert_int_equal(back.family, AF_INET6);
+	assert_int_equal(back.protocol, IPPROTO_TCP);
+	assert_int_equal(back.lport, 8080);
+	assert_memory_equal(back.laddr, e.laddr, 16);
+
+	len = helper_encode_questions(&qm, q, 2);
+	assert_int_equal(helper_decode_questions(&qm, len), 2);
+	assert_int_equal(qm.q[1].id, 8);
+	/* short, long, truncated header, another kind, a count too large */
+	assert_int_equal(helper_decode_questions(&qm, len - 1), -EBADMSG);
+	assert_int_equal(helper_decode_questions(&qm, len + sizeof(q[0])), -EBADMSG);
+	assert_int_equal(helper_decode_questions(&qm, 3), -EBADMSG);
+	assert_int_equal(helper_decode_questions(&qm, 0), -EBADMSG);
+	assert_int_equal(helper_decode_answers((const void *)&qm, len), -EBADMSG);
+	qm.h.count = HOLDER_PER_MESSAGE + 1;
+	assert_int_equal(helper_decode_questions(
+				 &qm, sizeof(qm.h) + sizeof(q[0]) * (HOLDER_PER_MESSAGE + 1)),
+			 -EBADMSG);
+	/* at most a message's worth is encoded */
+	assert_int_equal(helper_encode_questions(&qm, q, 1), sizeof(qm.h) + sizeof(q[0]));
+
+	memset(&am, 0, sizeof(am));
+	am.a[0].id = 7;
+	am.a[0].found = 1;
+	len = helper_encode_answers(&am, 1);
+	assert_int_equal(helper_decode_answers(&am, len), 1);
+	assert_int_equal(helper_decode_answers(&am, len - 4), -EBADMSG);
+	assert_int_equal(helper_decode_questions((const void *)&am, len), -EBADMSG);
+
+	len = helper_encode_listeners_request(&lq, 5, 4026531840u, 42);
+	assert_int_equal(len, sizeof(lq));
+	assert_int_equal(helper_decode_listeners_request(&lq, len), 0);
+	assert_int_equal(lq.id, 5);
+	assert_int_equal(helper_decode_listeners_request(&lq, len - 1), -EBADMSG);
+	lq.h.kind = HELPER_MSG_LISTENERS_REPLY;
+	assert_int_equal(helper_decode_listeners_request(&lq, len), -EBADMSG);
+
+	memset(&lr, 0, sizeof(lr));
+	len = helper_encode_listeners_reply(&lr, 0);
+	assert_int_equal(helper_decode_listeners_reply(&lr, len), 0);
+	len = helper_encode_listeners_reply(&lr, LISTENERS_PER_MESSAGE);
+	assert_int_equal(len, sizeof(lr));
+	assert_int_equal(helper_decode_listeners_reply(&lr, len), LISTENERS_PER_MESSAGE);
+	assert_int_equal(helper_decode_listeners_reply(&lr, len - 1), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1201,6 +1277,7 @@ int main(void)
 		cmocka_unit_test(test_core_names),
 		cmocka_unit_test(test_core_btf_copy),
 		cmocka_unit_test(test_array),
+		cmocka_unit_test(test_helper_proto),
 	};
 
 	return cmocka_run_group_tests_name("unit", tests, NULL, NULL);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -12,9 +13,17 @@
 #include <unistd.h>
 #include "clock.h"
 #include "helper.h"
-#include "sockdiag.h"
+#include "holders.h"
+#include "netns.h"
 
 /* ---- the helper process ------------------------------------------------ */
+
+/* Not a message of the tracer's: said once, and the helper ends (the tracer then does without). */
+static _Noreturn void malformed(const char *what, size_t len)
+{
+	fprintf(stderr, "v6trace: lookup helper: malformed %s message (%zu bytes)\n", what, len);
+	_exit(1);
+}
 
 /* What one batch answers at most; the rest waits for the next. */
 #define HOLDER_BATCH 4096
@@ -26,44 +35,34 @@
  */
 #define HOLDER_BATCH_BUDGET_NS (500 * 1000000LL)
 
-/* The listeners of a namespace, asked on the other socket pair. */
-struct listeners_request {
-	uint64_t id;
-	uint32_t netns, pid;
-};
-
-#define LISTENERS_PER_MESSAGE 32
-struct listeners_reply {
-	uint64_t id; /* the request's */
-	int32_t err;
-	uint32_t n, last;
-	struct listener v[LISTENERS_PER_MESSAGE];
-};
-
 static void answer_listeners(int fd, uint32_t own_netns)
 {
-	struct listeners_request req;
-	struct listeners_reply reply;
+	struct listeners_request_msg req;
+	struct listeners_reply_msg reply;
 	struct listeners l = {0};
-	struct v6t_event e;
-	size_t i = 0;
+	size_t i = 0, len;
+	ssize_t got;
 	int nsfd;
 
-	if (read(fd, &req, sizeof(req)) != sizeof(req))
+	got = read(fd, &req, sizeof(req));
+	if (got <= 0)
 		_exit(0); /* EOF: the tracer is done */
-	e = (struct v6t_event){.netns = req.netns, .pid = req.pid};
-	nsfd = req.netns == own_netns ? -1 : open_netns_of(&e);
+	if (helper_decode_listeners_request(&req, (size_t)got) < 0)
+		malformed("listeners request", (size_t)got);
 	memset(&reply, 0, sizeof(reply));
 	reply.id = req.id;
-	reply.err = req.netns != own_netns && nsfd < 0 ? -ESRCH : listeners_collect(nsfd, &l);
+	reply.err = netns_enter(req.netns, req.pid, own_netns, &nsfd) ? listeners_collect(nsfd, &l)
+								      : -ESRCH;
 	if (nsfd >= 0)
 		close(nsfd);
 	do {
-		reply.n = 0;
-		while (i < l.n && reply.n < LISTENERS_PER_MESSAGE)
-			reply.v[reply.n++] = l.v[i++];
+		size_t n = 0;
+
+		while (i < l.n && n < LISTENERS_PER_MESSAGE)
+			reply.v[n++] = l.v[i++];
 		reply.last = i == l.n;
-		if (send(fd, &reply, sizeof(reply), MSG_NOSIGNAL) != sizeof(reply))
+		len = helper_encode_listeners_reply(&reply, n);
+		if (send(fd, &reply, len, MSG_NOSIGNAL) != (ssize_t)len)
 			_exit(0);
 	} while (i < l.n);
 	listeners_free(&l);
@@ -72,6 +71,7 @@ static void answer_listeners(int fd, uint32_t own_netns)
 /* The questions asked and not answered yet, in the order asked. */
 struct pending {
 	struct holder_question *in;
+	struct holder_questions_msg *msg; /* the one being read */
 	struct holder_query *q;
 	bool *answered;
 	size_t n;
@@ -82,13 +82,14 @@ struct pending {
 static void send_answers(struct holder_query *q, const size_t *which, size_t m, void *ctx)
 {
 	struct pending *p = ctx;
-	struct holder_answer a[HOLDER_PER_MESSAGE];
-	size_t i, k, c;
+	struct holder_answers_msg msg;
+	struct holder_answer *a = msg.a;
+	size_t i, k, c, len;
 
 	(void)q;
 	for (i = 0; i < m; i += c) {
 		c = m - i < HOLDER_PER_MESSAGE ? m - i : HOLDER_PER_MESSAGE;
-		memset(a, 0, sizeof(a));
+		memset(&msg, 0, sizeof(msg));
 		for (k = 0; k < c; k++) {
 			size_t j = which[i + k];
 			const struct holder_query *x = &p->q[j];
@@ -102,7 +103,8 @@ static void send_answers(struct holder_query *q, const size_t *which, size_t m, 
 				memcpy(a[k].ifname, x->ifname, IF_NAMESIZE);
 			p->answered[j] = true;
 		}
-		if (send(p->fd, a, c * sizeof(*a), MSG_NOSIGNAL) != (ssize_t)(c * sizeof(*a)))
+		len = helper_encode_answers(&msg, c);
+		if (send(p->fd, &msg, len, MSG_NOSIGNAL) != (ssize_t)len)
 			_exit(0);
 	}
 }
@@ -111,17 +113,19 @@ static void send_answers(struct holder_query *q, const size_t *which, size_t m, 
 static bool read_questions(struct pending *p, bool wait)
 {
 	ssize_t got;
+	int n;
 
 	while (p->n + HOLDER_PER_MESSAGE <= HOLDER_BATCH) {
-		got = recv(p->fd, &p->in[p->n], HOLDER_PER_MESSAGE * sizeof(*p->in),
-			   wait ? 0 : MSG_DONTWAIT);
+		got = recv(p->fd, p->msg, sizeof(*p->msg), wait ? 0 : MSG_DONTWAIT);
 		if (got == 0)
 			return false; /* EOF: the tracer is done */
 		if (got < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-		if (got % sizeof(*p->in))
-			_exit(1); /* not the tracer's */
-		p->n += (size_t)got / sizeof(*p->in);
+		n = helper_decode_questions(p->msg, (size_t)got);
+		if (n < 0)
+			malformed("holder questions", (size_t)got);
+		memcpy(&p->in[p->n], p->msg->q, (size_t)n * sizeof(*p->in));
+		p->n += (size_t)n;
 		wait = false;
 	}
 	return true;
@@ -138,10 +142,9 @@ static void answer_batch(struct pending *p, uint32_t own_netns)
 
 	for (i = 0; i < p->n; i++) {
 		memset(&p->q[i], 0, sizeof(p->q[i]));
-		p->q[i].failed = p->in[i].event;
+		p->q[i].failed = holder_question_event(&p->in[i]);
 		p->q[i].want_holder = p->in[i].want & HELPER_WANT_HOLDER;
-		p->q[i].want_ifname =
-			(p->in[i].want & HELPER_WANT_IFNAME) && p->in[i].event.ifindex;
+		p->q[i].want_ifname = (p->in[i].want & HELPER_WANT_IFNAME) && p->in[i].ifindex;
 		p->answered[i] = false;
 	}
 	find_holders_of(p->q, p->n, own_netns, HOLDER_BATCH_BUDGET_NS, send_answers, p);
@@ -158,6 +161,7 @@ static void helper_main(int names_fd, int holders_fd, uint32_t own_netns)
 	struct pending p = {.in = calloc(HOLDER_BATCH, sizeof(*p.in)),
 			    .q = calloc(HOLDER_BATCH, sizeof(*p.q)),
 			    .answered = calloc(HOLDER_BATCH, sizeof(*p.answered)),
+			    .msg = malloc(sizeof(*p.msg)),
 			    .fd = 4};
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -165,8 +169,8 @@ static void helper_main(int names_fd, int holders_fd, uint32_t own_netns)
 	signal(SIGPIPE, SIG_IGN);
 	if (getppid() == 1) /* the tracer is already gone */
 		_exit(0);
-	if (!p.in || !p.q || !p.answered || dup2(names_fd, 3) < 0 || dup2(holders_fd, 4) < 0 ||
-	    close_range(5, ~0u, 0))
+	if (!p.in || !p.q || !p.answered || !p.msg || dup2(names_fd, 3) < 0 ||
+	    dup2(holders_fd, 4) < 0 || close_range(5, ~0u, 0))
 		_exit(1);
 	capng_clear(CAPNG_SELECT_BOTH);
 	capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_DAC_READ_SEARCH,
@@ -224,32 +228,38 @@ int holder_helper_start(struct holder_helper *h, uint32_t own_netns)
 
 int holder_helper_ask(struct holder_helper *h, const struct holder_question *q, size_t n)
 {
-	ssize_t len = (ssize_t)(n * sizeof(*q));
+	struct holder_questions_msg msg;
+	size_t len = helper_encode_questions(&msg, q, n);
 
-	if (send(h->holders, q, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) == len)
+	if (send(h->holders, &msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len)
 		return 0;
 	return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
 }
 
 int holder_helper_answers(struct holder_helper *h, struct holder_answer out[HOLDER_PER_MESSAGE])
 {
-	ssize_t n = recv(h->holders, out, HOLDER_PER_MESSAGE * sizeof(*out), MSG_DONTWAIT);
+	struct holder_answers_msg msg;
+	ssize_t got = recv(h->holders, &msg, sizeof(msg), MSG_DONTWAIT);
+	int n;
 
-	if (n > 0 && n % sizeof(*out) == 0)
-		return (int)(n / sizeof(*out));
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return 0;
-	return n < 0 ? -errno : -EPIPE;
+	if (got < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+	if (got == 0)
+		return -EPIPE;
+	n = helper_decode_answers(&msg, (size_t)got);
+	if (n > 0)
+		memcpy(out, msg.a, (size_t)n * sizeof(*out));
+	/* an empty message is never sent: taking it for "none waiting" would hide a fault */
+	return n == 0 ? -EBADMSG : n;
 }
 
 /* The tracer's own listing, without the helper: it names what it may read. */
 static int listeners_here(struct holder_helper *h, uint32_t netns, uint32_t pid,
 			  struct listeners *out)
 {
-	struct v6t_event e = {.netns = netns, .pid = pid};
-	int nsfd = netns == h->own_netns ? -1 : open_netns_of(&e), err;
+	int nsfd, err;
 
-	if (netns != h->own_netns && nsfd < 0)
+	if (!netns_enter(netns, pid, h->own_netns, &nsfd))
 		return -ESRCH;
 	err = listeners_collect(nsfd, out);
 	if (nsfd >= 0)
@@ -260,8 +270,11 @@ static int listeners_here(struct holder_helper *h, uint32_t netns, uint32_t pid,
 int holder_helper_listeners(struct holder_helper *h, uint32_t netns, uint32_t pid,
 			    struct listeners *out)
 {
-	struct listeners_request req = {.id = ++h->listeners_id, .netns = netns, .pid = pid};
-	struct listeners_reply *reply;
+	struct listeners_request_msg req;
+	size_t req_len = helper_encode_listeners_request(&req, ++h->listeners_id, netns, pid);
+	struct listeners_reply_msg *reply;
+	ssize_t got;
+	int n;
 	struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
 	int64_t deadline;
 	int err = 0, left;
@@ -273,7 +286,7 @@ int holder_helper_listeners(struct holder_helper *h, uint32_t netns, uint32_t pi
 	reply = malloc(sizeof(*reply));
 	if (!reply)
 		return -ENOMEM;
-	if (send(h->fd, &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req))
+	if (send(h->fd, &req, req_len, MSG_NOSIGNAL) != (ssize_t)req_len)
 		err = -EPIPE;
 	deadline = monotonic_ns() / 1000000 + 5000;
 	while (!err) {
@@ -282,13 +295,20 @@ int holder_helper_listeners(struct holder_helper *h, uint32_t netns, uint32_t pi
 			err = -ETIMEDOUT;
 			break;
 		}
-		if (read(h->fd, reply, sizeof(*reply)) != sizeof(*reply)) {
+		got = read(h->fd, reply, sizeof(*reply));
+		n = got > 0 ? helper_decode_listeners_reply(reply, (size_t)got) : -EPIPE;
+		if (n < 0) {
+			if (n == -EBADMSG)
+				fprintf(stderr,
+					"v6trace: malformed listeners reply from the lookup "
+					"helper (%zd bytes)\n",
+					got);
 			err = -EPIPE;
 			break;
 		}
 		if (reply->id != req.id)
 			continue; /* the late answer to an earlier question: not this one's */
-		for (i = 0; !reply->err && i < reply->n && i < LISTENERS_PER_MESSAGE && !err; i++)
+		for (i = 0; !reply->err && i < (uint32_t)n && !err; i++)
 			err = listeners_add(out, &reply->v[i]);
 		err = err ?: reply->err;
 		if (err || reply->last)

@@ -34,6 +34,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "format.h"
+#include "helper_proto.h"
 #include "listeners.h"
 #include "v6trace.h"
 
@@ -45,29 +46,6 @@ struct holder_helper {
 	bool gone;	       /* dead or not answering: asked no more */
 	uint64_t listeners_id; /* of the last listeners question */
 };
-
-/* What a question asks about its event. */
-#define HELPER_WANT_HOLDER 1u /* who holds the port of this failed bind */
-#define HELPER_WANT_IFNAME 2u /* the name of its ifindex in its namespace */
-
-/* A question and its answer, as they cross the socket pair. */
-struct holder_question {
-	uint64_t id;
-	uint32_t want; /* HELPER_WANT_* */
-	uint32_t reserved;
-	struct v6t_event event;
-};
-
-struct holder_answer {
-	uint64_t id;
-	int32_t found;	      /* 1: holder says who; 0: nothing holds the port; -1: not known */
-	int32_t ifname_found; /* 1: ifname names the interface; 0: not known */
-	struct holder holder;
-	char ifname[IF_NAMESIZE];
-};
-
-/* Questions and answers cross in messages of up to this many. */
-#define HOLDER_PER_MESSAGE 64
 
 int holder_helper_start(struct holder_helper *h, uint32_t own_netns);
 /*

@@ -8,6 +8,7 @@
 #include <time.h>
 #include "clock.h"
 #include "lookups.h"
+#include "holders.h"
 #include "sockdiag.h"
 
 int lookups_init(struct lookups *l, struct holder_helper *helper, lookup_emit emit, void *ctx)
@@ -254,10 +255,7 @@ static void send_questions(struct lookups *l)
 			const struct waiting_event *w =
 				&l->q[(l->head + l->sent + n) % LOOKUP_MAX_WAITING];
 
-			memset(&qs[n], 0, sizeof(qs[n]));
-			qs[n].id = w->id;
-			qs[n].want = w->want;
-			qs[n++].event = w->e;
+			qs[n++] = holder_question_of(w->id, w->want, &w->e);
 		}
 		err = holder_helper_ask(l->helper, qs, n);
 		if (err == -EAGAIN)

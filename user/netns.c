@@ -61,3 +61,24 @@ int netns_open_by_inode(const char *path, uint32_t inode)
 		fd = find_netns_file("/proc", "/ns/net", inode, self.st_dev);
 	return fd;
 }
+
+int netns_open_of_pid(uint32_t pid, uint32_t netns)
+{
+	char path[64];
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/ns/net", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && (fstat(fd, &st) || st.st_ino != netns)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+bool netns_enter(uint32_t netns, uint32_t pid, uint32_t own_netns, int *fd)
+{
+	*fd = netns == own_netns ? -1 : netns_open_of_pid(pid, netns);
+	return netns == own_netns || *fd >= 0;
+}

@@ -14,5 +14,16 @@ bool netns_is_net(int fd);
  * -1 if none is found (no process is in it and no bind mount names it).
  */
 int netns_open_by_inode(const char *path, uint32_t inode);
+/*
+ * Network namespace netns opened through process pid: -1 when the process is
+ * gone, or its pid was recycled in another namespace.
+ */
+int netns_open_of_pid(uint32_t pid, uint32_t netns);
+/*
+ * Our namespace (*fd -1) when netns is own_netns, else netns entered through
+ * pid (*fd to close): false when it cannot be, so nothing of another
+ * namespace is ever taken for it.
+ */
+bool netns_enter(uint32_t netns, uint32_t pid, uint32_t own_netns, int *fd);
 
 #endif
