@@ -7,6 +7,7 @@
 #define V6TRACE_CORE_FIXES_BPF_H
 
 #include <bpf/bpf_core_read.h>
+#include "config.bpf.h"
 
 /*
  * Linux 5.6 (commit bf9765145b85, "sock: Make sk_protocol a 16-bit value")
@@ -75,11 +76,10 @@ static __always_inline __u8 sock_common_ipv6only(const struct sock_common *skc)
 extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
 /*
  * The kernel's BTF ids of the types cast to, which the verifier needs as
- * constants: set by the loader. It relocates the programs against a copy of
+ * constants: set by the loader (cfg.*_btf_id). It relocates the programs against a copy of
  * the kernel's types whose ids are not the kernel's (user/core_btf.c), so
  * bpf_core_type_id_kernel() cannot be used for them.
  */
-const volatile __u32 task_struct_btf_id = 0, file_btf_id = 0, socket_btf_id = 0, sock_btf_id = 0;
 
 /*
  * The process fields of an event, in the cheapest way the running kernel
@@ -104,7 +104,6 @@ const volatile __u32 task_struct_btf_id = 0, file_btf_id = 0, socket_btf_id = 0,
  * bpf_get_current_comm() return; the comm's bytes after its NUL are not
  * cleared, and readers stop at the NUL.
  */
-const volatile bool task_btf = false, have_rdonly_cast = false;
 
 /*
  * Whether the programs cast (have_rdonly_cast), in the build that can. The
@@ -119,7 +118,7 @@ const volatile bool task_btf = false, have_rdonly_cast = false;
 #ifdef V6T_NO_CAST
 #define can_cast false
 #else
-#define can_cast have_rdonly_cast
+#define can_cast cfg.have_rdonly_cast
 #endif
 
 static __always_inline void fill_task(struct v6t_event *e)
@@ -128,13 +127,13 @@ static __always_inline void fill_task(struct v6t_event *e)
 	__u64 id;
 
 	if (can_cast) {
-		task = bpf_rdonly_cast((void *)bpf_get_current_task(), task_struct_btf_id);
+		task = bpf_rdonly_cast((void *)bpf_get_current_task(), cfg.task_struct_btf_id);
 		e->uid = task->cred->uid.val;
 		e->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
 	} else {
 		e->uid = (__u32)bpf_get_current_uid_gid();
 		e->cgroup_id = bpf_get_current_cgroup_id();
-		task = task_btf ? bpf_get_current_task_btf() : NULL;
+		task = cfg.task_btf ? bpf_get_current_task_btf() : NULL;
 	}
 	if (task) {
 		e->pid = task->tgid;

@@ -6,6 +6,8 @@
 #ifndef V6TRACE_DELIVER_BPF_H
 #define V6TRACE_DELIVER_BPF_H
 
+#include "config.bpf.h"
+
 /*
  * When to wake the reader, which also drains the ring buffer every
  * V6T_DRAIN_MS. Waking it is an irq_work: a self-interrupt (under a
@@ -19,15 +21,15 @@
  * two tracers on two CPUs loses nothing so, and lost 0.6 % with a wake-up
  * every quarter only).
  */
-const volatile __u64 wakeup_bytes = 0;
 #define WAKE_EVERY   16
 #define RECORD_BYTES (sizeof(struct v6t_event) + 8) /* and the ring buffer's header */
 
 static __always_inline __u64 wakeup_flag(__u64 waiting)
 {
-	if (waiting >= 3 * wakeup_bytes)
+	if (waiting >= 3 * cfg.wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
-	if (waiting >= wakeup_bytes && (waiting - wakeup_bytes) / RECORD_BYTES % WAKE_EVERY == 0)
+	if (waiting >= cfg.wakeup_bytes &&
+	    (waiting - cfg.wakeup_bytes) / RECORD_BYTES % WAKE_EVERY == 0)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }

@@ -31,6 +31,7 @@
 #include <bpf/bpf_endian.h>
 #include "v6trace.h"
 #include "abi.bpf.h"
+#include "config.bpf.h"
 #include "core_fixes.bpf.h"
 #include "deliver.bpf.h"
 
@@ -46,24 +47,12 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Set by the loader before load. */
-const volatile struct v6t_filter filter = {};
-
 /*
  * Set by user space (through the memory-mapped .bss, no system call) when
  * tracing ends: no new call is traced from then on, while those already
  * saved at entry still report at their return. Then the links go.
  */
 volatile bool stopping = false;
-
-/* arguments of io_uring_complete in this kernel (core_fixes.bpf.h); 0: not traced */
-const volatile __u32 uring_complete_args = 0;
-/*
- * fentry and kprobe modes see io_uring's bind, listen and accept in the inet
- * functions, but its connect as attempts (EINPROGRESS, then a retry whose
- * result io_uring rewrites): there, io_uring_complete reports connects only.
- */
-const volatile bool uring_connect_only = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -169,7 +158,7 @@ static __always_inline bool comm_matches(void)
 
 	bpf_get_current_comm(comm, sizeof(comm));
 	for (i = 0; i < V6T_COMM_LEN; i++) {
-		if (comm[i] != filter.comm[i])
+		if (comm[i] != cfg.filter.comm[i])
 			return false;
 		if (!comm[i])
 			break;
@@ -182,16 +171,16 @@ static __always_inline bool task_wanted(void)
 {
 	__u32 tgid;
 
-	if (!filter.task_any)
+	if (!cfg.filter.task_any)
 		return true;
 	tgid = bpf_get_current_pid_tgid() >> 32;
-	if (filter.by_pid && !bpf_map_lookup_elem(&pids, &tgid))
+	if (cfg.filter.by_pid && !bpf_map_lookup_elem(&pids, &tgid))
 		return false;
-	if (filter.by_uid && (__u32)bpf_get_current_uid_gid() != filter.uid)
+	if (cfg.filter.by_uid && (__u32)bpf_get_current_uid_gid() != cfg.filter.uid)
 		return false;
-	if (filter.by_comm && !comm_matches())
+	if (cfg.filter.by_comm && !comm_matches())
 		return false;
-	if (filter.by_cgroup && bpf_current_task_under_cgroup(&cgroups, 0) != 1)
+	if (cfg.filter.by_cgroup && bpf_current_task_under_cgroup(&cgroups, 0) != 1)
 		return false;
 	return true;
 }
@@ -249,19 +238,20 @@ static __always_inline bool port_listed(__u16 port)
 /* The filters on the socket: -4/-6, --netns, -P, --stack, --mapped. */
 static __always_inline bool sock_wanted(const struct v6t_event *e)
 {
-	if (!filter.sock_any)
+	if (!cfg.filter.sock_any)
 		return true;
-	if (filter.family && e->family != filter.family)
+	if (cfg.filter.family && e->family != cfg.filter.family)
 		return false;
-	if (filter.by_netns && e->netns != filter.netns)
+	if (cfg.filter.by_netns && e->netns != cfg.filter.netns)
 		return false;
-	if (filter.by_port && !port_listed(e->lport) && !(e->rport && port_listed(e->rport)))
+	if (cfg.filter.by_port && !port_listed(e->lport) && !(e->rport && port_listed(e->rport)))
 		return false;
 	/* an address not known has no stack to keep it by */
-	if (filter.stacks &&
-	    ((e->flags & V6T_FLAG_ADDR_UNKNOWN) || !(filter.stacks & (1 << event_stack(e)))))
+	if (cfg.filter.stacks &&
+	    ((e->flags & V6T_FLAG_ADDR_UNKNOWN) || !(cfg.filter.stacks & (1 << event_stack(e)))))
 		return false;
-	if (filter.mapped && !(e->family == AF_INET6 && has_peer(e) && addr_is_mapped(e->raddr)))
+	if (cfg.filter.mapped &&
+	    !(e->family == AF_INET6 && has_peer(e) && addr_is_mapped(e->raddr)))
 		return false;
 	return true;
 }
@@ -524,7 +514,7 @@ static __always_inline bool asked_dest_wanted(const struct asked_addr *a)
 	/* inet6_stream_connect() -> tcp_v6_connect(): addr_len < SIN6_LEN_RFC2133 is EINVAL */
 	if (a->got < 24 || a->len < 24 || a->sa.sin6_family != AF_INET6)
 		return false;
-	return filter.all_connects || addr_is_mapped(a->sa.sin6_addr.in6_u.u6_addr8);
+	return cfg.filter.all_connects || addr_is_mapped(a->sa.sin6_addr.in6_u.u6_addr8);
 }
 
 /*
@@ -597,7 +587,7 @@ static __always_inline int emit_listen(const struct sock *sk, bool btf, __u32 fl
  */
 static __always_inline const struct sock *sock_of_cast(const struct socket *sock)
 {
-	return ((const struct socket *)bpf_rdonly_cast((void *)sock, socket_btf_id))->sk;
+	return ((const struct socket *)bpf_rdonly_cast((void *)sock, cfg.socket_btf_id))->sk;
 }
 
 /* The family of a socket, 0 if it has no sock. */
@@ -923,7 +913,7 @@ SEC("kretprobe/inet_csk_accept")
 int BPF_KRETPROBE(kretprobe_inet_csk_accept, struct sock *child)
 {
 	if (can_cast) /* see sock_of_cast() */
-		return emit_accept(bpf_rdonly_cast(child, sock_btf_id), true);
+		return emit_accept(bpf_rdonly_cast(child, cfg.sock_btf_id), true);
 	return emit_accept(child, false);
 }
 
@@ -1008,11 +998,10 @@ int BPF_KRETPROBE(kretprobe_mptcp_listen, int ret)
 /*
  * One program for the five system calls (tp_sys_exit_btf from Linux 6.2,
  * tp_sys_exit before): the loader attaches it to
- * sys_exit_{bind,connect,listen,accept,accept4} and sets their numbers. The
+ * sys_exit_{bind,connect,listen,accept,accept4} and sets their numbers (cfg.nr_*). The
  * verifier then checks its loads of the task's BTF-typed pointers once, not
  * once per tracepoint (each costs it a search of the kernel's BTF).
  */
-const volatile int nr_bind = -1, nr_connect = -1, nr_listen = -1, nr_accept = -1, nr_accept4 = -1;
 
 /*
  * A syscalls:sys_exit_* record, as its tracefs format says (an ABI): the
@@ -1034,7 +1023,7 @@ static __always_inline const struct sock *sock_of_fd_cast(const struct task_stru
 {
 	const struct fdtable *fdt;
 
-	task = bpf_rdonly_cast((void *)task, task_struct_btf_id);
+	task = bpf_rdonly_cast((void *)task, cfg.task_struct_btf_id);
 	fdt = task->files->fdt;
 	const struct socket *sock;
 	struct file *file = NULL;
@@ -1042,10 +1031,10 @@ static __always_inline const struct sock *sock_of_fd_cast(const struct task_stru
 	if (fd < 0 || fd >= fdt->max_fds ||
 	    bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]) || !file)
 		return NULL;
-	file = bpf_rdonly_cast(file, file_btf_id);
+	file = bpf_rdonly_cast(file, cfg.file_btf_id);
 	if ((file->f_inode->i_mode & S_IFMT) != S_IFSOCK)
 		return NULL;
-	sock = bpf_rdonly_cast(file->private_data, socket_btf_id);
+	sock = bpf_rdonly_cast(file->private_data, cfg.socket_btf_id);
 	return sock->sk;
 }
 
@@ -1060,7 +1049,7 @@ static __always_inline const struct sock *sock_of_fd(long fd, bool cast)
 
 	if (cast)
 		return sock_of_fd_cast(bpf_get_current_task_btf(), fd);
-	sock = task_btf ? socket_of_fd_btf(bpf_get_current_task_btf(), fd) : socket_of_fd(fd);
+	sock = cfg.task_btf ? socket_of_fd_btf(bpf_get_current_task_btf(), fd) : socket_of_fd(fd);
 	return sock ? BPF_CORE_READ(sock, sk) : NULL;
 }
 
@@ -1077,7 +1066,8 @@ static __always_inline void read_sock_state(const struct sock *sk, bool cast, st
 	const struct sock_common *skc;
 
 	if (cast) {
-		skc = &((const struct sock *)bpf_rdonly_cast((void *)sk, sock_btf_id))->__sk_common;
+		skc = &((const struct sock *)bpf_rdonly_cast((void *)sk, cfg.sock_btf_id))
+			       ->__sk_common;
 		st->family = skc->skc_family;
 		st->num = skc->skc_num;
 		st->dport = skc->skc_dport;
@@ -1256,7 +1246,7 @@ static __always_inline int sys_exit_saved(__u16 kind, long ret, bool cast)
 		return emit_unknown_socket(kind, flags, (int)ret, FILTER_SAVED);
 	}
 	if (cast)
-		sk = bpf_rdonly_cast((void *)sk, sock_btf_id);
+		sk = bpf_rdonly_cast((void *)sk, cfg.sock_btf_id);
 	if (kind == V6T_EVENT_BIND)
 		return emit_bind(sk, cast, &args->asked, flags, (int)ret, FILTER_SAVED);
 	if (kind == V6T_EVENT_CONNECT)
@@ -1275,11 +1265,11 @@ static __always_inline int sys_exit(struct syscall_exit_record *ctx, bool cast)
 	int nr = ctx->nr;
 	const struct sock *sk;
 
-	if (nr == nr_bind)
+	if (nr == cfg.nr_bind)
 		return sys_exit_saved(V6T_EVENT_BIND, ret, cast);
-	if (nr == nr_connect)
+	if (nr == cfg.nr_connect)
 		return sys_exit_saved(V6T_EVENT_CONNECT, ret, cast);
-	if (nr == nr_listen)
+	if (nr == cfg.nr_listen)
 		return sys_exit_saved(V6T_EVENT_LISTEN, ret, cast);
 	if (stopping || ret < 0)
 		return 0;
@@ -1493,19 +1483,19 @@ int raw_tp_io_uring_complete(struct v6t_raw_tp_args *ctx)
 	__u8 opcode;
 	int res;
 
-	if (uring_complete_args != V6T_URING_COMPLETE_REQ_RES &&
-	    uring_complete_args != V6T_URING_COMPLETE_CQE)
+	if (cfg.uring_complete_args != V6T_URING_COMPLETE_REQ_RES &&
+	    cfg.uring_complete_args != V6T_URING_COMPLETE_CQE)
 		return 0;
 	opcode = BPF_CORE_READ(req, opcode);
 	if (opcode != IORING_OP_ACCEPT && opcode != IORING_OP_CONNECT && opcode != IORING_OP_BIND &&
 	    opcode != IORING_OP_LISTEN)
 		return 0;
-	res = uring_complete_res(ctx->args, uring_complete_args);
+	res = uring_complete_res(ctx->args, cfg.uring_complete_args);
 	if (opcode == IORING_OP_ACCEPT)
-		return uring_connect_only ? 0 : uring_accept(req, res);
+		return cfg.uring_connect_only ? 0 : uring_accept(req, res);
 	if (opcode == IORING_OP_CONNECT)
 		return uring_connect(req, res);
-	if (uring_connect_only)
+	if (cfg.uring_connect_only)
 		return 0;
 	sock = uring_socket(req);
 	if (!sock || !family_traced(socket_family(sock)) || !task_passes())

@@ -111,6 +111,34 @@ struct v6t_filter {
 };
 
 /*
+ * Every load-time knob of the BPF side, in its read-only data: the loader
+ * sets them all in one place before load (user/loader.c, set_config()), and
+ * the verifier then treats each as a constant and drops the branches it
+ * rules out.
+ */
+struct v6t_config {
+	struct v6t_filter filter;
+	/* wake the reader once this much waits in the ring buffer (deliver.bpf.h) */
+	__u64 wakeup_bytes;
+	/* the system call numbers tp_sys_exit tells its five calls apart by */
+	__s32 nr_bind, nr_connect, nr_listen, nr_accept, nr_accept4;
+	/* arguments of io_uring_complete in this kernel (core_fixes.bpf.h); 0: not traced */
+	__u32 uring_complete_args;
+	/* the kernel's BTF ids of the types bpf_rdonly_cast() casts to (core_fixes.bpf.h) */
+	__u32 task_struct_btf_id, file_btf_id, socket_btf_id, sock_btf_id;
+	/*
+	 * fentry and kprobe modes see io_uring's bind, listen and accept in the
+	 * inet functions, but its connect as attempts (EINPROGRESS, then a
+	 * retry whose result io_uring rewrites): there, io_uring_complete
+	 * reports connects only.
+	 */
+	__u8 uring_connect_only;
+	__u8 task_btf;	       /* bpf_get_current_task_btf() exists (5.11+): see fill_task() */
+	__u8 have_rdonly_cast; /* the bpf_rdonly_cast() kfunc exists (6.2+) */
+	__u8 pad[5];
+};
+
+/*
  * What an event knows of its own facts, where that is less than the kernel's
  * word (see bpf/v6trace.bpf.c, "tracepoint mode"). 0: every field is read
  * from the socket after the call or from the kernel's copy of its sockaddr.
@@ -179,6 +207,7 @@ struct v6t_event {
 
 #ifndef __cplusplus
 _Static_assert(sizeof(struct v6t_event) == 112, "struct v6t_event layout changed");
+_Static_assert(sizeof(struct v6t_config) == 96, "struct v6t_config layout changed");
 _Static_assert(V6T_STAT_MAX <= V6T_STAT_SLOTS, "more counters than slots per CPU");
 #endif
 

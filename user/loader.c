@@ -417,13 +417,36 @@ static const char *const sys_exit_tracepoints[] = {
 };
 #define N_SYS_EXIT (sizeof(sys_exit_tracepoints) / sizeof(sys_exit_tracepoints[0]))
 
-static void set_syscall_numbers(struct v6trace_bpf *skel)
+/*
+ * Every load-time knob of the BPF side (struct v6t_config), from the options,
+ * the kernel's functions, the mode and the ring buffer's size.
+ */
+static void set_config(struct v6t_config *c, const struct loader_opts *opts,
+		       const struct kernel_funcs *kf, int mode, __u32 ringbuf_bytes)
 {
-	skel->rodata->nr_bind = SYS_bind;
-	skel->rodata->nr_connect = SYS_connect;
-	skel->rodata->nr_listen = SYS_listen;
-	skel->rodata->nr_accept = SYS_accept;
-	skel->rodata->nr_accept4 = SYS_accept4;
+	struct v6t_config n = {.filter = opts->filter};
+	struct v6t_filter *f = &n.filter;
+
+	f->by_pid = opts->npids > 0;
+	f->by_port = opts->nports > 0;
+	f->by_cgroup = opts->cgroup_fd >= 0;
+	f->task_any = f->by_pid || f->by_uid || f->by_comm || f->by_cgroup;
+	f->sock_any = f->family || f->by_netns || f->by_port || f->stacks || f->mapped;
+	n.wakeup_bytes = ringbuf_bytes / 4;
+	n.nr_bind = SYS_bind;
+	n.nr_connect = SYS_connect;
+	n.nr_listen = SYS_listen;
+	n.nr_accept = SYS_accept;
+	n.nr_accept4 = SYS_accept4;
+	n.uring_complete_args = kf->uring_args > 0 ? (__u32)kf->uring_args : 0;
+	n.task_struct_btf_id = (__u32)kf->task_id;
+	n.file_btf_id = (__u32)kf->file_id;
+	n.socket_btf_id = (__u32)kf->socket_id;
+	n.sock_btf_id = (__u32)kf->sock_id;
+	n.uring_connect_only = mode != V6T_MODE_TRACEPOINT;
+	n.task_btf = kf->task_btf;
+	n.have_rdonly_cast = kf->rdonly_cast;
+	*c = n;
 }
 
 static int select_programs(struct tracer *t, const struct kernel_funcs *kf, int mode,
@@ -437,15 +460,6 @@ static int select_programs(struct tracer *t, const struct kernel_funcs *kf, int 
 		if (ret)
 			return ret;
 	}
-	t->skel->rodata->uring_complete_args = kf->uring_args > 0 ? (__u32)kf->uring_args : 0;
-	set_syscall_numbers(t->skel);
-	t->skel->rodata->task_btf = kf->task_btf;
-	t->skel->rodata->have_rdonly_cast = kf->rdonly_cast;
-	t->skel->rodata->task_struct_btf_id = (__u32)kf->task_id;
-	t->skel->rodata->file_btf_id = (__u32)kf->file_id;
-	t->skel->rodata->socket_btf_id = (__u32)kf->socket_id;
-	t->skel->rodata->sock_btf_id = (__u32)kf->sock_id;
-	t->skel->rodata->uring_connect_only = mode != V6T_MODE_TRACEPOINT;
 	t->uring = program_fits(t->skel, t->skel->progs.raw_tp_io_uring_complete, kf);
 	bpf_object__for_each_program(prog, t->skel->obj)
 	{
@@ -656,7 +670,6 @@ static int map_stats(struct tracer *t, char *err, size_t errlen)
 static int try_mode(struct tracer *t, const struct loader_opts *opts, const struct kernel_funcs *kf,
 		    const struct core_target *ct, int mode, char *err, size_t errlen)
 {
-	struct v6t_filter *f;
 	int ret;
 
 	if (!t->skel) /* the first try's is open already */
@@ -666,13 +679,6 @@ static int try_mode(struct tracer *t, const struct loader_opts *opts, const stru
 		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
 		return ret;
 	}
-	f = &t->skel->rodata->filter;
-	*f = opts->filter;
-	f->by_pid = opts->npids > 0;
-	f->by_port = opts->nports > 0;
-	f->by_cgroup = opts->cgroup_fd >= 0;
-	f->task_any = f->by_pid || f->by_uid || f->by_comm || f->by_cgroup;
-	f->sock_any = f->family || f->by_netns || f->by_port || f->stacks || f->mapped;
 	if (opts->ringbuf_kb) {
 		ret = bpf_map__set_max_entries(t->skel->maps.events, opts->ringbuf_kb * 1024);
 		if (ret) {
@@ -680,7 +686,8 @@ static int try_mode(struct tracer *t, const struct loader_opts *opts, const stru
 			goto fail;
 		}
 	}
-	t->skel->rodata->wakeup_bytes = bpf_map__max_entries(t->skel->maps.events) / 4;
+	set_config(&t->skel->rodata->cfg, opts, kf, mode,
+		   bpf_map__max_entries(t->skel->maps.events));
 	t->ncpus = libbpf_num_possible_cpus();
 	if (t->ncpus <= 0) {
 		ret = t->ncpus ? t->ncpus : -EINVAL;

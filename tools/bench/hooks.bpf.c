@@ -37,8 +37,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define SYSCALL_NR syscallno
 #endif
 
-/* bind's number, set by the loader */
-const volatile long nr_bind = -1;
 __u64 hits;
 
 SEC("tracepoint/syscalls/sys_exit_bind")
@@ -60,7 +58,7 @@ int exit_raw(struct bpf_raw_tracepoint_args *ctx)
 {
 	const struct pt_regs *regs = (const void *)ctx->args[0];
 
-	if (BPF_CORE_READ(regs, SYSCALL_NR) == nr_bind)
+	if (BPF_CORE_READ(regs, SYSCALL_NR) == cfg.nr_bind)
 		hits++;
 	return 0;
 }
@@ -68,7 +66,7 @@ int exit_raw(struct bpf_raw_tracepoint_args *ctx)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(exit_btf, struct pt_regs *regs, long ret)
 {
-	if (regs->SYSCALL_NR == nr_bind)
+	if (regs->SYSCALL_NR == cfg.nr_bind)
 		hits++;
 	return 0;
 }

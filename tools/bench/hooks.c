@@ -20,8 +20,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
+#include "v6trace.h" /* before the skeleton: its read-only data is a struct v6t_config */
 #include "hooks.skel.h"
-#include "v6trace.h"
 
 static volatile sig_atomic_t stop;
 
@@ -78,8 +78,8 @@ int main(int argc, char **argv)
 		perror("hooks: open");
 		return 1;
 	}
-	skel->rodata->nr_bind = SYS_bind;
-	skel->rodata->wakeup_bytes = bpf_map__max_entries(skel->maps.records) / 4;
+	skel->rodata->cfg.nr_bind = SYS_bind;
+	skel->rodata->cfg.wakeup_bytes = bpf_map__max_entries(skel->maps.records) / 4;
 	bpf_object__for_each_program(prog, skel->obj)
 		bpf_program__set_autoload(prog, named(argc, argv, bpf_program__name(prog)));
 	if (hooks_bpf__load(skel)) {
