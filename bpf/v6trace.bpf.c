@@ -34,6 +34,7 @@
 #include "config.bpf.h"
 #include "core_fixes.bpf.h"
 #include "deliver.bpf.h"
+#include "stack.h"
 
 #define AF_INET	     2
 #define AF_INET6     10
@@ -196,38 +197,16 @@ static __always_inline bool task_passes(void)
 	return false;
 }
 
-static __always_inline bool addr_is_mapped(const __u8 *a)
-{
-	const __u32 *w = (const __u32 *)a;
-
-	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff);
-}
-
-static __always_inline bool addr_is_zero(const __u8 *a)
-{
-	const __u32 *w = (const __u32 *)a;
-
-	return (w[0] | w[1] | w[2] | w[3]) == 0;
-}
-
 /* accept and connect events have a peer, bind and listen do not */
 static __always_inline bool has_peer(const struct v6t_event *e)
 {
 	return e->type == V6T_EVENT_ACCEPT || e->type == V6T_EVENT_CONNECT;
 }
 
-/* The same rule as v6t_classify_stack() in user/classify.c. */
+/* The rule both sides compile (stack.h); a kernel record's peer is its type's. */
 static __always_inline __u8 event_stack(const struct v6t_event *e)
 {
-	if (e->family != AF_INET6)
-		return V6T_STACK_V4;
-	if (has_peer(e))
-		return addr_is_mapped(e->raddr) ? V6T_STACK_V4 : V6T_STACK_V6;
-	if (addr_is_mapped(e->laddr))
-		return V6T_STACK_V4;
-	if (addr_is_zero(e->laddr) && !e->v6only)
-		return V6T_STACK_DUAL;
-	return V6T_STACK_V6;
+	return v6t_stack_rule(e, has_peer(e));
 }
 
 static __always_inline bool port_listed(__u16 port)
@@ -251,7 +230,7 @@ static __always_inline bool sock_wanted(const struct v6t_event *e)
 	    ((e->flags & V6T_FLAG_ADDR_UNKNOWN) || !(cfg.filter.stacks & (1 << event_stack(e)))))
 		return false;
 	if (cfg.filter.mapped &&
-	    !(e->family == AF_INET6 && has_peer(e) && addr_is_mapped(e->raddr)))
+	    !(e->family == AF_INET6 && has_peer(e) && v6t_word_addr_mapped(e->raddr)))
 		return false;
 	return true;
 }
@@ -514,7 +493,7 @@ static __always_inline bool asked_dest_wanted(const struct asked_addr *a)
 	/* inet6_stream_connect() -> tcp_v6_connect(): addr_len < SIN6_LEN_RFC2133 is EINVAL */
 	if (a->got < 24 || a->len < 24 || a->sa.sin6_family != AF_INET6)
 		return false;
-	return cfg.filter.all_connects || addr_is_mapped(a->sa.sin6_addr.in6_u.u6_addr8);
+	return cfg.filter.all_connects || v6t_word_addr_mapped(a->sa.sin6_addr.in6_u.u6_addr8);
 }
 
 /*

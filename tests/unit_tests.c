@@ -24,6 +24,7 @@
 #include "core_btf.h"
 #include "format.h"
 #include "helper_proto.h"
+#include "stack.h"
 #include "summary.h"
 
 /* 2026-11-23T14:02:41.000000123Z, reached from a monotonic stamp of 5 s */
@@ -96,6 +97,44 @@ static void test_classify_stack(void **state)
 	assert_int_equal(v6t_classify_stack(&e), V6T_STACK_V4);
 	e = make_accept("::1", "::1");
 	assert_int_equal(v6t_classify_stack(&e), V6T_STACK_V6);
+}
+
+/*
+ * The rule of bpf/stack.h, which the BPF programs compile too: whether a
+ * record has a peer is the caller's (a kernel record's type; a snapshot
+ * socket's state), the rest is the rule's.
+ */
+static void test_stack_rule(void **state)
+{
+	struct v6t_event e;
+
+	(void)state;
+	assert_int_equal(V6T_AF_INET6, AF_INET6);
+	e = make_bind(AF_INET6, "::", 0, 80, 0);
+	assert_int_equal(v6t_stack_rule(&e, 0), V6T_STACK_DUAL);
+	e.v6only = 1;
+	assert_int_equal(v6t_stack_rule(&e, 0), V6T_STACK_V6);
+	e = make_bind(AF_INET6, "::ffff:0.0.0.0", 1, 80, 0); /* binds INADDR_ANY, v6only or not */
+	assert_int_equal(v6t_stack_rule(&e, 0), V6T_STACK_V4);
+	e = make_bind(AF_INET6, "::ffff:0:0:1", 0, 80, 0); /* not mapped: one word off */
+	assert_int_equal(v6t_stack_rule(&e, 0), V6T_STACK_V6);
+	e = make_bind(AF_INET6, "0:0:0:0:1::", 0, 80, 0);
+	assert_int_equal(v6t_stack_rule(&e, 0), V6T_STACK_V6);
+	e = make_bind(AF_INET, "127.0.0.1", 0, 80, 0);
+	assert_int_equal(v6t_stack_rule(&e, 1), V6T_STACK_V4);
+	/* with a peer, the peer decides, whatever the local address */
+	e = make_accept("::", "::ffff:192.0.2.1");
+	assert_int_equal(v6t_stack_rule(&e, 1), V6T_STACK_V4);
+	assert_int_equal(v6t_stack_rule(&e, 0), V6T_STACK_DUAL);
+	e = make_accept("::ffff:127.0.0.1", "2001:db8::2");
+	assert_int_equal(v6t_stack_rule(&e, 1), V6T_STACK_V6);
+	/* a snapshot socket has a peer when established, as user space says it */
+	e = make_accept("::", "::ffff:10.0.0.1");
+	e.type = V6T_EVENT_SOCKET;
+	e.state = V6T_TCP_ESTABLISHED;
+	assert_int_equal(v6t_classify_stack(&e), V6T_STACK_V4);
+	e.state = V6T_TCP_LISTEN;
+	assert_int_equal(v6t_classify_stack(&e), V6T_STACK_DUAL);
 }
 
 static void test_wildcard_and_mapped(void **state)
@@ -1248,6 +1287,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_record_layout),
 		cmocka_unit_test(test_classify_stack),
+		cmocka_unit_test(test_stack_rule),
 		cmocka_unit_test(test_wildcard_and_mapped),
 		cmocka_unit_test(test_addr_strings),
 		cmocka_unit_test(test_names),

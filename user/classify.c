@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include "classify.h"
+#include "stack.h"
 
 static const __u8 mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
@@ -74,15 +75,7 @@ const char *v6t_state_name(__u8 state)
 
 enum v6t_stack v6t_classify_stack(const struct v6t_event *e)
 {
-	if (e->family != AF_INET6)
-		return V6T_STACK_V4;
-	if (v6t_event_has_peer(e))
-		return v6t_addr_is_mapped(e->raddr) ? V6T_STACK_V4 : V6T_STACK_V6;
-	if (v6t_addr_is_mapped(e->laddr))
-		return V6T_STACK_V4;
-	if (all_zero(e->laddr, 16) && !e->v6only)
-		return V6T_STACK_DUAL;
-	return V6T_STACK_V6;
+	return (enum v6t_stack)v6t_stack_rule(e, v6t_event_has_peer(e));
 }
 
 const char *v6t_stack_name(enum v6t_stack stack)
