@@ -64,6 +64,8 @@ static bool memory_too_small(void)
 
 static int check_environment(void)
 {
+	int probe;
+
 	if (!has_bpf_privileges()) {
 		fail("needs root, or the CAP_BPF and CAP_PERFMON capabilities (try: sudo v6trace)");
 		return -EPERM;
@@ -76,7 +78,19 @@ static int check_environment(void)
 	}
 	if (memory_too_small())
 		return -ENOMEM;
-	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1) {
+	/*
+	 * 0: the kernel has no ring buffer; < 0: it could not be asked, most
+	 * often a capability this process seems to hold and the kernel does not
+	 * honour (a container runtime that does not know CAP_BPF).
+	 */
+	probe = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL);
+	if (probe < 0) {
+		fail("cannot create a BPF map (%s): needs CAP_BPF and CAP_PERFMON, "
+		     "or CAP_SYS_ADMIN",
+		     strerror(-probe));
+		return probe;
+	}
+	if (probe != 1) {
 		fail("this kernel has no BPF ring buffer (needs Linux 5.8 or later)");
 		return -ENOTSUP;
 	}
