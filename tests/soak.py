@@ -113,11 +113,19 @@ class SyslogSink:
         self.thread.start()
 
     def run(self):
+        # One buffer for every datagram, copied out at its length: recv(4 MiB)
+        # gives each datagram a mapping of its own (glibc mmaps the buffer and
+        # shrinking keeps it mapped), and a fast churn's ~100,000 datagrams
+        # then reach vm.max_map_count (65530) and this process's next mmap or
+        # mprotect fails with ENOMEM.
+        buf = bytearray(1 << 22)
+        view = memoryview(buf)
         while not self.stopping:
             try:
-                self.datagrams.append(self.sock.recv(1 << 22))
+                n = self.sock.recv_into(buf)
             except socket.timeout:
                 continue
+            self.datagrams.append(bytes(view[:n]))
 
     def stop(self):
         self.stopping = True
