@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <cap-ng.h>
 #include "clock.h"
@@ -64,8 +65,6 @@ static bool memory_too_small(void)
 
 static int check_environment(void)
 {
-	int probe;
-
 	if (!has_bpf_privileges()) {
 		fail("needs root, or the CAP_BPF and CAP_PERFMON capabilities (try: sudo v6trace)");
 		return -EPERM;
@@ -78,21 +77,28 @@ static int check_environment(void)
 	}
 	if (memory_too_small())
 		return -ENOMEM;
-	/*
-	 * 0: the kernel has no ring buffer; < 0: it could not be asked, most
-	 * often a capability this process seems to hold and the kernel does not
-	 * honour (a container runtime that does not know CAP_BPF).
-	 */
-	probe = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL);
-	if (probe < 0) {
-		fail("cannot create a BPF map (%s): needs CAP_BPF and CAP_PERFMON, "
-		     "or CAP_SYS_ADMIN",
-		     strerror(-probe));
-		return probe;
-	}
-	if (probe != 1) {
-		fail("this kernel has no BPF ring buffer (needs Linux 5.8 or later)");
-		return -ENOTSUP;
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1) {
+		/*
+		 * The probe says "unsupported" for any refusal. A refusal for
+		 * want of privilege is a capability this process seems to hold
+		 * and the kernel does not honour (a container runtime that does
+		 * not know CAP_BPF), not a missing feature.
+		 */
+		int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, NULL, 0, 0,
+					(__u32)sysconf(_SC_PAGESIZE), NULL);
+		int err = errno;
+
+		if (fd >= 0) {
+			close(fd);
+		} else if (err == EPERM || err == EACCES) {
+			fail("cannot create a BPF map (%s): needs CAP_BPF and CAP_PERFMON, "
+			     "or CAP_SYS_ADMIN",
+			     strerror(err));
+			return -err;
+		} else {
+			fail("this kernel has no BPF ring buffer (needs Linux 5.8 or later)");
+			return -ENOTSUP;
+		}
 	}
 	return 0;
 }
