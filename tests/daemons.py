@@ -1140,7 +1140,9 @@ def judge_snapshot(res, run, stable, pids):
 
 def where_stuck(pid):
     """What a process that does not exit, and its children, are doing: pid,
-    comm, state, the kernel function it waits in, and its blocked signals."""
+    comm, state, the kernel function it waits in, and its signals: blocked,
+    pending (so a lost stop says whether it never arrived or was never read),
+    caught and ignored."""
     out = []
     todo = [pid]
     while todo and len(out) < 8:
@@ -1155,7 +1157,9 @@ def where_stuck(pid):
         except (OSError, ValueError):
             continue
         out.append(f"pid {p} {st.get('Name', '?')} {st.get('State', '?')} in {wchan}, "
-                   f"SigBlk {st.get('SigBlk', '?')}")
+                   f"SigBlk {st.get('SigBlk', '?')}, pending {st.get('SigPnd', '?')} "
+                   f"(thread) {st.get('ShdPnd', '?')} (process), SigCgt {st.get('SigCgt', '?')}, "
+                   f"SigIgn {st.get('SigIgn', '?')}")
     return "; ".join(out) or "gone"
 
 
