@@ -1223,14 +1223,14 @@ static void test_helper_proto(void **state)
 	struct listeners_request_msg lq;
 	struct listeners_reply_msg lr;
 	struct holder_question q[2];
-	struct v6t_event back;
+	struct refused_bind back;
 	size_t len;
 
 	(void)state;
 	e.laddr[15] = 1;
 	q[0] = holder_question_of(7, HELPER_WANT_HOLDER | HELPER_WANT_IFNAME, &e);
 	q[1] = holder_question_of(8, HELPER_WANT_IFNAME, &e);
-	back = holder_question_event(&q[0]);
+	back = holder_question_bind(&q[0]);
 	assert_int_equal(q[0].id, 7);
 	assert_int_equal(back.netns, e.netns);
 	assert_int_equal(back.pid, 42);
@@ -1238,8 +1238,14 @@ static void test_helper_proto(void **state)
 	assert_int_equal(back.ifindex, 3);
 	assert_int_equal(back.family, AF_INET6);
 	assert_int_equal(back.protocol, IPPROTO_TCP);
-	assert_int_equal(back.lport, 8080);
-	assert_memory_equal(back.laddr, e.laddr, 16);
+	assert_int_equal(back.port, 8080);
+	assert_memory_equal(back.addr, e.laddr, 16);
+	/* the tracer's own lookup (no helper) reads the event the same way */
+	back = refused_bind_of(&e);
+	assert_int_equal(back.netns, e.netns);
+	assert_int_equal(back.pid, 42);
+	assert_int_equal(back.port, 8080);
+	assert_memory_equal(back.addr, e.laddr, 16);
 
 	len = helper_encode_questions(&qm, q, 2);
 	assert_int_equal(helper_decode_questions(&qm, len), 2);

@@ -21,20 +21,36 @@ struct holder_question holder_question_of(uint64_t id, uint32_t want, const stru
 	return q;
 }
 
-struct v6t_event holder_question_event(const struct holder_question *q)
+struct refused_bind refused_bind_of(const struct v6t_event *e)
 {
-	struct v6t_event e;
+	struct refused_bind f = {
+		.netns = e->netns,
+		.pid = e->pid,
+		.uid = e->uid,
+		.ifindex = e->ifindex,
+		.family = e->family,
+		.protocol = e->protocol,
+		.port = e->lport,
+	};
 
-	memset(&e, 0, sizeof(e));
-	e.netns = q->netns;
-	e.pid = q->pid;
-	e.uid = q->uid;
-	e.ifindex = q->ifindex;
-	e.family = (__u8)q->family;
-	e.protocol = q->protocol;
-	e.lport = q->port;
-	memcpy(e.laddr, q->addr, sizeof(e.laddr));
-	return e;
+	memcpy(f.addr, e->laddr, sizeof(f.addr));
+	return f;
+}
+
+struct refused_bind holder_question_bind(const struct holder_question *q)
+{
+	struct refused_bind f = {
+		.netns = q->netns,
+		.pid = q->pid,
+		.uid = q->uid,
+		.ifindex = q->ifindex,
+		.family = q->family,
+		.protocol = q->protocol,
+		.port = q->port,
+	};
+
+	memcpy(f.addr, q->addr, sizeof(f.addr));
+	return f;
 }
 
 static size_t header(struct helper_msg_header *h, uint32_t kind, size_t n, size_t fixed,

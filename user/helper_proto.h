@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "format.h"
+#include "holders.h"
 #include "listeners.h"
 #include "v6trace.h"
 
@@ -85,8 +86,13 @@ struct listeners_reply_msg {
 
 /* The question about event e. */
 struct holder_question holder_question_of(uint64_t id, uint32_t want, const struct v6t_event *e);
-/* The failed bind a question describes, as the holder lookup takes it. */
-struct v6t_event holder_question_event(const struct holder_question *q);
+/*
+ * The refused bind an event describes, as the holder lookup takes it (the
+ * tracer's own lookup, when no helper runs, starts here too).
+ */
+struct refused_bind refused_bind_of(const struct v6t_event *e);
+/* The refused bind a question describes. */
+struct refused_bind holder_question_bind(const struct holder_question *q);
 
 /* Each fills its message's header; the length to send. */
 size_t helper_encode_questions(struct holder_questions_msg *m, const struct holder_question *q,

@@ -10,28 +10,26 @@
 #include "sockdiag.h"
 
 /* Whether two local addresses of one port overlap (either is a wildcard, or equal). */
-static bool addresses_overlap(const struct v6t_event *a, const struct v6t_event *b)
+static bool addresses_overlap(uint16_t fa, const uint8_t a[16], uint16_t fb, const uint8_t b[16])
 {
-	__u8 a4[16] = {0}, b4[16] = {0};
+	uint8_t a4[16] = {0}, b4[16] = {0};
 
-	if (v6t_addr_is_wildcard(a->family, a->laddr) || v6t_addr_is_wildcard(b->family, b->laddr))
+	if (v6t_addr_is_wildcard(fa, a) || v6t_addr_is_wildcard(fb, b))
 		return true;
 	/* compare as IPv4 when one side is inet and the other ::ffff:a.b.c.d */
-	memcpy(a4, a->family == AF_INET6 && v6t_addr_is_mapped(a->laddr) ? a->laddr + 12 : a->laddr,
-	       a->family == AF_INET ? 4 : 16);
-	memcpy(b4, b->family == AF_INET6 && v6t_addr_is_mapped(b->laddr) ? b->laddr + 12 : b->laddr,
-	       b->family == AF_INET ? 4 : 16);
+	memcpy(a4, fa == AF_INET6 && v6t_addr_is_mapped(a) ? a + 12 : a, fa == AF_INET ? 4 : 16);
+	memcpy(b4, fb == AF_INET6 && v6t_addr_is_mapped(b) ? b + 12 : b, fb == AF_INET ? 4 : 16);
 	return !memcmp(a4, b4, sizeof(a4));
 }
 
 /* How well a socket explains a failed bind of its port; 0: not at all, BEST_SCORE: fully. */
 #define BEST_SCORE 4
-static int holder_score(const struct diag_sock *s, const struct v6t_event *failed)
+static int holder_score(const struct diag_sock *s, const struct refused_bind *failed)
 {
-	if (s->e.lport != failed->lport)
+	if (s->lport != failed->port)
 		return 0;
-	return 1 + (addresses_overlap(&s->e, failed) ? 2 : 0) +
-	       (s->e.state == V6T_TCP_LISTEN || s->e.state == V6T_TCP_CLOSE ? 1 : 0);
+	return 1 + (addresses_overlap(s->family, s->laddr, failed->family, failed->addr) ? 2 : 0) +
+	       (s->state == V6T_TCP_LISTEN || s->state == V6T_TCP_CLOSE ? 1 : 0);
 }
 
 /*
@@ -63,7 +61,7 @@ static int collect_socket(const struct diag_sock *s, void *ctx)
 {
 	struct port_sockets *ps = ctx;
 
-	if (!port_wanted(ps->wanted, s->e.lport))
+	if (!port_wanted(ps->wanted, s->lport))
 		return 0;
 	if (ps->n == ps->cap) {
 		size_t cap = ps->cap ? ps->cap * 2 : 256;
@@ -80,8 +78,8 @@ static int collect_socket(const struct diag_sock *s, void *ctx)
 
 static int by_port(const void *a, const void *b)
 {
-	uint16_t x = ((const struct diag_sock *)a)->e.lport;
-	uint16_t y = ((const struct diag_sock *)b)->e.lport;
+	uint16_t x = ((const struct diag_sock *)a)->lport;
+	uint16_t y = ((const struct diag_sock *)b)->lport;
 
 	return x < y ? -1 : x > y;
 }
@@ -105,9 +103,9 @@ static bool collect_protocol(struct mnl_socket *nl, uint16_t protocol, uint32_t 
 
 /* The best holder among the sockets of the failed bind's port; NULL: none. */
 static const struct diag_sock *best_holder(const struct port_sockets *ps,
-					   const struct v6t_event *failed)
+					   const struct refused_bind *failed)
 {
-	struct diag_sock key = {.e = {.lport = failed->lport}};
+	struct diag_sock key = {.lport = failed->port};
 	const struct diag_sock *s, *best = NULL, *end = ps->v + ps->n;
 	int best_score = 0, score;
 
@@ -116,9 +114,9 @@ static const struct diag_sock *best_holder(const struct port_sockets *ps,
 	s = bsearch(&key, ps->v, ps->n, sizeof(*ps->v), by_port);
 	if (!s)
 		return NULL;
-	while (s > ps->v && s[-1].e.lport == failed->lport)
+	while (s > ps->v && s[-1].lport == failed->port)
 		s--;
-	for (; s < end && s->e.lport == failed->lport; s++) {
+	for (; s < end && s->lport == failed->port; s++) {
 		score = holder_score(s, failed);
 		if (score > best_score) {
 			best = s;
@@ -161,11 +159,11 @@ static void holders_in(int netns_fd, struct holder_query **g, size_t m, const st
 			g[i]->unknown = true;
 			continue;
 		}
-		wanted[g[i]->failed.lport / 8] |= (uint8_t)(1u << (g[i]->failed.lport % 8));
+		wanted[g[i]->failed.port / 8] |= (uint8_t)(1u << (g[i]->failed.port % 8));
 		if (!any_tcp && !any_udp) /* the first */
-			range[0] = range[1] = g[i]->failed.lport;
-		range[0] = g[i]->failed.lport < range[0] ? g[i]->failed.lport : range[0];
-		range[1] = g[i]->failed.lport > range[1] ? g[i]->failed.lport : range[1];
+			range[0] = range[1] = g[i]->failed.port;
+		range[0] = g[i]->failed.port < range[0] ? g[i]->failed.port : range[0];
+		range[1] = g[i]->failed.port > range[1] ? g[i]->failed.port : range[1];
 		any_tcp |= proto == IPPROTO_TCP;
 		any_udp |= proto == IPPROTO_UDP;
 	}
@@ -208,10 +206,10 @@ static void holders_in(int netns_fd, struct holder_query **g, size_t m, const st
 			q->unknown = !(proto == IPPROTO_TCP ? tcp_ok : udp_ok);
 			continue;
 		}
-		q->holder.family = best->e.family;
-		memcpy(q->holder.addr, best->e.laddr, sizeof(q->holder.addr));
-		q->holder.port = best->e.lport;
-		q->holder.v6only = best->e.v6only;
+		q->holder.family = best->family;
+		memcpy(q->holder.addr, best->laddr, sizeof(q->holder.addr));
+		q->holder.port = best->lport;
+		q->holder.v6only = best->v6only;
 		q->inode = best->inode;
 		q->found = true;
 		if (!owners_find(o, q->inode, &q->holder.pid, q->holder.comm))
@@ -223,47 +221,6 @@ static void holders_in(int netns_fd, struct holder_query **g, size_t m, const st
 	free(tcp.v);
 	free(udp.v);
 	free(wanted);
-}
-
-void find_holders(int netns_fd, struct holder_query *q, size_t n)
-{
-	struct holder_query **g = calloc(n ? n : 1, sizeof(*g));
-	struct owners o = {0};
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		reset_answers(&q[i]);
-		q[i].want_holder = true;
-		q[i].unknown = !g;
-		if (g)
-			g[i] = &q[i];
-	}
-	if (!g)
-		return;
-	owners_scan(&o);
-	holders_in(netns_fd, g, n, &o);
-	owners_free(&o);
-	free(g);
-}
-
-bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *out)
-{
-	struct holder_query q = {.failed = *failed};
-
-	find_holders(netns_fd, &q, 1);
-	if (q.found)
-		*out = q.holder;
-	return q.found;
-}
-
-bool find_holder_of(const struct v6t_event *failed, uint32_t own_netns, struct holder *out)
-{
-	struct holder_query q = {.failed = *failed, .want_holder = true};
-
-	find_holders_of(&q, 1, own_netns, 0, NULL, NULL);
-	if (q.found)
-		*out = q.holder;
-	return q.found;
 }
 
 /* The questions of one network namespace, and whose turn it is. */
@@ -320,7 +277,7 @@ static size_t group_by_netns(const struct holder_query *q, size_t n, size_t *whi
 	if (!g)
 		return 0;
 	for (i = 0; i < n; i++) {
-		const struct v6t_event *e = &q[which[i]].failed;
+		const struct refused_bind *e = &q[which[i]].failed;
 
 		if (ng && g[ng - 1].netns == e->netns) {
 			g[ng - 1].m++;
@@ -347,7 +304,7 @@ static size_t group_by_netns(const struct holder_query *q, size_t n, size_t *whi
 static int enter_group(const struct holder_query *q, const size_t *which, size_t m,
 		       const struct owners *o, bool scanned, bool *entered)
 {
-	struct v6t_event via = {.netns = q[which[0]].failed.netns};
+	uint32_t netns = q[which[0]].failed.netns, pid;
 	size_t i;
 	int fd;
 
@@ -359,8 +316,8 @@ static int enter_group(const struct holder_query *q, const size_t *which, size_t
 		if (fd >= 0)
 			return fd;
 	}
-	via.pid = scanned ? owners_netns_pid(o, via.netns) : 0;
-	fd = via.pid ? netns_open_of_pid(via.pid, via.netns) : -1;
+	pid = scanned ? owners_netns_pid(o, netns) : 0;
+	fd = pid ? netns_open_of_pid(pid, netns) : -1;
 	*entered = fd >= 0;
 	return fd;
 }

@@ -14,18 +14,23 @@
 #include "format.h"
 #include "v6trace.h"
 
-/*
- * Who holds port of protocol in the network namespace of netns_fd (-1: ours)
- * in a way that conflicts with a bind of family to addr: a listening (TCP) or
- * bound (UDP) socket first. false if none was found.
- */
-bool find_holder(int netns_fd, const struct v6t_event *failed, struct holder *out);
+/* A bind refused with EADDRINUSE, as much of it as finding who holds its port needs. */
+struct refused_bind {
+	uint32_t netns;	  /* where the holder is looked for */
+	uint32_t pid;	  /* the process that failed: a way into netns */
+	uint32_t uid;	  /* its user: namespaces are answered in turns by uid */
+	uint32_t ifindex; /* the device it was bound to; 0: none */
+	uint16_t family;  /* of addr */
+	uint16_t protocol;
+	uint16_t port; /* host order */
+	uint8_t addr[16];
+};
 
 /* A question of a batch (a failed bind's holder, an interface's name), and its answers. */
 struct holder_query {
-	struct v6t_event failed; /* the event asked about */
-	bool want_holder;	 /* who holds failed's port */
-	bool want_ifname;	 /* the name of failed's ifindex in its namespace */
+	struct refused_bind failed;
+	bool want_holder; /* who holds failed's port, in a way that conflicts with it */
+	bool want_ifname; /* the name of failed's ifindex in its namespace */
 	/* the answers, reset before each is computed */
 	bool found;
 	bool unknown;	      /* the namespace could not be entered, or sock_diag asked */
@@ -35,18 +40,14 @@ struct holder_query {
 	char ifname[IF_NAMESIZE];
 };
 
-/*
- * find_holder() for many failed binds at once: one sock_diag dump per
- * protocol and one scan of /proc for the whole batch, so a burst of 2000
- * EADDRINUSE costs about what one does. (want_holder is implied.)
- */
-void find_holders(int netns_fd, struct holder_query *q, size_t n);
-
 /* Called with the questions of one namespace once they are answered (indexes into q). */
 typedef void (*holders_answered)(struct holder_query *q, const size_t *which, size_t m, void *ctx);
 
 /*
- * Answers every question of q in its event's own network namespace. One scan
+ * Answers every question of q in its failed bind's own network namespace: a
+ * listening (TCP) or bound (UDP) socket of the port first, one dump of each
+ * protocol per namespace, so a burst of 2000 EADDRINUSE costs about what one
+ * does. One scan
  * of /proc serves the whole batch: it names the owners of every socket, and
  * gives, for every namespace, a live process to enter it through when no
  * process of the batch is left in it. A namespace that cannot be entered at
@@ -59,11 +60,5 @@ typedef void (*holders_answered)(struct holder_query *q, const size_t *which, si
  */
 size_t find_holders_of(struct holder_query *q, size_t n, uint32_t own_netns, int64_t budget_ns,
 		       holders_answered done, void *ctx);
-/*
- * The same for a failed bind event: in the socket's network namespace,
- * entered through the failing process (if it is still there) when it is not
- * own_netns.
- */
-bool find_holder_of(const struct v6t_event *failed, uint32_t own_netns, struct holder *out);
 
 #endif

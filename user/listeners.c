@@ -98,15 +98,15 @@ static int collect(const struct diag_sock *s, void *ctx)
 {
 	struct listeners *l = ctx;
 	struct listener x = {
-		.family = s->e.family,
-		.protocol = s->e.protocol,
-		.lport = s->e.lport,
-		.state = s->e.state,
-		.v6only = s->e.v6only,
+		.family = s->family,
+		.protocol = s->protocol,
+		.lport = s->lport,
+		.state = s->state,
+		.v6only = s->v6only,
 		.inode = s->inode,
 	};
 
-	memcpy(x.laddr, s->e.laddr, sizeof(x.laddr));
+	memcpy(x.laddr, s->laddr, sizeof(x.laddr));
 
 	return listeners_add(l, &x) ? 1 : 0;
 }

@@ -157,7 +157,7 @@ static void emit_event(struct lookups *l, const struct v6t_event *e, enum holder
 static enum holder_lookup holder_here(struct lookups *l, const struct v6t_event *e,
 				      struct holder *out)
 {
-	struct holder_query q = {.failed = *e, .want_holder = true};
+	struct holder_query q = {.failed = refused_bind_of(e), .want_holder = true};
 
 	find_holders_of(&q, 1, l->helper ? l->helper->own_netns : 0, 0, NULL, NULL);
 	*out = q.holder;

@@ -80,21 +80,21 @@ static int snapshot_socket(const struct diag_sock *s, void *arg)
 		.ts_ns = (uint64_t)monotonic_ns(),
 		.netns = c->netns,
 		.inode = s->inode,
-		.uid = s->e.uid,
-		.family = s->e.family,
-		.protocol = s->e.protocol,
-		.state = s->e.state,
-		.v6only = s->e.v6only,
-		.lport = s->e.lport,
-		.rport = s->e.rport,
-		.ifindex = s->e.ifindex,
+		.uid = s->uid,
+		.family = s->family,
+		.protocol = s->protocol,
+		.state = s->state,
+		.v6only = s->v6only,
+		.lport = s->lport,
+		.rport = s->rport,
+		.ifindex = s->ifindex,
 	};
 	struct event_info info = {.inode = row.inode};
 	char ifname[V6T_IFNAME_LEN];
 	struct v6t_event e;
 
-	memcpy(row.laddr, s->e.laddr, sizeof(row.laddr));
-	memcpy(row.raddr, s->e.raddr, sizeof(row.raddr));
+	memcpy(row.laddr, s->laddr, sizeof(row.laddr));
+	memcpy(row.raddr, s->raddr, sizeof(row.raddr));
 	if (!owners_find(&c->owners, row.inode, &row.pid, row.comm))
 		row.pid = 0;
 	snapshot_record(&row, &e);

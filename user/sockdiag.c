@@ -89,18 +89,17 @@ static int msg_cb(const struct nlmsghdr *nlh, void *data)
 	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*msg)))
 		return MNL_CB_ERROR;
 	mnl_attr_parse(nlh, sizeof(*msg), attr_cb, tb);
-	s.e.type = V6T_EVENT_SOCKET;
-	s.e.family = msg->idiag_family;
-	s.e.protocol = d->protocol;
-	s.e.state = msg->idiag_state;
-	s.e.uid = msg->idiag_uid;
-	s.e.lport = ntohs(msg->id.idiag_sport);
-	s.e.rport = ntohs(msg->id.idiag_dport);
-	memcpy(s.e.laddr, msg->id.idiag_src, alen);
-	memcpy(s.e.raddr, msg->id.idiag_dst, alen);
+	s.family = msg->idiag_family;
+	s.protocol = d->protocol;
+	s.state = msg->idiag_state;
+	s.uid = msg->idiag_uid;
+	s.lport = ntohs(msg->id.idiag_sport);
+	s.rport = ntohs(msg->id.idiag_dport);
+	memcpy(s.laddr, msg->id.idiag_src, alen);
+	memcpy(s.raddr, msg->id.idiag_dst, alen);
 	if (tb[INET_DIAG_SKV6ONLY] && mnl_attr_get_payload_len(tb[INET_DIAG_SKV6ONLY]) >= 1)
-		s.e.v6only = mnl_attr_get_u8(tb[INET_DIAG_SKV6ONLY]);
-	s.e.ifindex = msg->id.idiag_if;
+		s.v6only = mnl_attr_get_u8(tb[INET_DIAG_SKV6ONLY]);
+	s.ifindex = msg->id.idiag_if;
 	s.inode = msg->idiag_inode;
 	if (d->cb(&s, d->ctx)) {
 		d->stopped = 1;

@@ -14,12 +14,19 @@
 #include "proc_owners.h"
 #include "v6trace.h"
 
-/* One socket of a dump, as an event of type V6T_EVENT_SOCKET (no owner yet). */
 struct mnl_socket;
 
+/* One socket of a dump, as sock_diag gives it (its owner is proc_owners.h's to find). */
 struct diag_sock {
-	struct v6t_event e; /* family, protocol, state, laddr, lport, raddr, rport, v6only, uid */
 	uint32_t inode;
+	uint32_t uid;
+	uint32_t ifindex; /* the bound device; 0: none */
+	uint16_t family;  /* AF_INET, AF_INET6 */
+	uint16_t protocol;
+	uint16_t lport, rport; /* host order */
+	uint8_t state;	       /* V6T_TCP_*; UDP: CLOSE unconnected, ESTABLISHED connected */
+	bool v6only;
+	uint8_t laddr[16], raddr[16]; /* IPv4 in the first 4 bytes */
 };
 
 /* Called per socket; a non-zero return stops the dump. */

@@ -24,9 +24,15 @@ static int compare_inodes(const void *a, const void *b)
 
 static bool is_mptcp_subflow(const struct listing *l, const struct diag_sock *s)
 {
-	return s->e.protocol == IPPROTO_TCP && l->mptcp_inodes.n &&
+	return s->protocol == IPPROTO_TCP && l->mptcp_inodes.n &&
 	       bsearch(&s->inode, l->mptcp_inodes.v, l->mptcp_inodes.n, sizeof(uint32_t),
 		       compare_inodes);
+}
+
+/* An inet6 socket whose peer is ::ffff:a.b.c.d: a tcp6 connection that carries IPv4. */
+static bool peer_mapped(const struct diag_sock *s)
+{
+	return s->family == AF_INET6 && v6t_addr_is_mapped(s->raddr);
 }
 
 static int list_one(const struct diag_sock *s, void *arg)
@@ -34,14 +40,13 @@ static int list_one(const struct diag_sock *s, void *arg)
 	struct listing *l = arg;
 	uint32_t *inode;
 
-	if (s->e.state == V6T_TCP_ESTABLISHED && !v6t_event_mapped(&s->e) &&
-	    l->which != SOCKETS_ALL_CONNECTS)
+	if (s->state == V6T_TCP_ESTABLISHED && !peer_mapped(s) && l->which != SOCKETS_ALL_CONNECTS)
 		return 0; /* the tcp6 connections that carry IPv4, unless all are asked for */
-	if (s->e.state == V6T_TCP_CLOSE && s->e.lport == 0)
+	if (s->state == V6T_TCP_CLOSE && s->lport == 0)
 		return 0; /* an unbound UDP socket */
 	if (is_mptcp_subflow(l, s))
 		return 0;
-	if (s->e.protocol == IPPROTO_MPTCP) {
+	if (s->protocol == IPPROTO_MPTCP) {
 		inode = array_push(&l->mptcp_inodes);
 		if (!inode)
 			return -ENOMEM;
