@@ -1230,7 +1230,7 @@ static void test_helper_proto(void **state)
 	e.laddr[15] = 1;
 	q[0] = holder_question_of(7, HELPER_WANT_HOLDER | HELPER_WANT_IFNAME, &e);
 	q[1] = holder_question_of(8, HELPER_WANT_IFNAME, &e);
-	back = holder_question_bind(&q[0]);
+	back = q[0].bind;
 	assert_int_equal(q[0].id, 7);
 	assert_int_equal(back.netns, e.netns);
 	assert_int_equal(back.pid, 42);

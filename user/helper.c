@@ -142,9 +142,9 @@ static void answer_batch(struct pending *p, uint32_t own_netns)
 
 	for (i = 0; i < p->n; i++) {
 		memset(&p->q[i], 0, sizeof(p->q[i]));
-		p->q[i].failed = holder_question_bind(&p->in[i]);
+		p->q[i].failed = p->in[i].bind;
 		p->q[i].want_holder = p->in[i].want & HELPER_WANT_HOLDER;
-		p->q[i].want_ifname = (p->in[i].want & HELPER_WANT_IFNAME) && p->in[i].ifindex;
+		p->q[i].want_ifname = (p->in[i].want & HELPER_WANT_IFNAME) && p->in[i].bind.ifindex;
 		p->answered[i] = false;
 	}
 	find_holders_of(p->q, p->n, own_netns, HOLDER_BATCH_BUDGET_NS, send_answers, p);

@@ -3,6 +3,22 @@
 #include <string.h>
 #include "helper_proto.h"
 
+struct refused_bind refused_bind_of(const struct v6t_event *e)
+{
+	struct refused_bind f;
+
+	memset(&f, 0, sizeof(f)); /* its padding crosses to the helper too */
+	f.netns = e->netns;
+	f.pid = e->pid;
+	f.uid = e->uid;
+	f.ifindex = e->ifindex;
+	f.family = e->family;
+	f.protocol = e->protocol;
+	f.port = e->lport;
+	memcpy(f.addr, e->laddr, sizeof(f.addr));
+	return f;
+}
+
 struct holder_question holder_question_of(uint64_t id, uint32_t want, const struct v6t_event *e)
 {
 	struct holder_question q;
@@ -10,47 +26,8 @@ struct holder_question holder_question_of(uint64_t id, uint32_t want, const stru
 	memset(&q, 0, sizeof(q));
 	q.id = id;
 	q.want = want;
-	q.netns = e->netns;
-	q.pid = e->pid;
-	q.uid = e->uid;
-	q.ifindex = e->ifindex;
-	q.family = e->family;
-	q.protocol = e->protocol;
-	q.port = e->lport;
-	memcpy(q.addr, e->laddr, sizeof(q.addr));
+	q.bind = refused_bind_of(e);
 	return q;
-}
-
-struct refused_bind refused_bind_of(const struct v6t_event *e)
-{
-	struct refused_bind f = {
-		.netns = e->netns,
-		.pid = e->pid,
-		.uid = e->uid,
-		.ifindex = e->ifindex,
-		.family = e->family,
-		.protocol = e->protocol,
-		.port = e->lport,
-	};
-
-	memcpy(f.addr, e->laddr, sizeof(f.addr));
-	return f;
-}
-
-struct refused_bind holder_question_bind(const struct holder_question *q)
-{
-	struct refused_bind f = {
-		.netns = q->netns,
-		.pid = q->pid,
-		.uid = q->uid,
-		.ifindex = q->ifindex,
-		.family = q->family,
-		.protocol = q->protocol,
-		.port = q->port,
-	};
-
-	memcpy(f.addr, q->addr, sizeof(f.addr));
-	return f;
 }
 
 static size_t header(struct helper_msg_header *h, uint32_t kind, size_t n, size_t fixed,

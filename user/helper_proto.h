@@ -35,16 +35,8 @@ struct helper_msg_header {
 /* Only what a holder or an interface name needs of a failed bind's event. */
 struct holder_question {
 	uint64_t id;
-	uint32_t want;	/* HELPER_WANT_* */
-	uint32_t netns; /* where to look */
-	uint32_t pid;	/* a way into netns */
-	uint32_t uid;	/* whose turn (namespaces are taken in turns by uid) */
-	uint32_t ifindex;
-	uint16_t family; /* of the failed bind's address */
-	uint16_t protocol;
-	uint16_t port; /* host order */
-	uint8_t addr[16];
-	uint8_t reserved[6];
+	uint32_t want; /* HELPER_WANT_* */
+	struct refused_bind bind;
 };
 
 struct holder_answer {
@@ -91,8 +83,6 @@ struct holder_question holder_question_of(uint64_t id, uint32_t want, const stru
  * tracer's own lookup, when no helper runs, starts here too).
  */
 struct refused_bind refused_bind_of(const struct v6t_event *e);
-/* The refused bind a question describes. */
-struct refused_bind holder_question_bind(const struct holder_question *q);
 
 /* Each fills its message's header; the length to send. */
 size_t helper_encode_questions(struct holder_questions_msg *m, const struct holder_question *q,
