@@ -69,6 +69,28 @@ void sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t len, un
 	}
 }
 
+socklen_t sockaddr_of(int family, const char *addr, unsigned int port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (void *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((unsigned short)port);
+		if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
+			die(addr);
+		return sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (void *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((unsigned short)port);
+		if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
+			die(addr);
+		return sizeof(*s4);
+	}
+}
+
 unsigned int local_port(int fd)
 {
 	struct sockaddr_storage ss;

@@ -18,6 +18,8 @@ void die(const char *what) __attribute__((noreturn));
 void record_head(const char *scenario, const char *event);
 unsigned long netns_inode(void);
 void sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t len, unsigned int *port);
+/* The other way: addr (text) and port of family in *ss; its length. Dies on a bad address. */
+socklen_t sockaddr_of(int family, const char *addr, unsigned int port, struct sockaddr_storage *ss);
 unsigned int local_port(int fd);
 int v6only_of(int fd);
 /* getsockopt(SO_PROTOCOL), as v6trace names it: tcp, udp, mptcp or other */

@@ -274,27 +274,12 @@ static void listen_and_record(const char *scenario, int fd, int backlog, bool us
 /* A blocking client connect(2) of the given family to the listener. */
 static int client_connect(int family, const char *addr, unsigned int port)
 {
-	struct sockaddr_storage ss = {0};
-	socklen_t len;
+	struct sockaddr_storage ss;
+	socklen_t len = sockaddr_of(family, addr, port, &ss);
 	int fd = socket(family, SOCK_STREAM, 0);
 
 	if (fd < 0)
 		die("socket");
-	if (family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (void *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((unsigned short)port);
-		inet_pton(AF_INET6, addr, &s6->sin6_addr);
-		len = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (void *)&ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((unsigned short)port);
-		inet_pton(AF_INET, addr, &s4->sin_addr);
-		len = sizeof(*s4);
-	}
 	if (connect(fd, (struct sockaddr *)&ss, len))
 		die("connect");
 	return fd;

@@ -72,21 +72,7 @@ static int bind_and_record(const struct bind_case *c, unsigned int port)
 	if (c->v6only >= 0 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &c->v6only, sizeof(c->v6only)))
 		die("setsockopt IPV6_V6ONLY");
-	if (c->family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (void *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((unsigned short)port);
-		inet_pton(AF_INET6, c->addr, &s6->sin6_addr);
-		sslen = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (void *)&ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((unsigned short)port);
-		inet_pton(AF_INET, c->addr, &s4->sin_addr);
-		sslen = sizeof(*s4);
-	}
+	sslen = sockaddr_of(c->family, c->addr, port, &ss);
 	ret = bind(fd, (struct sockaddr *)&ss, sslen);
 	if (ret) {
 		err = errno;
@@ -183,7 +169,8 @@ static int connect_and_record(const char *scenario, int listener, const char *de
 static void accept_and_record(const char *scenario, int listener, int client_family,
 			      int client_protocol, const char *client_addr, bool expect_mapped)
 {
-	struct sockaddr_storage ss = {0}, local, peer;
+	struct sockaddr_storage ss, local, peer;
+	socklen_t sslen;
 	socklen_t len = sizeof(local);
 	char laddr[INET6_ADDRSTRLEN], paddr[INET6_ADDRSTRLEN];
 	unsigned int lport, pport, port = local_port(listener);
@@ -192,20 +179,8 @@ static void accept_and_record(const char *scenario, int listener, int client_fam
 	client = socket(client_family, SOCK_STREAM, client_protocol);
 	if (client < 0)
 		die("socket");
-	if (client_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (void *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((unsigned short)port);
-		inet_pton(AF_INET6, client_addr, &s6->sin6_addr);
-	} else {
-		struct sockaddr_in *s4 = (void *)&ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((unsigned short)port);
-		inet_pton(AF_INET, client_addr, &s4->sin_addr);
-	}
-	if (connect(client, (struct sockaddr *)&ss, sizeof(ss)))
+	sslen = sockaddr_of(client_family, client_addr, port, &ss);
+	if (connect(client, (struct sockaddr *)&ss, sslen))
 		die("connect");
 	child = accept(listener, NULL, NULL);
 	if (child < 0)
