@@ -391,6 +391,31 @@ static void test_summary(void **state)
 	summary_free(&s);
 }
 
+/* How EADDRINUSE holder lookups ended: each answer under its own name, in both outputs. */
+static void test_summary_lookups(void **state)
+{
+	struct summary s = {0};
+	struct strbuf sb = {0};
+	int k;
+
+	(void)state;
+	summary_format_text(&s, &sb);
+	assert_null(strstr(sb.data, "EADDRINUSE holders")); /* none asked: no line */
+	for (k = HOLDER_FOUND; k < HOLDER_LOOKUP_ANSWERS; k++)
+		s.lookups[k] = (uint64_t)(10 + k);
+	sb_reset(&sb);
+	summary_format_text(&s, &sb);
+	assert_non_null(strstr(sb.data, "v6trace: EADDRINUSE holders: 12 found, 13 none, "
+					"14 unfinished, 15 skipped, 16 unknown, 17 unavailable\n"));
+	sb_reset(&sb);
+	summary_format_json(&s, &sb, REALTIME_NS);
+	assert_non_null(strstr(sb.data, ",\"lookups\":{\"found\":12,\"none\":13,\"unfinished\":14,"
+					"\"skipped\":15,\"unknown\":16,\"unavailable\":17},"
+					"\"processes\":["));
+	sb_free(&sb);
+	summary_free(&s);
+}
+
 /* A process's events under several names (a renamed thread, an exec): the first is comm. */
 static void test_summary_names(void **state)
 {
@@ -1306,6 +1331,7 @@ int main(void)
 		cmocka_unit_test(test_json_hostile_comm),
 		cmocka_unit_test(test_text_rows),
 		cmocka_unit_test(test_summary),
+		cmocka_unit_test(test_summary_lookups),
 		cmocka_unit_test(test_summary_names),
 		cmocka_unit_test(test_summary_folds),
 		cmocka_unit_test(test_summary_record_limit),

@@ -253,10 +253,24 @@ static unsigned int rows_by_pid(const struct summary *s, const struct proc_count
 	return s->nrows;
 }
 
+/* The answers of EADDRINUSE holder lookups, counted and written in this order. */
+#define FIRST_ANSWER HOLDER_FOUND
+
+static bool lookups_counted(const struct summary *s)
+{
+	int k;
+
+	for (k = FIRST_ANSWER; k < HOLDER_LOOKUP_ANSWERS; k++)
+		if (s->lookups[k])
+			return true;
+	return false;
+}
+
 void summary_format_text(const struct summary *s, struct strbuf *sb)
 {
 	const struct proc_counts *rows[SUMMARY_MAX_PROCESSES];
 	unsigned int i, n = rows_by_pid(s, rows);
+	int k;
 
 	sb_printf(sb, "v6trace: %llu events, %llu lost, %llu filtered in the kernel\n",
 		  (unsigned long long)s->events, (unsigned long long)s->lost,
@@ -268,18 +282,13 @@ void summary_format_text(const struct summary *s, struct strbuf *sb)
 		sb_printf(sb,
 			  "v6trace: %llu calls were under way when tracing stopped: not reported\n",
 			  (unsigned long long)s->unfinished);
-	if (s->lookups[HOLDER_FOUND] + s->lookups[HOLDER_NONE] + s->lookups[HOLDER_UNFINISHED] +
-	    s->lookups[HOLDER_SKIPPED] + s->lookups[HOLDER_UNKNOWN] +
-	    s->lookups[HOLDER_UNAVAILABLE])
-		sb_printf(sb,
-			  "v6trace: EADDRINUSE holders: %llu found, %llu none, %llu unfinished, "
-			  "%llu skipped, %llu unknown, %llu unavailable\n",
-			  (unsigned long long)s->lookups[HOLDER_FOUND],
-			  (unsigned long long)s->lookups[HOLDER_NONE],
-			  (unsigned long long)s->lookups[HOLDER_UNFINISHED],
-			  (unsigned long long)s->lookups[HOLDER_SKIPPED],
-			  (unsigned long long)s->lookups[HOLDER_UNKNOWN],
-			  (unsigned long long)s->lookups[HOLDER_UNAVAILABLE]);
+	if (lookups_counted(s)) {
+		sb_puts(sb, "v6trace: EADDRINUSE holders: ");
+		for (k = FIRST_ANSWER; k < HOLDER_LOOKUP_ANSWERS; k++)
+			sb_printf(sb, "%s%llu %s", k == FIRST_ANSWER ? "" : ", ",
+				  (unsigned long long)s->lookups[k], v6t_holder_lookup_name(k));
+		sb_puts(sb, "\n");
+	}
 	if (!n && !s->folded.events)
 		return;
 	sb_printf(sb, "%-7s %-16s %6s %6s %6s %6s %7s %7s %8s %6s\n", "PID", "COMM", "V4", "V6",
@@ -355,22 +364,19 @@ void summary_format_json(const struct summary *s, struct strbuf *sb, int64_t rea
 	struct proc_totals folded = s->folded;
 	size_t start = sb->len;
 	unsigned int i, n;
+	int k;
 
 	json_record_head(sb, realtime_ns, "summary");
 	sb_printf(sb,
 		  ",\"events\":%llu,\"lost\":%llu,\"filtered\":%llu,\"unfollowed\":%llu,"
-		  "\"unwritten\":%llu,\"unfinished\":%llu,\"lookups\":{\"found\":%llu,"
-		  "\"none\":%llu,\"unfinished\":%llu,\"skipped\":%llu,\"unknown\":%llu,"
-		  "\"unavailable\":%llu},\"processes\":[",
+		  "\"unwritten\":%llu,\"unfinished\":%llu,\"lookups\":{",
 		  (unsigned long long)s->events, (unsigned long long)s->lost,
 		  (unsigned long long)s->filtered, (unsigned long long)s->unfollowed,
-		  (unsigned long long)s->unwritten, (unsigned long long)s->unfinished,
-		  (unsigned long long)s->lookups[HOLDER_FOUND],
-		  (unsigned long long)s->lookups[HOLDER_NONE],
-		  (unsigned long long)s->lookups[HOLDER_UNFINISHED],
-		  (unsigned long long)s->lookups[HOLDER_SKIPPED],
-		  (unsigned long long)s->lookups[HOLDER_UNKNOWN],
-		  (unsigned long long)s->lookups[HOLDER_UNAVAILABLE]);
+		  (unsigned long long)s->unwritten, (unsigned long long)s->unfinished);
+	for (k = FIRST_ANSWER; k < HOLDER_LOOKUP_ANSWERS; k++)
+		sb_printf(sb, "%s\"%s\":%llu", k == FIRST_ANSWER ? "" : ",",
+			  v6t_holder_lookup_name(k), (unsigned long long)s->lookups[k]);
+	sb_puts(sb, "},\"processes\":[");
 	n = rows_that_fit(s, sb->len - start, kept, &processes_folded, &folded);
 	for (i = 0; i < n; i++) {
 		if (i)
