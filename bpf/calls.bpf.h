@@ -87,7 +87,7 @@ static __always_inline int stash_call(__u16 kind, const void *sock, const void *
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct call_args new = {.sock = sock, .uaddr = uaddr, .fd = -1, .kind = kind}, *args;
 
-	if (!task_passes())
+	if (!task_filter_passes(FILTER_NOW))
 		return 0;
 	new.asked.len = addrlen;
 	args = bpf_map_lookup_elem(&inflight, &tid);

@@ -54,10 +54,27 @@ static __always_inline bool task_wanted(void)
 	return true;
 }
 
-/* Counts an inet event a task filter dropped; false if it was dropped. */
-static __always_inline bool task_passes(void)
+/*
+ * Where a call stands with the task filters when its event is emitted:
+ *   FILTER_NOW:      they apply now, and nothing new is traced once tracing
+ *                    has ended (see stopping)
+ *   FILTER_SAVED:    they apply now to a call saved at its entry, before
+ *                    tracing ended: it still reports
+ *   FILTER_AT_ENTRY: they applied when the call was saved (kprobe mode's
+ *                    stash_call(), which saves no call of a task not traced)
+ */
+enum task_filter { FILTER_NOW, FILTER_SAVED, FILTER_AT_ENTRY };
+
+/*
+ * The task filters, applied by event_emit() once the socket is known to be
+ * one reported (so that only those count as filtered), and by kprobe mode's
+ * entries. False if the event is not sent; counted if a filter dropped it.
+ */
+static __always_inline bool task_filter_passes(enum task_filter when)
 {
-	if (stopping) /* tracing has ended: not an event, not filtered */
+	if (when == FILTER_AT_ENTRY)
+		return true;
+	if (when == FILTER_NOW && stopping) /* tracing has ended: not an event, not filtered */
 		return false;
 	if (task_wanted())
 		return true;
@@ -104,12 +121,14 @@ static __always_inline bool sock_wanted(const struct v6t_event *e)
 }
 
 /*
- * Sends an event whose socket fields are filled, if the socket filters keep
- * it: the process fields are added here, and nothing a filter drops ever
- * takes room in the ring buffer (deliver.bpf.h).
+ * Sends an event whose socket fields are filled, if the task filters and the
+ * socket filters keep it: the process fields are added here, and nothing a
+ * filter drops ever takes room in the ring buffer (deliver.bpf.h).
  */
-static __always_inline void event_emit(struct v6t_event *e)
+static __always_inline void event_emit(struct v6t_event *e, enum task_filter when)
 {
+	if (!task_filter_passes(when))
+		return;
 	if (!sock_wanted(e)) {
 		stat_inc(V6T_STAT_FILTERED);
 		return;
@@ -252,26 +271,24 @@ static __always_inline bool protocol_is_stream(__u16 protocol)
 }
 
 /*
- * Where the emitters apply the task filters: once the socket is known to be
- * one reported, so that only those count as filtered.
- *   FILTER_DONE:  the caller applied them
- *   FILTER_NOW:   here, and nothing new is traced once tracing ends
- *   FILTER_SAVED: here, for a call saved at its entry: it still reports after
- *                 tracing ends (see stopping)
+ * What the emitters are told of a call, by name at each call site:
+ *   sk:     the socket, read after the call
+ *   btf:    sk is a BTF-typed pointer (fexit's arguments, or cast to its
+ *           type): read with plain loads the verifier guards, else with
+ *           probe reads
+ *   asked:  the sockaddr the call was given (bind, connect)
+ *   flags:  what the caller knows of the facts (enum v6t_event_flag)
+ *   ret:    the call's result
+ *   filter: where the call stands with the task filters
  */
-enum task_filter { FILTER_DONE, FILTER_NOW, FILTER_SAVED };
-
-static __always_inline bool task_filter_passes(enum task_filter when)
-{
-	if (when == FILTER_DONE)
-		return true;
-	if (when == FILTER_NOW)
-		return task_passes();
-	if (task_wanted())
-		return true;
-	stat_inc(V6T_STAT_FILTERED);
-	return false;
-}
+struct emit_args {
+	const struct sock *sk;
+	const struct asked_addr *asked;
+	__u32 flags;
+	int ret;
+	bool btf;
+	enum task_filter filter;
+};
 
 /*
  * A call whose socket is not known (V6T_FLAG_SOCKET_UNKNOWN): the fd named
@@ -279,75 +296,64 @@ static __always_inline bool task_filter_passes(enum task_filter when)
  * acted on. Reported, so that a bind is never missing, with nothing of the
  * socket.
  */
-static __always_inline int emit_unknown_socket(__u16 type, __u32 flags, int ret,
-					       enum task_filter when)
+static __always_inline int emit_unknown_socket(__u16 type, struct emit_args a)
 {
-	struct v6t_event e = {.type = type, .ret = ret};
+	struct v6t_event e = {.type = type, .ret = a.ret};
 
-	if (!task_filter_passes(when))
-		return 0;
 	/* no address either: the caller's memory is not the address of a socket not known */
-	e.flags = (flags & V6T_FLAG_FD_CHANGED) | V6T_FLAG_SOCKET_UNKNOWN | V6T_FLAG_ADDR_UNKNOWN;
-	event_emit(&e);
+	e.flags = (a.flags & V6T_FLAG_FD_CHANGED) | V6T_FLAG_SOCKET_UNKNOWN | V6T_FLAG_ADDR_UNKNOWN;
+	event_emit(&e, a.filter);
 	return 0;
 }
 
-/*
- * The emitters read the socket after the call. asked: the sockaddr the call
- * was given; flags: what the caller knows of the facts (enum v6t_event_flag).
- */
-static __always_inline int emit_bind(const struct sock *sk, bool btf,
-				     const struct asked_addr *asked, __u32 flags, int ret,
-				     enum task_filter when)
+/* The emitters read the socket after the call (struct emit_args). */
+static __always_inline int emit_bind(struct emit_args a)
 {
 	struct v6t_event e = {.type = V6T_EVENT_BIND};
 	const struct sock_common *skc;
 	struct skc_copy copy;
 
-	skc = sock_common_of(sk, btf, &copy);
+	skc = sock_common_of(a.sk, a.btf, &copy);
 	if (!skc)
 		return 0;
-	fill_sock_common(&e, sk, btf, skc);
-	if (!family_traced(e.family) || !task_filter_passes(when))
+	fill_sock_common(&e, a.sk, a.btf, skc);
+	if (!family_traced(e.family))
 		return 0;
-	e.ret = ret;
-	if (ret == 0) {
-		read_local(
-			&e,
-			skc); /* the socket's own word: what user memory said no longer matters */
-		flags &= ~(V6T_FLAG_ADDR_USER | V6T_FLAG_ADDR_CHANGED);
+	e.ret = a.ret;
+	if (a.ret == 0) {
+		/* the socket's own word: what user memory said no longer matters */
+		read_local(&e, skc);
+		a.flags &= ~(V6T_FLAG_ADDR_USER | V6T_FLAG_ADDR_CHANGED);
 	} else {
-		flags |= read_requested(&e, asked);
-		if (flags & V6T_FLAG_ADDR_UNKNOWN)
-			flags &= ~(V6T_FLAG_ADDR_USER | V6T_FLAG_ADDR_CHANGED);
+		a.flags |= read_requested(&e, a.asked);
+		if (a.flags & V6T_FLAG_ADDR_UNKNOWN)
+			a.flags &= ~(V6T_FLAG_ADDR_USER | V6T_FLAG_ADDR_CHANGED);
 	}
-	e.flags = flags;
-	event_emit(&e);
+	e.flags = a.flags;
+	event_emit(&e, a.filter);
 	return 0;
 }
 
-static __always_inline int emit_accept(const struct sock *sk, bool btf)
+static __always_inline int emit_accept(struct emit_args a)
 {
 	struct v6t_event e = {.type = V6T_EVENT_ACCEPT};
 	const struct sock_common *skc;
 	struct skc_copy copy;
 
-	skc = sock_common_of(sk, btf, &copy);
+	skc = sock_common_of(a.sk, a.btf, &copy);
 	if (!skc)
 		return 0;
-	fill_sock_common(&e, sk, btf, skc);
+	fill_sock_common(&e, a.sk, a.btf, skc);
 	if (!family_traced(e.family))
 		return 0;
-	if (!task_passes())
-		return 0;
-	e.protocol = accepted_protocol(sk, btf, e.protocol);
+	e.protocol = accepted_protocol(a.sk, a.btf, e.protocol);
 	read_local(&e, skc);
 	e.rport = bpf_ntohs(skc->skc_dport);
 	if (e.family == AF_INET6)
 		__builtin_memcpy(e.raddr, &skc->skc_v6_daddr, 16);
 	else
 		__builtin_memcpy(e.raddr, &skc->skc_daddr, 4);
-	event_emit(&e);
+	event_emit(&e, a.filter);
 	return 0;
 }
 
@@ -371,57 +377,55 @@ static __always_inline bool asked_dest_wanted(const struct asked_addr *a)
  * once the kernel has set it (tcp_v6_connect() sets sk_v6_daddr and
  * inet_dport before it sends the SYN; a failed one clears inet_dport).
  */
-static __always_inline int emit_connect(const struct sock *sk, bool btf,
-					const struct asked_addr *asked, __u32 flags, int ret,
-					enum task_filter when)
+static __always_inline int emit_connect(struct emit_args a)
 {
+	/* not a.sk inside BPF_CORE_READ: its access records would keep a whole in memory */
+	const struct inet_sock *inet = (const void *)a.sk;
 	struct v6t_event e = {.type = V6T_EVENT_CONNECT};
 	const struct sock_common *skc;
 	struct skc_copy copy;
 
-	skc = sock_common_of(sk, btf, &copy);
+	skc = sock_common_of(a.sk, a.btf, &copy);
 	if (!skc)
 		return 0;
-	fill_sock_common(&e, sk, btf, skc);
-	if (e.family != AF_INET6 || !protocol_is_stream(e.protocol) || !task_filter_passes(when))
+	fill_sock_common(&e, a.sk, a.btf, skc);
+	if (e.family != AF_INET6 || !protocol_is_stream(e.protocol))
 		return 0;
 	/* one after the other: a load merged from both would mix pointer types (the verifier) */
-	__builtin_memcpy(e.raddr, &asked->sa.sin6_addr, 16);
-	e.rport = bpf_ntohs(asked->sa.sin6_port);
-	if ((flags & V6T_FLAG_ADDR_USER) && skc->skc_dport) {
+	__builtin_memcpy(e.raddr, &a.asked->sa.sin6_addr, 16);
+	e.rport = bpf_ntohs(a.asked->sa.sin6_port);
+	if ((a.flags & V6T_FLAG_ADDR_USER) && skc->skc_dport) {
 		__builtin_memcpy(e.raddr, &skc->skc_v6_daddr, 16);
 		e.rport = bpf_ntohs(skc->skc_dport);
-		flags &= ~(V6T_FLAG_ADDR_USER | V6T_FLAG_ADDR_CHANGED);
+		a.flags &= ~(V6T_FLAG_ADDR_USER | V6T_FLAG_ADDR_CHANGED);
 	}
 	read_local(&e, skc);
 	/* a refused connect gives its port back (inet_num 0); getsockname() still says inet_sport */
 	if (!e.lport)
-		e.lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
-	e.ret = ret;
-	e.flags = flags;
-	event_emit(&e);
+		e.lport = bpf_ntohs(BPF_CORE_READ(inet, inet_sport));
+	e.ret = a.ret;
+	e.flags = a.flags;
+	event_emit(&e, a.filter);
 	return 0;
 }
 
-static __always_inline int emit_listen(const struct sock *sk, bool btf, __u32 flags, int ret,
-				       enum task_filter when)
+static __always_inline int emit_listen(struct emit_args a)
 {
 	struct v6t_event e = {.type = V6T_EVENT_LISTEN};
 	const struct sock_common *skc;
 	struct skc_copy copy;
 
-	skc = sock_common_of(sk, btf, &copy);
+	skc = sock_common_of(a.sk, a.btf, &copy);
 	if (!skc)
 		return 0;
-	fill_sock_common(&e, sk, btf, skc);
-	if (!family_traced(e.family) || !protocol_is_stream(e.protocol) ||
-	    !task_filter_passes(when))
+	fill_sock_common(&e, a.sk, a.btf, skc);
+	if (!family_traced(e.family) || !protocol_is_stream(e.protocol))
 		return 0;
 	read_local(&e, skc);
-	e.ret = ret;
-	e.flags = flags;
-	e.backlog = listen_backlog(sk, btf, e.protocol);
-	event_emit(&e);
+	e.ret = a.ret;
+	e.flags = a.flags;
+	e.backlog = listen_backlog(a.sk, a.btf, e.protocol);
+	event_emit(&e, a.filter);
 	return 0;
 }
 

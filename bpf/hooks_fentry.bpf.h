@@ -21,11 +21,12 @@ static __always_inline int fexit_bind(struct socket *sock, struct sockaddr *uadd
 	const struct sock *sk = sock->sk;
 	struct asked_addr asked = {};
 
-	if (!sk || sock_is_mptcp_subflow(sk, true) || !task_passes())
+	if (!sk || sock_is_mptcp_subflow(sk, true))
 		return 0;
 	if (ret) /* the kernel's copy of the sockaddr */
 		read_asked(&asked, uaddr, false, addr_len);
-	return emit_bind(sk, true, &asked, 0, ret, FILTER_DONE);
+	return emit_bind((struct emit_args){
+		.sk = sk, .btf = true, .asked = &asked, .ret = ret, .filter = FILTER_NOW});
 }
 
 SEC("fexit/inet_bind")
@@ -51,14 +52,14 @@ SEC("fexit/inet_csk_accept")
 int BPF_PROG(fexit_inet_csk_accept_4, struct sock *sk, int flags, int *err, bool kern,
 	     struct sock *child)
 {
-	return emit_accept(child, true);
+	return emit_accept((struct emit_args){.sk = child, .btf = true, .filter = FILTER_NOW});
 }
 
 /* From Linux 6.10: (sk, struct proto_accept_arg *arg). */
 SEC("fexit/inet_csk_accept")
 int BPF_PROG(fexit_inet_csk_accept_2, struct sock *sk, void *arg, struct sock *child)
 {
-	return emit_accept(child, true);
+	return emit_accept((struct emit_args){.sk = child, .btf = true, .filter = FILTER_NOW});
 }
 
 SEC("fexit/inet_stream_connect")
@@ -71,19 +72,20 @@ int BPF_PROG(fexit_inet_stream_connect, struct socket *sock, struct sockaddr *ua
 	if (!sk || sk->__sk_common.skc_family != AF_INET6)
 		return 0;
 	read_asked(&asked, uaddr, false, addr_len);
-	if (!asked_dest_wanted(&asked) || sock_is_mptcp_subflow(sk, true) || in_uring_connect() ||
-	    !task_passes())
+	if (!asked_dest_wanted(&asked) || sock_is_mptcp_subflow(sk, true) || in_uring_connect())
 		return 0;
-	return emit_connect(sk, true, &asked, 0, ret, FILTER_DONE);
+	return emit_connect((struct emit_args){
+		.sk = sk, .btf = true, .asked = &asked, .ret = ret, .filter = FILTER_NOW});
 }
 
 static __always_inline int fexit_listen(struct socket *sock, int ret)
 {
 	const struct sock *sk = sock->sk;
 
-	if (!sk || sock_is_mptcp_subflow(sk, true) || !task_passes())
+	if (!sk || sock_is_mptcp_subflow(sk, true))
 		return 0;
-	return emit_listen(sk, true, 0, ret, FILTER_DONE);
+	return emit_listen(
+		(struct emit_args){.sk = sk, .btf = true, .ret = ret, .filter = FILTER_NOW});
 }
 
 SEC("fexit/inet_listen")

@@ -14,14 +14,13 @@
  * and the kernel's copy of the sockaddr were saved. kind is a constant at
  * every call site, so only one emitter is kept.
  */
-static __always_inline int emit_finished(__u16 kind, const struct sock *sk, bool btf,
-					 const struct asked_addr *asked, int ret)
+static __always_inline int emit_finished(__u16 kind, struct emit_args a)
 {
 	if (kind == V6T_EVENT_BIND)
-		return emit_bind(sk, btf, asked, 0, ret, FILTER_DONE);
+		return emit_bind(a);
 	if (kind == V6T_EVENT_CONNECT)
-		return emit_connect(sk, btf, asked, 0, ret, FILTER_DONE);
-	return emit_listen(sk, btf, 0, ret, FILTER_DONE);
+		return emit_connect(a);
+	return emit_listen(a);
 }
 
 static __always_inline int finish_kprobe_call(__u16 kind, int ret)
@@ -36,8 +35,15 @@ static __always_inline int finish_kprobe_call(__u16 kind, int ret)
 	if (kind != V6T_EVENT_LISTEN && (kind == V6T_EVENT_CONNECT || ret))
 		read_asked(&asked, args->uaddr, false, args->asked.len);
 	if (can_cast)
-		return emit_finished(kind, sock_of_cast(sock), true, &asked, ret);
-	return emit_finished(kind, BPF_CORE_READ(sock, sk), false, &asked, ret);
+		return emit_finished(kind, (struct emit_args){.sk = sock_of_cast(sock),
+							      .btf = true,
+							      .asked = &asked,
+							      .ret = ret,
+							      .filter = FILTER_AT_ENTRY});
+	return emit_finished(kind, (struct emit_args){.sk = BPF_CORE_READ(sock, sk),
+						      .asked = &asked,
+						      .ret = ret,
+						      .filter = FILTER_AT_ENTRY});
 }
 
 SEC("kprobe/inet_bind")
@@ -80,8 +86,10 @@ SEC("kretprobe/inet_csk_accept")
 int BPF_KRETPROBE(kretprobe_inet_csk_accept, struct sock *child)
 {
 	if (can_cast) /* see sock_of_cast() */
-		return emit_accept(bpf_rdonly_cast(child, cfg.sock_btf_id), true);
-	return emit_accept(child, false);
+		return emit_accept((struct emit_args){.sk = bpf_rdonly_cast(child, cfg.sock_btf_id),
+						      .btf = true,
+						      .filter = FILTER_NOW});
+	return emit_accept((struct emit_args){.sk = child, .filter = FILTER_NOW});
 }
 
 SEC("kprobe/inet_stream_connect")

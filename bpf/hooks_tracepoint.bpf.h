@@ -255,6 +255,7 @@ static __always_inline int sys_exit_saved(__u16 kind, long ret, bool cast)
 {
 	const struct call_args *args = stashed_call(kind);
 	const struct sock *entry, *exit, *sk;
+	struct emit_args saved;
 	bool ok = ret == 0 || (kind == V6T_EVENT_CONNECT && ret == -EINPROGRESS);
 	__u32 flags = 0;
 
@@ -288,15 +289,23 @@ static __always_inline int sys_exit_saved(__u16 kind, long ret, bool cast)
 		     args->asked.sa.sin6_family != AF_INET &&
 		     args->asked.sa.sin6_family != AF_INET6 && args->asked.sa.sin6_family != 0))
 			return 0;
-		return emit_unknown_socket(kind, flags, (int)ret, FILTER_SAVED);
+		return emit_unknown_socket(kind, (struct emit_args){.flags = flags,
+								    .ret = (int)ret,
+								    .filter = FILTER_SAVED});
 	}
 	if (cast)
 		sk = bpf_rdonly_cast((void *)sk, cfg.sock_btf_id);
+	saved = (struct emit_args){.sk = sk,
+				   .btf = cast,
+				   .asked = &args->asked,
+				   .flags = flags,
+				   .ret = (int)ret,
+				   .filter = FILTER_SAVED};
 	if (kind == V6T_EVENT_BIND)
-		return emit_bind(sk, cast, &args->asked, flags, (int)ret, FILTER_SAVED);
+		return emit_bind(saved);
 	if (kind == V6T_EVENT_CONNECT)
-		return emit_connect(sk, cast, &args->asked, flags, (int)ret, FILTER_SAVED);
-	return emit_listen(sk, cast, flags, (int)ret, FILTER_SAVED);
+		return emit_connect(saved);
+	return emit_listen(saved);
 }
 
 /*
@@ -320,7 +329,8 @@ static __always_inline int sys_exit(struct syscall_exit_record *ctx, bool cast)
 		return 0;
 	/* accept, accept4: the new socket */
 	sk = sock_of_fd(ret, cast);
-	return sk ? emit_accept(sk, cast) : 0;
+	return sk ? emit_accept((struct emit_args){.sk = sk, .btf = cast, .filter = FILTER_NOW})
+		  : 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_bind")
@@ -382,7 +392,7 @@ static __always_inline int saved_exit_accept(long ret)
 	sock = socket_of_fd(ret);
 	if (!sock)
 		return 0;
-	return emit_accept(BPF_CORE_READ(sock, sk), false);
+	return emit_accept((struct emit_args){.sk = BPF_CORE_READ(sock, sk), .filter = FILTER_NOW});
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")

@@ -65,7 +65,9 @@ static __always_inline int uring_accept(const struct io_kiocb *req, int res)
 	if (res < 0 || BPF_CORE_READ(acc, file_slot))
 		return 0;
 	sock = socket_of_fd(res);
-	return sock ? emit_accept(BPF_CORE_READ(sock, sk), false) : 0;
+	return sock ? emit_accept((struct emit_args){.sk = BPF_CORE_READ(sock, sk),
+						     .filter = FILTER_NOW})
+		    : 0;
 }
 
 static __always_inline int uring_connect(const struct io_kiocb *req, int res)
@@ -79,10 +81,13 @@ static __always_inline int uring_connect(const struct io_kiocb *req, int res)
 		return 0;
 	/* the request's sockaddr pointer: the caller's memory, read at the completion */
 	read_asked(&asked, uaddr, true, BPF_CORE_READ(conn, addr_len));
-	if (!asked_dest_wanted(&asked) || !task_passes())
+	if (!asked_dest_wanted(&asked))
 		return 0;
-	return emit_connect(BPF_CORE_READ(sock, sk), false, &asked, V6T_FLAG_ADDR_USER, res,
-			    FILTER_DONE);
+	return emit_connect((struct emit_args){.sk = BPF_CORE_READ(sock, sk),
+					       .asked = &asked,
+					       .flags = V6T_FLAG_ADDR_USER,
+					       .ret = res,
+					       .filter = FILTER_NOW});
 }
 
 /* Keeps the address of a bind for its completion (6.11+, where the op exists). */
@@ -116,7 +121,8 @@ static __always_inline int uring_bind(const struct io_kiocb *req, const struct s
 		}
 	}
 	bpf_map_delete_elem(&uring_binds, &key);
-	return emit_bind(BPF_CORE_READ(sock, sk), false, &asked, 0, res, FILTER_DONE);
+	return emit_bind((struct emit_args){
+		.sk = BPF_CORE_READ(sock, sk), .asked = &asked, .ret = res, .filter = FILTER_NOW});
 }
 
 SEC("raw_tracepoint/io_uring_complete")
@@ -142,11 +148,12 @@ int raw_tp_io_uring_complete(struct v6t_raw_tp_args *ctx)
 	if (cfg.uring_connect_only)
 		return 0;
 	sock = uring_socket(req);
-	if (!sock || !family_traced(socket_family(sock)) || !task_passes())
+	if (!sock || !family_traced(socket_family(sock)))
 		return 0;
 	if (opcode == IORING_OP_BIND)
 		return uring_bind(req, sock, res);
-	return emit_listen(BPF_CORE_READ(sock, sk), false, 0, res, FILTER_DONE);
+	return emit_listen((struct emit_args){
+		.sk = BPF_CORE_READ(sock, sk), .ret = res, .filter = FILTER_NOW});
 }
 
 #endif
