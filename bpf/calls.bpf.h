@@ -20,8 +20,8 @@
  *
  * A thread's entry stays in the map between its calls, with kind 0, and is
  * written in place by the next: a lookup costs a fraction of an insertion
- * and a deletion, which took most of kprobe mode's time per call (make bench,
- * the guests). It is deleted when the thread exits (raw_tp_thread_exit), so
+ * and a deletion per call, the largest part of kprobe mode's cost when it
+ * did so (doc/performance.md). It is deleted when the thread exits (raw_tp_thread_exit), so
  * the map holds the live threads that have made a traced call: past
  * 10240 of them, a new thread's calls are not traced.
  */

@@ -14,8 +14,8 @@
  * and tracepoint mode before 5.15). sched_process_exit runs in the exiting
  * thread, once per thread. Most threads never made a traced call: a lookup,
  * which takes no lock, finds that first. bpf_map_delete_elem() takes the
- * bucket's lock whether or not the key is there; called for every exit, it
- * measured 10 to 14 us per exit in the guests (make bench at e62c376, TCG).
+ * bucket's lock whether or not the key is there, a cost every exit on the
+ * machine would pay.
  */
 SEC("raw_tracepoint/sched_process_exit")
 int raw_tp_thread_exit(struct v6t_raw_tp_args *ctx)

@@ -249,8 +249,8 @@ static void advise_pages_inside(const void *p, size_t len, int advice)
 /*
  * Faults in len bytes of heap in one system call (MADV_POPULATE_WRITE, 5.14;
  * before, it does nothing), then frees them to the heap, where the kernel
- * BTF's parses take them. A page first written costs a fault each: 11 MiB on
- * this host took 2.2-3.2 ms by faults, 1.1-1.4 ms populated.
+ * BTF's parses take them. A page first written costs a fault each; populated
+ * in one call, the pages cost the kernel a fraction of that.
  */
 static void populate_heap(size_t len)
 {
@@ -267,13 +267,13 @@ static void populate_heap(size_t len)
  *
  * The heap is populated first for both parses, this one and libbpf's when it
  * loads the programs (see tracer_start()): the file read, its copy, and an
- * offset per type, 2 1/8 times the BTF. On 6.18 (5.5 MB of BTF), start to
- * attached 1.6 ms sooner (medians of 21 starts).
+ * offset per type, 2 1/8 times the BTF: the start to attached is shorter
+ * (make bench, "startup").
  *
  * Since 6.16 ("btf: Allow mmap of vmlinux btf") the file can be mapped, as
- * libbpf 1.6 does, instead of read a page per read(): 1,348 calls. Tried
- * here: 0.5 ms less to start, but the parse then left the heap fragmented,
- * the tracer 0.7 MiB more resident once attached.
+ * libbpf 1.6 does, instead of read a page per read(). Not done: it starts a
+ * little sooner, but the parse then leaves the heap fragmented, and the
+ * tracer stays more resident once attached.
  */
 static struct btf *load_kernel_btf(void)
 {
@@ -900,9 +900,9 @@ static int probe_kprobe(char *err, size_t errlen)
  * In auto mode, whether the kernel can offer a mode at all, found by loading
  * and attaching one tiny program to one of its hooks (as libbpf-tools'
  * fentry_can_attach() does) before the whole object is loaded for it:
- * loading every program of a mode only to be refused at the end cost 30 ms
- * apiece on a host that has neither fentry nor kprobes. A mode that passes
- * is still tried whole.
+ * loading every program of a mode only to be refused at the end would make
+ * the start on a host that has neither fentry nor kprobes pay for two
+ * verifications of a whole object. A mode that passes is still tried whole.
  */
 static int probe_mode(const struct kernel_funcs *kf, int mode, char *err, size_t errlen)
 {
@@ -994,7 +994,7 @@ out:
  * the one it opens in place: once it is loaded, the pages they cover are
  * dropped from the process (they stay in the page cache, and come back on a
  * read). Page faults map the pages around the one read, so the build not
- * opened was resident too: the tracer 5.0 -> 4.0 MiB (both builds embedded).
+ * opened would stay resident too.
  */
 static void drop_object_pages(const void *(*elf_bytes)(size_t *))
 {
@@ -1031,8 +1031,8 @@ int tracer_start(struct tracer *t, const struct loader_opts *opts, char *err, si
 	 * threshold (128 KiB at first) with an mmap of its own, faulted in
 	 * afresh and unmapped when freed. With the threshold at 32 MiB (the
 	 * highest mallopt(3) documents for 64-bit) and the heap not trimmed
-	 * while loading, libbpf's parse reuses the pages the loader's faulted in:
-	 * 5.8 -> 2.9 ms on 6.18; the trim threshold alone gains nothing.
+	 * while loading, libbpf's parse reuses the pages the loader's faulted in
+	 * instead of faulting in its own; the trim threshold alone gains nothing.
 	 * Restored after (the threshold fixed at its first value, no longer
 	 * raised by what is freed), before malloc_trim() gives the heap back.
 	 */
