@@ -290,6 +290,17 @@ struct emit_args {
 	enum task_filter filter;
 };
 
+/* What every event reads of its socket first; NULL if the socket cannot be read. */
+static __always_inline const struct sock_common *
+event_sock(struct v6t_event *e, const struct emit_args *a, struct skc_copy *copy)
+{
+	const struct sock_common *skc = sock_common_of(a->sk, a->btf, copy);
+
+	if (skc)
+		fill_sock_common(e, a->sk, a->btf, skc);
+	return skc;
+}
+
 /*
  * A call whose socket is not known (V6T_FLAG_SOCKET_UNKNOWN): the fd named
  * other sockets during it, and none of those seen can have been the one it
@@ -313,10 +324,9 @@ static __always_inline int emit_bind(struct emit_args a)
 	const struct sock_common *skc;
 	struct skc_copy copy;
 
-	skc = sock_common_of(a.sk, a.btf, &copy);
+	skc = event_sock(&e, &a, &copy);
 	if (!skc)
 		return 0;
-	fill_sock_common(&e, a.sk, a.btf, skc);
 	if (!family_traced(e.family))
 		return 0;
 	e.ret = a.ret;
@@ -340,10 +350,9 @@ static __always_inline int emit_accept(struct emit_args a)
 	const struct sock_common *skc;
 	struct skc_copy copy;
 
-	skc = sock_common_of(a.sk, a.btf, &copy);
+	skc = event_sock(&e, &a, &copy);
 	if (!skc)
 		return 0;
-	fill_sock_common(&e, a.sk, a.btf, skc);
 	if (!family_traced(e.family))
 		return 0;
 	e.protocol = accepted_protocol(a.sk, a.btf, e.protocol);
@@ -385,10 +394,9 @@ static __always_inline int emit_connect(struct emit_args a)
 	const struct sock_common *skc;
 	struct skc_copy copy;
 
-	skc = sock_common_of(a.sk, a.btf, &copy);
+	skc = event_sock(&e, &a, &copy);
 	if (!skc)
 		return 0;
-	fill_sock_common(&e, a.sk, a.btf, skc);
 	if (e.family != AF_INET6 || !protocol_is_stream(e.protocol))
 		return 0;
 	/* one after the other: a load merged from both would mix pointer types (the verifier) */
@@ -415,10 +423,9 @@ static __always_inline int emit_listen(struct emit_args a)
 	const struct sock_common *skc;
 	struct skc_copy copy;
 
-	skc = sock_common_of(a.sk, a.btf, &copy);
+	skc = event_sock(&e, &a, &copy);
 	if (!skc)
 		return 0;
-	fill_sock_common(&e, a.sk, a.btf, skc);
 	if (!family_traced(e.family) || !protocol_is_stream(e.protocol))
 		return 0;
 	read_local(&e, skc);
