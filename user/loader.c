@@ -400,15 +400,14 @@ enum prog_attach {
  * what it serves, and the kernel has every fact of needs and none of lacks.
  */
 struct prog_row {
-	size_t skel_off; /* offsetof(struct v6trace_bpf, progs.NAME) */
-	const char *name;
+	size_t skel_off;    /* offsetof(struct v6trace_bpf, progs.NAME) */
 	unsigned int modes; /* IN_* */
 	enum prog_serves serves;
 	unsigned int needs, lacks; /* enum kernel_fact */
 	enum prog_attach attach;
 };
 
-#define PROG(prog) .skel_off = offsetof(struct v6trace_bpf, progs.prog), .name = #prog
+#define PROG(prog) .skel_off = offsetof(struct v6trace_bpf, progs.prog)
 
 static const struct prog_row prog_table[] = {
 	/* fentry mode: fexit on the socket calls, their arguments BTF-typed */
