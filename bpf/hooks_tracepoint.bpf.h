@@ -128,8 +128,8 @@ static __always_inline void read_sock_state(const struct sock *sk, bool cast, st
 
 /*
  * Entry of bind, connect or listen: the fd's sock and the caller's sockaddr,
- * before the kernel's fdget() and move_addr_to_kernel() (see "tracepoint
- * mode" below), written in place into the thread's entry. Every call is
+ * before the kernel's fdget() and move_addr_to_kernel() (see the comment
+ * that opens this file), written in place into the thread's entry. Every call is
  * saved, whatever the task: the task filters are applied at the exit, as for
  * accept. A connect is saved only when its destination is one reported.
  */

@@ -504,7 +504,7 @@ static bool row_fits(const struct prog_row *row, unsigned int facts)
 	return (facts & row->needs) == row->needs && !(facts & row->lacks);
 }
 
-/* The system calls whose exit tp_sys_exit reports (see bpf/v6trace.bpf.c). */
+/* The system calls whose exit tp_sys_exit reports (see bpf/hooks_tracepoint.bpf.h). */
 static const char *const sys_exit_tracepoints[] = {
 	"sys_exit_bind",   "sys_exit_connect", "sys_exit_listen",
 	"sys_exit_accept", "sys_exit_accept4",
