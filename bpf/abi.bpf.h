@@ -3,8 +3,8 @@
  * Structures of the system call and BPF ABIs, whose layouts never change, so
  * that the programs read them without CO-RE relocations. vmlinux.h marks
  * every struct for relocation, and libbpf 1.1 finds each relocated type by a
- * walk over all of the kernel's BTF types (about 0.8 ms each on 6.18, paid
- * at every start): types that cannot move are not worth one.
+ * walk over all of the kernel's BTF types, paid at every start: types that
+ * cannot move are not worth one.
  */
 #ifndef V6TRACE_ABI_BPF_H
 #define V6TRACE_ABI_BPF_H

@@ -91,12 +91,11 @@ extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
  *    bpf_rdonly_cast(), every field a load, the uid and the cgroup too:
  *    cred->uid is what bpf_get_current_uid_gid() returns (its from_kuid() in
  *    the initial user namespace is the identity), and css_set->dfl_cgrp->kn->id
- *    what bpf_get_current_cgroup_id() returns. Two helper calls fewer per event
- *    (the 7.2 guest under TCG, median of 6 bind storms: the fexit program 2.2 ->
- *    1.8 us). The pointers loaded out of the cast task are untrusted, read with
+ *    what bpf_get_current_cgroup_id() returns. Two helper calls fewer per event.
+ *    The pointers loaded out of the cast task are untrusted, read with
  *    probe-protected loads, so the verifier does not search the kernel's BTF
- *    for them (a load of a pointer out of a trusted task cost it 1.2 ms per
- *    program on 6.18).
+ *    for them, as it does, per program and at every start, for a pointer
+ *    loaded out of a trusted task.
  *  - From 5.11 (task_btf, bpf_get_current_task_btf()): pid, tgid and comm are
  *    loads; the uid and the cgroup are the helpers'.
  *  - Before: the helpers.

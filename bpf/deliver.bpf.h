@@ -38,8 +38,7 @@ static __always_inline __u64 wakeup_flag(__u64 waiting)
  * Copies the record into reserved room of the ring buffer and commits it;
  * false if there was no room. The copy is the program's own loads and
  * stores: bpf_ringbuf_output() copies with the kernel's memcpy(), and it and
- * its helper call cost more (the 7.2 guest under TCG, median of 6 bind
- * storms: the fexit program 1.8 -> 1.4 us).
+ * its helper call cost more for a record this small (make bench).
  */
 static __always_inline bool deliver(void *ringbuf, const struct v6t_event *e)
 {

@@ -140,7 +140,7 @@ struct v6t_config {
 
 /*
  * What an event knows of its own facts, where that is less than the kernel's
- * word (see bpf/v6trace.bpf.c, "tracepoint mode"). 0: every field is read
+ * word (see bpf/hooks_tracepoint.bpf.h). 0: every field is read
  * from the socket after the call or from the kernel's copy of its sockaddr.
  */
 enum v6t_event_flag {

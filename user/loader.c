@@ -47,22 +47,6 @@ int mode_from_name(const char *name)
 	return -1;
 }
 
-/* The attach mode a program belongs to, from its section name; 0: any mode. */
-static int program_mode(const struct bpf_program *prog)
-{
-	const char *sec = bpf_program__section_name(prog);
-
-	if (!strcmp(sec, "raw_tracepoint/io_uring_submit_req"))
-		return V6T_MODE_TRACEPOINT;
-	if (!strncmp(sec, "raw_tracepoint/", 15))
-		return 0; /* forks and exits (when following), io_uring completions */
-	if (!strncmp(sec, "fexit/", 6) || !strncmp(sec, "fentry/", 7))
-		return V6T_MODE_FENTRY;
-	if (!strncmp(sec, "kprobe/", 7) || !strncmp(sec, "kretprobe/", 10))
-		return V6T_MODE_KPROBE;
-	return V6T_MODE_TRACEPOINT;
-}
-
 /*
  * What the running kernel's BTF says about the functions fentry and kprobe
  * mode hook: which inet_csk_accept() prototype it has and whether it has
@@ -265,8 +249,8 @@ static void advise_pages_inside(const void *p, size_t len, int advice)
 /*
  * Faults in len bytes of heap in one system call (MADV_POPULATE_WRITE, 5.14;
  * before, it does nothing), then frees them to the heap, where the kernel
- * BTF's parses take them. A page first written costs a fault each: 11 MiB on
- * this host took 2.2-3.2 ms by faults, 1.1-1.4 ms populated.
+ * BTF's parses take them. A page first written costs a fault each; populated
+ * in one call, the pages cost the kernel a fraction of that.
  */
 static void populate_heap(size_t len)
 {
@@ -283,13 +267,13 @@ static void populate_heap(size_t len)
  *
  * The heap is populated first for both parses, this one and libbpf's when it
  * loads the programs (see tracer_start()): the file read, its copy, and an
- * offset per type, 2 1/8 times the BTF. On 6.18 (5.5 MB of BTF), start to
- * attached 1.6 ms sooner (medians of 21 starts).
+ * offset per type, 2 1/8 times the BTF: the start to attached is shorter
+ * (make bench, "startup").
  *
  * Since 6.16 ("btf: Allow mmap of vmlinux btf") the file can be mapped, as
- * libbpf 1.6 does, instead of read a page per read(): 1,348 calls. Tried
- * here: 0.5 ms less to start, but the parse then left the heap fragmented,
- * the tracer 0.7 MiB more resident once attached.
+ * libbpf 1.6 does, instead of read a page per read(). Not done: it starts a
+ * little sooner, but the parse then leaves the heap fragmented, and the
+ * tracer stays more resident once attached.
  */
 static struct btf *load_kernel_btf(void)
 {
@@ -357,60 +341,170 @@ static int check_accept_arity(const struct kernel_funcs *kf, char *err, size_t e
 }
 
 /*
- * Tracepoint mode's one program per system call exit, for kernels where
- * tp_sys_exit cannot be loaded (no bpf_task_pt_regs(), before 5.15). The
- * sys_enter_* programs, which save bind, connect and listen at their entry,
- * load on every kernel (bpf/v6trace.bpf.c, "tracepoint mode").
+ * What the kernel offers that a program may need or may have to do without,
+ * in the terms of the table below: one bit each, from struct kernel_funcs.
  */
-static bool program_is_exit_per_call(const struct v6trace_bpf *skel, const struct bpf_program *prog)
+enum kernel_fact {
+	KF_MPTCP = 1u << 0,	       /* mptcp_bind and mptcp_listen exist */
+	KF_ACCEPT_4ARGS = 1u << 1,     /* inet_csk_accept(sk, flags, err, kern): up to 6.9 */
+	KF_ACCEPT_2ARGS = 1u << 2,     /* inet_csk_accept(sk, arg): from 6.10 */
+	KF_TASK_PT_REGS = 1u << 3,     /* bpf_task_pt_regs() (5.15+) */
+	KF_RDONLY_CAST = 1u << 4,      /* bpf_rdonly_cast() (6.2+) */
+	KF_IO_CONNECT = 1u << 5,       /* io_uring's io_connect() has BTF (fentry can hook it) */
+	KF_URING_COMPLETE = 1u << 6,   /* io_uring_complete has one of the known layouts */
+	KF_URING_SUBMIT_REQ = 1u << 7, /* the io_uring_submit_req tracepoint (6.5+) */
+};
+
+static unsigned int kernel_facts(const struct kernel_funcs *kf)
 {
-	const struct bpf_program *per_call[] = {
-		skel->progs.tp_sys_exit_bind,	 skel->progs.tp_sys_exit_connect,
-		skel->progs.tp_sys_exit_listen,	 skel->progs.tp_sys_exit_accept,
-		skel->progs.tp_sys_exit_accept4,
-	};
+	return (kf->mptcp ? KF_MPTCP : 0) | (kf->accept_arity == 4 ? KF_ACCEPT_4ARGS : 0) |
+	       (kf->accept_arity == 2 ? KF_ACCEPT_2ARGS : 0) |
+	       (kf->task_pt_regs ? KF_TASK_PT_REGS : 0) | (kf->rdonly_cast ? KF_RDONLY_CAST : 0) |
+	       (kf->io_connect ? KF_IO_CONNECT : 0) |
+	       (kf->uring_args == V6T_URING_COMPLETE_REQ_RES ||
+				kf->uring_args == V6T_URING_COMPLETE_CQE
+			? KF_URING_COMPLETE
+			: 0) |
+	       (kf->uring_submit_req ? KF_URING_SUBMIT_REQ : 0);
+}
+
+/* The modes a program is loaded in: one bit per enum v6t_mode. */
+#define IN_FENTRY     (1u << V6T_MODE_FENTRY)
+#define IN_KPROBE     (1u << V6T_MODE_KPROBE)
+#define IN_TRACEPOINT (1u << V6T_MODE_TRACEPOINT)
+#define IN_ANY_MODE   (IN_FENTRY | IN_KPROBE | IN_TRACEPOINT)
+
+/* What of the command line a program serves; it is left out when that is not asked for. */
+enum prog_serves {
+	SERVES_TRACING,	  /* every run */
+	SERVES_FOLLOWING, /* --children, -- COMMAND: the forks of traced processes */
+	SERVES_PID_TABLE, /* -p, -- COMMAND: the pid table forgets the processes that exit */
+};
+
+/* How a program is attached, when libbpf's attach by section name is not the whole story. */
+enum prog_attach {
+	ATTACH_BY_SECTION,
+	/* to each of sys_exit_tracepoints: one program for five system calls */
+	ATTACH_SYS_EXITS,
+	/*
+	 * kprobe (or kretprobe) on io_uring's io_connect(), else on io_issue_sqe(),
+	 * else not at all: see attach_uring_connect()
+	 */
+	ATTACH_URING_CONNECT_ENTRY,
+	ATTACH_URING_CONNECT_RETURN,
+};
+
+/*
+ * One row per program of the object: a new hook is one more row. A program
+ * is loaded when the mode being tried is one of its modes, the run asks for
+ * what it serves, and the kernel has every fact of needs and none of lacks.
+ */
+struct prog_row {
+	size_t skel_off;    /* offsetof(struct v6trace_bpf, progs.NAME) */
+	unsigned int modes; /* IN_* */
+	enum prog_serves serves;
+	unsigned int needs, lacks; /* enum kernel_fact */
+	enum prog_attach attach;
+};
+
+#define PROG(prog) .skel_off = offsetof(struct v6trace_bpf, progs.prog)
+
+static const struct prog_row prog_table[] = {
+	/* fentry mode: fexit on the socket calls, their arguments BTF-typed */
+	{PROG(fexit_inet_bind), .modes = IN_FENTRY},
+	{PROG(fexit_inet6_bind), .modes = IN_FENTRY},
+	{PROG(fexit_mptcp_bind), .modes = IN_FENTRY, .needs = KF_MPTCP},
+	/* fexit reads the return value after the last parameter: one per prototype */
+	{PROG(fexit_inet_csk_accept_4), .modes = IN_FENTRY, .needs = KF_ACCEPT_4ARGS},
+	{PROG(fexit_inet_csk_accept_2), .modes = IN_FENTRY, .needs = KF_ACCEPT_2ARGS},
+	{PROG(fexit_inet_stream_connect), .modes = IN_FENTRY},
+	{PROG(fexit_inet_listen), .modes = IN_FENTRY},
+	{PROG(fexit_mptcp_listen), .modes = IN_FENTRY, .needs = KF_MPTCP},
+
+	/* kprobe mode: the same functions, arguments saved at entry for the return */
+	{PROG(kprobe_inet_bind), .modes = IN_KPROBE},
+	{PROG(kretprobe_inet_bind), .modes = IN_KPROBE},
+	{PROG(kprobe_inet6_bind), .modes = IN_KPROBE},
+	{PROG(kretprobe_inet6_bind), .modes = IN_KPROBE},
+	{PROG(kprobe_mptcp_bind), .modes = IN_KPROBE, .needs = KF_MPTCP},
+	{PROG(kretprobe_mptcp_bind), .modes = IN_KPROBE, .needs = KF_MPTCP},
+	{PROG(kretprobe_inet_csk_accept), .modes = IN_KPROBE},
+	{PROG(kprobe_inet_stream_connect), .modes = IN_KPROBE},
+	{PROG(kretprobe_inet_stream_connect), .modes = IN_KPROBE},
+	{PROG(kprobe_inet_listen), .modes = IN_KPROBE},
+	{PROG(kretprobe_inet_listen), .modes = IN_KPROBE},
+	{PROG(kprobe_mptcp_listen), .modes = IN_KPROBE, .needs = KF_MPTCP},
+	{PROG(kretprobe_mptcp_listen), .modes = IN_KPROBE, .needs = KF_MPTCP},
+
+	/*
+	 * tracepoint mode: the entries of bind, connect and listen on every
+	 * kernel; their exits and accept's by one program from 5.15 (its loads
+	 * BTF-typed from 6.2), else by one program per system call
+	 */
+	{PROG(tp_sys_enter_bind), .modes = IN_TRACEPOINT},
+	{PROG(tp_sys_enter_connect), .modes = IN_TRACEPOINT},
+	{PROG(tp_sys_enter_listen), .modes = IN_TRACEPOINT},
+	{PROG(tp_sys_exit), .modes = IN_TRACEPOINT, .needs = KF_TASK_PT_REGS,
+	 .lacks = KF_RDONLY_CAST, .attach = ATTACH_SYS_EXITS},
+	{PROG(tp_sys_exit_btf), .modes = IN_TRACEPOINT, .needs = KF_TASK_PT_REGS | KF_RDONLY_CAST,
+	 .attach = ATTACH_SYS_EXITS},
+	{PROG(tp_sys_exit_bind), .modes = IN_TRACEPOINT, .lacks = KF_TASK_PT_REGS},
+	{PROG(tp_sys_exit_connect), .modes = IN_TRACEPOINT, .lacks = KF_TASK_PT_REGS},
+	{PROG(tp_sys_exit_listen), .modes = IN_TRACEPOINT, .lacks = KF_TASK_PT_REGS},
+	{PROG(tp_sys_exit_accept), .modes = IN_TRACEPOINT, .lacks = KF_TASK_PT_REGS},
+	{PROG(tp_sys_exit_accept4), .modes = IN_TRACEPOINT, .lacks = KF_TASK_PT_REGS},
+
+	/*
+	 * io_uring: its completions in every mode (what they report depends on
+	 * the mode: cfg.uring_connect_only), a bind's address at submission in
+	 * tracepoint mode, and the io_connect() marks that keep fentry and
+	 * kprobe mode from reporting io_uring's connect attempts
+	 */
+	{PROG(raw_tp_io_uring_complete), .modes = IN_ANY_MODE, .needs = KF_URING_COMPLETE},
+	{PROG(raw_tp_io_uring_submit_req), .modes = IN_TRACEPOINT,
+	 .needs = KF_URING_SUBMIT_REQ | KF_URING_COMPLETE},
+	{PROG(fentry_io_connect), .modes = IN_FENTRY, .needs = KF_IO_CONNECT},
+	{PROG(fexit_io_connect), .modes = IN_FENTRY, .needs = KF_IO_CONNECT},
+	/* a kprobe needs no BTF, and has a fallback: see attach_uring_connect() */
+	{PROG(kprobe_io_connect), .modes = IN_KPROBE, .attach = ATTACH_URING_CONNECT_ENTRY},
+	{PROG(kretprobe_io_connect), .modes = IN_KPROBE, .attach = ATTACH_URING_CONNECT_RETURN},
+
+	/* tasks: the saved arguments of a thread that exits (the modes that save them) */
+	{PROG(raw_tp_thread_exit), .modes = IN_KPROBE | IN_TRACEPOINT},
+	{PROG(raw_tp_sched_process_fork), .modes = IN_ANY_MODE, .serves = SERVES_FOLLOWING},
+	/* -p without --children too: a pid that exits leaves the table, so a process
+	 * that gets the number next is not traced as if it were it */
+	{PROG(raw_tp_sched_process_exit), .modes = IN_ANY_MODE, .serves = SERVES_PID_TABLE},
+};
+
+#define N_PROGS (sizeof(prog_table) / sizeof(prog_table[0]))
+_Static_assert(N_PROGS * sizeof(struct bpf_program *) == sizeof(((struct v6trace_bpf *)0)->progs),
+	       "every program of the object has one row in prog_table");
+
+static struct bpf_program *row_program(const struct v6trace_bpf *skel, const struct prog_row *row)
+{
+	return *(struct bpf_program *const *)((const char *)skel + row->skel_off);
+}
+
+static const struct prog_row *program_row(const struct v6trace_bpf *skel,
+					  const struct bpf_program *prog)
+{
 	size_t i;
 
-	for (i = 0; i < sizeof(per_call) / sizeof(per_call[0]); i++) {
-		if (prog == per_call[i])
-			return true;
+	for (i = 0; i < N_PROGS; i++) {
+		if (row_program(skel, &prog_table[i]) == prog)
+			return &prog_table[i];
 	}
-	return false;
+	return NULL;
 }
 
-/* Whether a program of the chosen mode fits the running kernel's functions. */
-static bool program_fits(const struct v6trace_bpf *skel, const struct bpf_program *prog,
-			 const struct kernel_funcs *kf)
+/* Whether the running kernel has what the row needs and not what it cannot run with. */
+static bool row_fits(const struct prog_row *row, unsigned int facts)
 {
-	if (prog == skel->progs.tp_sys_exit)
-		return kf->task_pt_regs && !kf->rdonly_cast;
-	if (prog == skel->progs.tp_sys_exit_btf)
-		return kf->task_pt_regs && kf->rdonly_cast;
-	if (program_is_exit_per_call(skel, prog))
-		return !kf->task_pt_regs;
-	if (prog == skel->progs.fexit_inet_csk_accept_4)
-		return kf->accept_arity == 4;
-	if (prog == skel->progs.fexit_inet_csk_accept_2)
-		return kf->accept_arity == 2;
-	if (prog == skel->progs.raw_tp_io_uring_submit_req)
-		return kf->uring_submit_req &&
-		       program_fits(skel, skel->progs.raw_tp_io_uring_complete, kf);
-	if (prog == skel->progs.fentry_io_connect || prog == skel->progs.fexit_io_connect)
-		return kf->io_connect;
-	/* a kprobe needs no BTF: see attach_uring_connect() */
-	if (prog == skel->progs.kprobe_io_connect || prog == skel->progs.kretprobe_io_connect)
-		return true;
-	if (prog == skel->progs.raw_tp_io_uring_complete)
-		return kf->uring_args == V6T_URING_COMPLETE_REQ_RES ||
-		       kf->uring_args == V6T_URING_COMPLETE_CQE;
-	if (prog == skel->progs.fexit_mptcp_bind || prog == skel->progs.fexit_mptcp_listen ||
-	    prog == skel->progs.kprobe_mptcp_bind || prog == skel->progs.kretprobe_mptcp_bind ||
-	    prog == skel->progs.kprobe_mptcp_listen || prog == skel->progs.kretprobe_mptcp_listen)
-		return kf->mptcp;
-	return true;
+	return (facts & row->needs) == row->needs && !(facts & row->lacks);
 }
 
-/* The system calls whose exit tp_sys_exit reports (see bpf/v6trace.bpf.c). */
+/* The system calls whose exit tp_sys_exit reports (see bpf/hooks_tracepoint.bpf.h). */
 static const char *const sys_exit_tracepoints[] = {
 	"sys_exit_bind",   "sys_exit_connect", "sys_exit_listen",
 	"sys_exit_accept", "sys_exit_accept4",
@@ -452,6 +546,7 @@ static void set_config(struct v6t_config *c, const struct loader_opts *opts,
 static int select_programs(struct tracer *t, const struct kernel_funcs *kf, int mode,
 			   bool follow_forks, bool tracks_pids, char *err, size_t errlen)
 {
+	unsigned int facts = kernel_facts(kf);
 	struct bpf_program *prog;
 
 	if (mode == V6T_MODE_FENTRY) {
@@ -460,22 +555,23 @@ static int select_programs(struct tracer *t, const struct kernel_funcs *kf, int 
 		if (ret)
 			return ret;
 	}
-	t->uring = program_fits(t->skel, t->skel->progs.raw_tp_io_uring_complete, kf);
+	t->uring = facts & KF_URING_COMPLETE;
 	bpf_object__for_each_program(prog, t->skel->obj)
 	{
-		int pmode = program_mode(prog);
-		bool load = pmode ? pmode == mode : follow_forks;
+		const struct prog_row *row = program_row(t->skel, prog);
+		bool load;
 
-		if (prog == t->skel->progs.raw_tp_io_uring_complete)
-			load = true; /* every mode; what it reports depends on the mode */
-		/* -p without --children too: a pid that exits leaves the table, so a
-		 * process that gets the number next is not traced as if it were it */
-		if (prog == t->skel->progs.raw_tp_sched_process_exit)
-			load = tracks_pids;
-		if (prog == t->skel->progs.raw_tp_thread_exit) /* the modes that save arguments */
-			load = mode == V6T_MODE_KPROBE || mode == V6T_MODE_TRACEPOINT;
-
-		bpf_program__set_autoload(prog, load && program_fits(t->skel, prog, kf));
+		if (!row) { /* a program added to the object without its row */
+			snprintf(err, errlen, "program %s is not in the loader's table",
+				 bpf_program__name(prog));
+			return -EINVAL;
+		}
+		load = (row->modes & (1u << mode)) && row_fits(row, facts);
+		if (row->serves == SERVES_FOLLOWING)
+			load = load && follow_forks;
+		else if (row->serves == SERVES_PID_TABLE)
+			load = load && tracks_pids;
+		bpf_program__set_autoload(prog, load);
 	}
 	return 0;
 }
@@ -526,13 +622,12 @@ static const char *attach_error(int mode, int e)
  * every request (only a connect request reaches inet_stream_connect() there).
  * NULL, not an error, where neither exists (a kernel without io_uring).
  */
-static struct bpf_link *attach_uring_connect(struct tracer *t, struct bpf_program *prog)
+static struct bpf_link *attach_uring_connect(struct bpf_program *prog, bool retprobe)
 {
 	struct bpf_link *link = bpf_program__attach(prog);
 
 	if (!link)
-		link = bpf_program__attach_kprobe(prog, prog == t->skel->progs.kretprobe_io_connect,
-						  "io_issue_sqe");
+		link = bpf_program__attach_kprobe(prog, retprobe, "io_issue_sqe");
 	return link;
 }
 
@@ -557,6 +652,7 @@ static int attach_sys_exit(struct tracer *t, struct bpf_program *prog, char *err
 	return 0;
 }
 
+/* In the object's order, as libbpf loaded them: the programs select_programs() chose. */
 static int attach_programs(struct tracer *t, char *err, size_t errlen)
 {
 	struct bpf_program *prog;
@@ -570,30 +666,34 @@ static int attach_programs(struct tracer *t, char *err, size_t errlen)
 	}
 	bpf_object__for_each_program(prog, t->skel->obj)
 	{
+		const struct prog_row *row = program_row(t->skel, prog);
 		struct bpf_link *link;
+		int ret, e;
 
 		if (!bpf_program__autoload(prog))
 			continue;
-		if (prog == t->skel->progs.tp_sys_exit || prog == t->skel->progs.tp_sys_exit_btf) {
-			int ret = attach_sys_exit(t, prog, err, errlen);
-
+		switch (row->attach) {
+		case ATTACH_SYS_EXITS:
+			ret = attach_sys_exit(t, prog, err, errlen);
 			if (ret)
 				return ret;
 			continue;
-		}
-		if (prog == t->skel->progs.kprobe_io_connect ||
-		    prog == t->skel->progs.kretprobe_io_connect) {
-			link = attach_uring_connect(t, prog);
+		case ATTACH_URING_CONNECT_ENTRY:
+		case ATTACH_URING_CONNECT_RETURN:
+			link = attach_uring_connect(prog,
+						    row->attach == ATTACH_URING_CONNECT_RETURN);
 			if (!link)
 				continue;
-		} else {
+			break;
+		case ATTACH_BY_SECTION:
+		default:
 			link = bpf_program__attach(prog);
+			break;
 		}
 		if (!link) {
-			int e = errno;
-
+			e = errno;
 			snprintf(err, errlen, "attach %s: %s", bpf_program__section_name(prog),
-				 attach_error(program_mode(prog), e));
+				 attach_error(row->modes == IN_FENTRY ? V6T_MODE_FENTRY : 0, e));
 			return -e;
 		}
 		t->links[t->nlinks++] = link;
@@ -799,9 +899,9 @@ static int probe_kprobe(char *err, size_t errlen)
  * In auto mode, whether the kernel can offer a mode at all, found by loading
  * and attaching one tiny program to one of its hooks (as libbpf-tools'
  * fentry_can_attach() does) before the whole object is loaded for it:
- * loading every program of a mode only to be refused at the end cost 30 ms
- * apiece on a host that has neither fentry nor kprobes. A mode that passes
- * is still tried whole.
+ * loading every program of a mode only to be refused at the end would make
+ * the start on a host that has neither fentry nor kprobes pay for two
+ * verifications of a whole object. A mode that passes is still tried whole.
  */
 static int probe_mode(const struct kernel_funcs *kf, int mode, char *err, size_t errlen)
 {
@@ -893,7 +993,7 @@ out:
  * the one it opens in place: once it is loaded, the pages they cover are
  * dropped from the process (they stay in the page cache, and come back on a
  * read). Page faults map the pages around the one read, so the build not
- * opened was resident too: the tracer 5.0 -> 4.0 MiB (both builds embedded).
+ * opened would stay resident too.
  */
 static void drop_object_pages(const void *(*elf_bytes)(size_t *))
 {
@@ -930,8 +1030,8 @@ int tracer_start(struct tracer *t, const struct loader_opts *opts, char *err, si
 	 * threshold (128 KiB at first) with an mmap of its own, faulted in
 	 * afresh and unmapped when freed. With the threshold at 32 MiB (the
 	 * highest mallopt(3) documents for 64-bit) and the heap not trimmed
-	 * while loading, libbpf's parse reuses the pages the loader's faulted in:
-	 * 5.8 -> 2.9 ms on 6.18; the trim threshold alone gains nothing.
+	 * while loading, libbpf's parse reuses the pages the loader's faulted in
+	 * instead of faulting in its own; the trim threshold alone gains nothing.
 	 * Restored after (the threshold fixed at its first value, no longer
 	 * raised by what is freed), before malloc_trim() gives the heap back.
 	 */
