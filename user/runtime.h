@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include "cgroup.h"
 #include "cli.h"
+#include "containers.h"
 #include "command.h"
 #include "format.h"
 #include "helper.h"
@@ -42,6 +43,7 @@ struct runtime {
 	struct summary summary;
 	struct strbuf out;
 	struct cgroup_names cgroups;
+	struct container_names containers; /* the names of the containers seen */
 	struct command cmd;
 	uint32_t netns;		     /* inode of the tracer's network namespace */
 	struct holder_helper helper; /* keeps what EADDRINUSE lookups need */
@@ -54,7 +56,8 @@ struct runtime {
 	int64_t linger_until_ns; /* COMMAND has exited: follow what it started until then */
 	uint64_t lost_reported;
 	uint64_t malformed;
-	uint64_t ticks; /* drain ticks since losses were last reported */
+	uint64_t not_in_container; /* events --container or --pod left out in user space */
+	uint64_t ticks;		   /* drain ticks since losses were last reported */
 	struct output output;
 	bool watching_out;  /* EPOLLOUT on the output: records are waiting for room */
 	bool watching_ring; /* EPOLLIN on the ring buffer: off while the output is behind */
