@@ -23,7 +23,8 @@ endif
 # (struct pt_regs differs): vmlinux/ for x86, vmlinux/arm64/ for arm64.
 VMLINUX_DIR := vmlinux$(if $(filter-out x86,$(ARCH)),/$(ARCH))
 CROSS_DEPS := gcc-aarch64-linux-gnu libc6-dev:arm64 libbpf-dev:arm64 libelf-dev:arm64 \
-	zlib1g-dev:arm64 libzstd-dev:arm64 libcap-ng-dev:arm64 libmnl-dev:arm64 liburing-dev:arm64
+	zlib1g-dev:arm64 libzstd-dev:arm64 libcap-ng-dev:arm64 libmnl-dev:arm64 liburing-dev:arm64 \
+	libjson-c-dev:arm64
 
 OUTPUT ?= .output
 CLANG ?= clang
