@@ -91,6 +91,17 @@ def build_rootfs(tmp):
     return tarball
 
 
+def stop(proc, sig, timeout):
+    """sig, then SIGKILL after timeout seconds; a process already gone is left alone."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Tracer:
     """v6trace --json ARGS in the background, its records in a file."""
 
@@ -114,13 +125,7 @@ class Tracer:
             return f.read()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc, signal.SIGINT, 15)
         self.err.close()
 
     def records(self):
@@ -172,14 +177,21 @@ class Runtime:
         self.cid = self.pid = self.ip = None
         self.cname = f"{TAG}-{self.name}"
 
+    def start_daemon(self, command, probe):
+        """The runtime's daemon, unless one answers probe already; Skip if it does not start."""
+        if run(probe, check_rc=False).returncode == 0:
+            return
+        log = open(os.path.join(OUT, f"{TAG}.{command}.log"), "w")
+        self.started.append(subprocess.Popen([command], stdout=log, stderr=log))
+        deadline = time.time() + 30
+        while run(probe, check_rc=False).returncode:
+            if time.time() > deadline or self.started[-1].poll() is not None:
+                raise Skip(f"{command} does not start (tests/.out/containers/{TAG}.{command}.log)")
+            time.sleep(0.5)
+
     def stop_daemons(self):
         for p in self.started:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            stop(p, signal.SIGTERM, 20)
 
 
 class Docker(Runtime):
@@ -188,14 +200,7 @@ class Docker(Runtime):
     def setup(self):
         if not shutil.which("docker") or not shutil.which("dockerd"):
             raise Skip("docker.io is not installed (tools/install-deps)")
-        if run(["docker", "info"], check_rc=False).returncode:
-            log = open(os.path.join(OUT, f"{TAG}.dockerd.log"), "w")
-            self.started.append(subprocess.Popen(["dockerd"], stdout=log, stderr=log))
-            deadline = time.time() + 30
-            while run(["docker", "info"], check_rc=False).returncode:
-                if time.time() > deadline or self.started[-1].poll() is not None:
-                    raise Skip("dockerd does not start (tests/.out/containers/*.dockerd.log)")
-                time.sleep(0.5)
+        self.start_daemon("dockerd", ["docker", "info"])
         self.image = f"{TAG}:1"
         run(["docker", "import", self.tarball, self.image])
         self.expect = {"container_name": self.cname, "container_image": self.image,
@@ -271,16 +276,8 @@ class Containerd(Runtime):
     def setup(self):
         if not shutil.which("containerd") or not shutil.which("ctr"):
             raise Skip("containerd is not installed")
-        if run(["ctr", "version"], check_rc=False).returncode:
-            log = open(os.path.join(OUT, f"{TAG}.containerd.log"), "w")
-            self.started.append(subprocess.Popen(["containerd"], stdout=log, stderr=log))
-            deadline = time.time() + 30
-            while run(["ctr", "version"], check_rc=False).returncode:
-                if time.time() > deadline or self.started[-1].poll() is not None:
-                    raise Skip("containerd does not start")
-                time.sleep(0.5)
-        # an OCI archive of the image: buildah's would do as well; docker save is at hand
-        # only with docker, so the image is made by ctr from the tarball through podman
+        self.start_daemon("containerd", ["ctr", "version"])
+        # ctr imports archives only: podman (a throw-away store) makes one of the tarball
         if not shutil.which("podman"):
             raise Skip("no way to make an image archive here (podman is not installed)")
         conf = os.path.join(self.tmp, "containers-ctr.conf")
