@@ -1560,6 +1560,21 @@ static void test_container_hostile_files(void **state)
 	assert_true(container_lookup(root, HOSTILE_ID, NULL, &i));
 	assert_int_equal(strlen(i.name), CONTAINER_VALUE_MAX);
 	container_info_clear(&i);
+	/* an image reference may be longer than a name: up to CONTAINER_IMAGE_MAX */
+	n = (size_t)snprintf(big, 64, "{\"Name\":\"/x\",\"Config\":{\"Image\":\"");
+	memset(big + n, 'i', CONTAINER_IMAGE_MAX);
+	strcpy(big + n + CONTAINER_IMAGE_MAX, "\"}}");
+	hostile_docker(root, big);
+	assert_true(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_int_equal(strlen(i.image), CONTAINER_IMAGE_MAX);
+	container_info_clear(&i);
+	memset(big + n, 'i', CONTAINER_IMAGE_MAX + 1);
+	strcpy(big + n + CONTAINER_IMAGE_MAX + 1, "\"}}");
+	hostile_docker(root, big);
+	assert_true(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_null(i.image);
+	assert_string_equal(i.name, "x");
+	container_info_clear(&i);
 	/* nested past json-c's depth limit */
 	n = (size_t)snprintf(big, 64, "{\"Name\":\"/deep\",\"Config\":{\"Labels\":");
 	memset(big + n, '[', 5000);
@@ -1750,6 +1765,44 @@ static void test_container_output(void **state)
 	sb_free(&sb);
 }
 
+/*
+ * The largest bind record there can be (an EADDRINUSE bind with its holder,
+ * a CGROUP_PATH_MAX path, every name at its limit, every byte escaped to
+ * \u00XX) still fits one syslog datagram.
+ */
+static void test_container_record_bound(void **state)
+{
+	static char cgroup[CGROUP_PATH_MAX + 1], value[CONTAINER_IMAGE_MAX + 1];
+	static char image[CONTAINER_IMAGE_MAX + 1];
+	struct v6t_event e = make_bind(AF_INET6, "fe80::1", 1, 80, -EADDRINUSE);
+	struct holder h = {.pid = 1, .family = AF_INET6};
+	struct container_info names = {.id = DOCKER_ID, .runtime = CONTAINER_RUNTIME_CRIO};
+	struct event_info info = {
+		.cgroup = cgroup,
+		.container = DOCKER_ID,
+		.names = &names,
+		.holder_lookup = HOLDER_FOUND,
+		.held_by = &h,
+		.ifname = "\001\001\001\001\001\001\001\001\001\001\001\001\001\001\001"};
+	struct strbuf sb = {0};
+
+	(void)state;
+	memset(cgroup, 1, CGROUP_PATH_MAX);
+	memset(value, 1, CONTAINER_VALUE_MAX);
+	memset(image, 1, CONTAINER_IMAGE_MAX);
+	memset(e.comm, 1, sizeof(e.comm) - 1);
+	memset(h.comm, 1, sizeof(h.comm) - 1);
+	e.ifindex = 4294967295u;
+	names.name = names.pod_name = names.pod_namespace = names.pod_uid = names.pod_container =
+		value;
+	names.image = image;
+	format_event_json(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, "\"pod_container\":\"\\u0001"));
+	print_message("the largest bind record: %zu bytes of %d\n", sb.len, SUMMARY_MAX_BYTES);
+	assert_true(sb.len <= SUMMARY_MAX_BYTES);
+	sb_free(&sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1792,6 +1845,7 @@ int main(void)
 		cmocka_unit_test(test_container_cache),
 		cmocka_unit_test(test_container_filters),
 		cmocka_unit_test(test_container_output),
+		cmocka_unit_test(test_container_record_bound),
 	};
 
 	return cmocka_run_group_tests_name("unit", tests, NULL, NULL);

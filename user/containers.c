@@ -206,8 +206,8 @@ static struct json_object *member(struct json_object *obj, const char *key, json
 	return val;
 }
 
-/* A copy of string val (skip bytes of it first); NULL: not a string, too long, a NUL */
-static char *string_value(struct json_object *val, size_t skip)
+/* A copy of string val (skip bytes of it first); NULL: not a string, longer than max, a NUL */
+static char *string_value(struct json_object *val, size_t skip, size_t max)
 {
 	const char *s;
 	size_t len;
@@ -216,21 +216,20 @@ static char *string_value(struct json_object *val, size_t skip)
 		return NULL;
 	s = json_object_get_string(val);
 	len = (size_t)json_object_get_string_len(val);
-	if (len <= skip || len - skip > CONTAINER_VALUE_MAX || memchr(s, '\0', len))
+	if (len <= skip || len - skip > max || memchr(s, '\0', len))
 		return NULL;
 	return strndup(s + skip, len - skip);
 }
 
 static char *string_of(struct json_object *obj, const char *key, size_t skip)
 {
-	return string_value(member(obj, key, json_type_string), skip);
+	return string_value(member(obj, key, json_type_string), skip, CONTAINER_VALUE_MAX);
 }
 
-/* *dst = string obj.key, when *dst is not known yet */
-static void take(char **dst, struct json_object *obj, const char *key)
+/* An image reference: longer than a name may be */
+static char *image_of(struct json_object *obj, const char *key)
 {
-	if (!*dst)
-		*dst = string_of(obj, key, 0);
+	return string_value(member(obj, key, json_type_string), 0, CONTAINER_IMAGE_MAX);
 }
 
 /* ---- each runtime's files ---------------------------------------------- */
@@ -275,7 +274,7 @@ static bool docker_names(const char *root, const char *id, struct container_info
 	name = member(cfg, "Name", json_type_string);
 	out->name = string_of(cfg, "Name", name && json_object_get_string(name)[0] == '/' ? 1 : 0);
 	config = member(cfg, "Config", json_type_object);
-	out->image = string_of(config, "Image", 0);
+	out->image = image_of(config, "Image");
 	labels = member(config, "Labels", json_type_object);
 	pod_names(out, labels, &kubelet_keys);
 	out->runtime = CONTAINER_RUNTIME_DOCKER;
@@ -298,7 +297,7 @@ static bool crio_names(const char *root, const char *id, struct container_info *
 	if (member(ann, kubelet_keys.name, json_type_string)) {
 		pod_names(out, ann, &kubelet_keys);
 		out->name = string_of(ann, "io.kubernetes.cri-o.Name", 0);
-		out->image = string_of(ann, "io.kubernetes.cri-o.ImageName", 0);
+		out->image = image_of(ann, "io.kubernetes.cri-o.ImageName");
 		out->runtime = CONTAINER_RUNTIME_CRIO;
 		found = true;
 	}
@@ -306,14 +305,14 @@ static bool crio_names(const char *root, const char *id, struct container_info *
 	return found;
 }
 
-/* The first string of array obj.key */
-static char *first_string(struct json_object *obj, const char *key)
+/* The first string of array obj.key, of at most max bytes */
+static char *first_string(struct json_object *obj, const char *key, size_t max)
 {
 	struct json_object *arr = member(obj, key, json_type_array);
 
 	if (!arr || !json_object_array_length(arr))
 		return NULL;
-	return string_value(json_object_array_get_idx(arr, 0), 0);
+	return string_value(json_object_array_get_idx(arr, 0), 0, max);
 }
 
 /* The element of array store whose "id" is id */
@@ -366,13 +365,14 @@ static bool podman_names(const char *root, const char *id, struct container_info
 		return false;
 	}
 	out->runtime = CONTAINER_RUNTIME_PODMAN;
-	out->name = first_string(entry, "names");
+	out->name = first_string(entry, "names", CONTAINER_VALUE_MAX);
 	meta_str = member(entry, "metadata", json_type_string);
 	if (meta_str && (size_t)json_object_get_string_len(meta_str) <= CONTAINER_FILE_MAX)
 		meta = parse_object(json_object_get_string(meta_str),
 				    (size_t)json_object_get_string_len(meta_str));
-	take(&out->name, meta, "name");
-	take(&out->image, meta, "image-name");
+	if (!out->name)
+		out->name = string_of(meta, "name", 0);
+	out->image = image_of(meta, "image-name");
 	json_object_put(meta);
 	image_id = out->image ? NULL : string_of(entry, "image", 0);
 	json_object_put(store);
@@ -381,7 +381,7 @@ static bool podman_names(const char *root, const char *id, struct container_info
 	images = read_store(root, "/var/lib/containers/storage/overlay-images/images.json");
 	entry = images ? entry_with_id(images, image_id) : NULL;
 	if (entry)
-		out->image = first_string(entry, "names");
+		out->image = first_string(entry, "names", CONTAINER_IMAGE_MAX);
 	json_object_put(images);
 	free(image_id);
 	return true;
@@ -411,7 +411,7 @@ static bool containerd_names(const char *root, const char *id, struct container_
 		return false;
 	ann = member(cfg, "annotations", json_type_object);
 	pod_names(out, ann, &containerd_cri_keys);
-	out->image = string_of(ann, "io.kubernetes.cri.image-name", 0);
+	out->image = image_of(ann, "io.kubernetes.cri.image-name");
 	out->runtime = CONTAINER_RUNTIME_CONTAINERD;
 	json_object_put(cfg);
 	return true;

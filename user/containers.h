@@ -32,8 +32,14 @@
 #define CONTAINER_FILE_MAX (1u << 20)
 /* Podman's containers.json and images.json list every container and image. */
 #define CONTAINER_STORE_MAX (16u << 20)
-/* A name, image or namespace longer than this, or holding a NUL, is unknown. */
-#define CONTAINER_VALUE_MAX 512
+/*
+ * A name (Kubernetes: at most 253) longer than this, an image reference longer
+ * than CONTAINER_IMAGE_MAX, or either holding a NUL, is unknown: with
+ * every byte escaped (6 bytes in JSON) and the longest cgroup path
+ * (CGROUP_PATH_MAX) a record still fits one syslog datagram (SUMMARY_MAX_BYTES).
+ */
+#define CONTAINER_VALUE_MAX 256
+#define CONTAINER_IMAGE_MAX 512
 /* The cache: CONTAINER_CACHE_SETS sets of CONTAINER_CACHE_WAYS ids (256). */
 #define CONTAINER_CACHE_SETS 64
 #define CONTAINER_CACHE_WAYS 4
