@@ -63,7 +63,7 @@ static const char doc[] =
 	"    v6trace --snapshot            # what listens now, then exit\n"
 	"    v6trace --with-snapshot --json  # what listens now, then what changes\n"
 	"    v6trace -c /sys/fs/cgroup/unified/system.slice/nginx.service\n"
-	"    v6trace --container web       # a Docker or Podman container, by name or id\n"
+	"    v6trace --container web       # one container, by its name or id\n"
 	"    v6trace --pod default/api-0   # a Kubernetes pod's containers\n"
 	"    v6trace --netns /run/netns/blue\n"
 	"    v6trace --json                # JSON Lines, for a log collector\n"
