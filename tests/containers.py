@@ -429,6 +429,12 @@ def judge(res, rt, tracers, snapshots):
               sorted(r.get("port") for r in rows), snapshots["name"][:2])
     res.check(f"{L}: --snapshot --container matching nothing lists nothing",
               not snapshots["other"], snapshots["other"][:2])
+    # V6TRACE_HOST_ROOT: the runtimes' files are read below it (an empty directory here)
+    got = [(r.get("container"), r.get("container_name"), r.get("container_runtime"),
+            r.get("pod_uid")) for r in snapshots["elsewhere"] if r.get("event") == "socket"]
+    res.check(f"{L}: with V6TRACE_HOST_ROOT elsewhere: the id, no names (the uid is the "
+              "cgroup path's)", len(got) == len(rows) and
+              all(g == (rt.cid, None, None, rt.expect["pod_uid"]) for g in got), got[:2])
     text = snapshots["text"]
     short = rt.expect["container_name"] or rt.expect["pod_container"]
     want = f" container={short}" + (f" pod={rt.expect['pod_namespace']}/"
@@ -437,9 +443,9 @@ def judge(res, rt, tracers, snapshots):
               len(text) == len(rows) and all(line.endswith(want) for line in text), text[:3])
 
 
-def snapshot(rt, args, json_out=True):
+def snapshot(rt, args, json_out=True, env=None):
     p = run([V6TRACE, "--snapshot", "--netns", f"/proc/{rt.pid}/ns/net"]
-            + (["--json"] if json_out else []) + args)
+            + (["--json"] if json_out else []) + args, env=env)
     if json_out:
         return [json.loads(line) for line in p.stdout.splitlines()]
     return p.stdout.splitlines()[1:]
@@ -484,7 +490,8 @@ def run_runtime(res, cls, tmp, tarball):
         wait_listening(rt.pid, [LATE_PORT])
         time.sleep(0.5)
         snaps = {"all": snapshot(rt, []), "name": snapshot(rt, [wanted, name]),
-                 "other": snapshot(rt, [wanted, other]), "text": snapshot(rt, [], False)}
+                 "other": snapshot(rt, [wanted, other]), "text": snapshot(rt, [], False),
+                 "elsewhere": snapshot(rt, [], env=dict(os.environ, V6TRACE_HOST_ROOT=tmp))}
         time.sleep(0.5)
         for t in tracers.values():
             t.stop()
