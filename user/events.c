@@ -109,10 +109,8 @@ int on_event(void *ctx, void *data, size_t size)
 		struct event_info info = {0};
 
 		name_cgroup(rt, &e, &info);
-		if (!container_wanted(info.names, rt->opts->container, rt->opts->pod)) {
-			rt->not_in_container++;
+		if (!container_wanted(info.names, rt->opts->container, rt->opts->pod))
 			return 0;
-		}
 	}
 	summary_add(&rt->summary, &e);
 	lookups_event(&rt->lookups, &e, clock_ns(CLOCK_MONOTONIC));

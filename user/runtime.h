@@ -56,8 +56,7 @@ struct runtime {
 	int64_t linger_until_ns; /* COMMAND has exited: follow what it started until then */
 	uint64_t lost_reported;
 	uint64_t malformed;
-	uint64_t not_in_container; /* events --container or --pod left out in user space */
-	uint64_t ticks;		   /* drain ticks since losses were last reported */
+	uint64_t ticks; /* drain ticks since losses were last reported */
 	struct output output;
 	bool watching_out;  /* EPOLLOUT on the output: records are waiting for room */
 	bool watching_ring; /* EPOLLIN on the ring buffer: off while the output is behind */
