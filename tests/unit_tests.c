@@ -1371,6 +1371,19 @@ static void assert_names(const struct container_info *i, enum container_runtime 
 	assert_str_or_null(i->pod_container, pod_container);
 }
 
+/* container_lookup() with the runtimes' directories below root */
+static bool lookup_at(const char *root, const char *id, const char *cgroup_path,
+		      struct container_info *out)
+{
+	struct container_dirs d;
+	bool found;
+
+	container_dirs_open(&d, root);
+	found = container_lookup(&d, id, cgroup_path, out);
+	container_dirs_close(&d);
+	return found;
+}
+
 /* The pod uid of a kubelet's cgroup path, both drivers; nothing else is one. */
 static void test_pod_uid(void **state)
 {
@@ -1436,49 +1449,49 @@ static void test_container_runtimes(void **state)
 	copy_fixture(root, CTRD_DIR(CTRD_ID), "config.json", "containerd-config.json", 0);
 	copy_fixture(root, CRIO_DIR(CRIO_ID), "config.json", "crio-config.json", 0);
 
-	assert_true(container_lookup(root, DOCKER_ID, "/docker/" DOCKER_ID, &i));
+	assert_true(lookup_at(root, DOCKER_ID, "/docker/" DOCKER_ID, &i));
 	assert_string_equal(i.id, DOCKER_ID);
 	assert_names(&i, CONTAINER_RUNTIME_DOCKER, "web-names", "v6t-names-test:1", NULL, NULL,
 		     NULL, NULL);
 	container_info_clear(&i);
-	assert_true(container_lookup(root, DOCKER_K8S_ID, "/docker/" DOCKER_K8S_ID, &i));
+	assert_true(lookup_at(root, DOCKER_K8S_ID, "/docker/" DOCKER_K8S_ID, &i));
 	assert_names(&i, CONTAINER_RUNTIME_DOCKER, "k8s_web_pod-a_default_uid1_0",
 		     "v6t-names-test:1", "pod-a", "team-ns", "1b2c3d4e-0000-4000-8000-00000000abcd",
 		     "web");
 	container_info_clear(&i);
-	assert_true(container_lookup(root, PODMAN_ID, "/libpod_parent/libpod-" PODMAN_ID, &i));
+	assert_true(lookup_at(root, PODMAN_ID, "/libpod_parent/libpod-" PODMAN_ID, &i));
 	assert_names(&i, CONTAINER_RUNTIME_PODMAN, "pweb", "localhost/v6t-names-test:1", NULL, NULL,
 		     NULL, NULL);
 	container_info_clear(&i);
 	/* the kubelet's uid in the cgroup path wins over the runtime's */
-	assert_true(container_lookup(
+	assert_true(lookup_at(
 		root, CTRD_ID,
 		"/kubepods/besteffort/pod9c3d4e5f-1111-4111-8111-0000000000ef/" CTRD_ID, &i));
 	assert_names(&i, CONTAINER_RUNTIME_CONTAINERD, NULL, "docker.io/library/v6t-names-test:1",
 		     "pod-b", "team-ns", "9c3d4e5f-1111-4111-8111-0000000000ef", "api");
 	container_info_clear(&i);
-	assert_true(container_lookup(root, CTRD_ID, NULL, &i));
+	assert_true(lookup_at(root, CTRD_ID, NULL, &i));
 	assert_string_equal(i.pod_uid, "2c3d4e5f-1111-4111-8111-0000000000ef");
 	container_info_clear(&i);
-	assert_true(container_lookup(root, CRIO_ID, NULL, &i));
+	assert_true(lookup_at(root, CRIO_ID, NULL, &i));
 	assert_names(&i, CONTAINER_RUNTIME_CRIO,
 		     "k8s_proxy_pod-c_edge_3d4e5f60-2222-4222-8222-000000000123_0",
 		     "registry.example/proxy:2.1", "pod-c", "edge",
 		     "3d4e5f60-2222-4222-8222-000000000123", "proxy");
 	container_info_clear(&i);
 	/* no runtime's file: unknown, not a guess; but the kubelet's uid is the path's */
-	assert_false(container_lookup(root, HOSTILE_ID, "/docker/" HOSTILE_ID, &i));
+	assert_false(lookup_at(root, HOSTILE_ID, "/docker/" HOSTILE_ID, &i));
 	assert_names(&i, CONTAINER_RUNTIME_UNKNOWN, NULL, NULL, NULL, NULL, NULL, NULL);
 	container_info_clear(&i);
-	assert_false(container_lookup(
-		root, HOSTILE_ID, "/kubepods/pod9c3d4e5f-1111-4111-8111-0000000000ef/" HOSTILE_ID,
-		&i));
+	assert_false(lookup_at(root, HOSTILE_ID,
+			       "/kubepods/pod9c3d4e5f-1111-4111-8111-0000000000ef/" HOSTILE_ID,
+			       &i));
 	assert_names(&i, CONTAINER_RUNTIME_UNKNOWN, NULL, NULL, NULL, NULL,
 		     "9c3d4e5f-1111-4111-8111-0000000000ef", NULL);
 	container_info_clear(&i);
 	/* what is not an id never becomes a path */
-	assert_false(container_lookup(root, "../../../etc", NULL, &i));
-	assert_false(container_lookup(root, DOCKER_ID "0", NULL, &i));
+	assert_false(lookup_at(root, "../../../etc", NULL, &i));
+	assert_false(lookup_at(root, DOCKER_ID "0", NULL, &i));
 	/* the node's root given with a trailing slash */
 	{
 		struct container_names c;
@@ -1512,36 +1525,36 @@ static void test_container_hostile_files(void **state)
 	assert_non_null(mkdtemp(root));
 	/* truncated: not JSON, so nothing (a docker that is writing it: asked again later) */
 	copy_fixture(root, DOCKER_DIR(HOSTILE_ID), "config.v2.json", "docker-config.v2.json", 1000);
-	assert_false(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
 	assert_names(&i, CONTAINER_RUNTIME_UNKNOWN, NULL, NULL, NULL, NULL, NULL, NULL);
 	container_info_clear(&i);
 	/* JSON followed by more */
 	hostile_docker(root, "{\"Name\":\"/a\"}{\"Name\":\"/b\"}");
-	assert_false(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
 	container_info_clear(&i);
 	/* not an object */
 	hostile_docker(root, "[\"Name\",\"/a\"]");
-	assert_false(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
 	container_info_clear(&i);
 	/* the wrong types: docker's, but each name unknown */
 	hostile_docker(root, "{\"Name\":5,\"Config\":{\"Image\":[\"x\"],\"Labels\":\"l\"}}");
-	assert_true(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
 	assert_names(&i, CONTAINER_RUNTIME_DOCKER, NULL, NULL, NULL, NULL, NULL, NULL);
 	container_info_clear(&i);
 	hostile_docker(root, "{\"Name\":null,\"Config\":[1],\"Labels\":{}}");
-	assert_true(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
 	assert_names(&i, CONTAINER_RUNTIME_DOCKER, NULL, NULL, NULL, NULL, NULL, NULL);
 	container_info_clear(&i);
 	/* a NUL inside a name: unknown, not cut short; control characters: kept (escaped on
 	 * output, see test_container_output) */
 	hostile_docker(root,
 		       "{\"Name\":\"/a\\u0000b\",\"Config\":{\"Image\":\"x\\u001b[31m\\n\\\"y\"}}");
-	assert_true(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
 	assert_names(&i, CONTAINER_RUNTIME_DOCKER, NULL, "x\033[31m\n\"y", NULL, NULL, NULL, NULL);
 	container_info_clear(&i);
 	/* "/" alone: no name */
 	hostile_docker(root, "{\"Name\":\"/\"}");
-	assert_true(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
 	assert_null(i.name);
 	container_info_clear(&i);
 	/* a name longer than CONTAINER_VALUE_MAX: unknown */
@@ -1551,13 +1564,13 @@ static void test_container_hostile_files(void **state)
 	memset(big + n, 'a', CONTAINER_VALUE_MAX + 1);
 	strcpy(big + n + CONTAINER_VALUE_MAX + 1, "\"}");
 	hostile_docker(root, big);
-	assert_true(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
 	assert_null(i.name);
 	container_info_clear(&i);
 	/* CONTAINER_VALUE_MAX itself is kept */
 	strcpy(big + n + CONTAINER_VALUE_MAX, "\"}");
 	hostile_docker(root, big);
-	assert_true(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
 	assert_int_equal(strlen(i.name), CONTAINER_VALUE_MAX);
 	container_info_clear(&i);
 	/* an image reference may be longer than a name: up to CONTAINER_IMAGE_MAX */
@@ -1565,13 +1578,13 @@ static void test_container_hostile_files(void **state)
 	memset(big + n, 'i', CONTAINER_IMAGE_MAX);
 	strcpy(big + n + CONTAINER_IMAGE_MAX, "\"}}");
 	hostile_docker(root, big);
-	assert_true(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
 	assert_int_equal(strlen(i.image), CONTAINER_IMAGE_MAX);
 	container_info_clear(&i);
 	memset(big + n, 'i', CONTAINER_IMAGE_MAX + 1);
 	strcpy(big + n + CONTAINER_IMAGE_MAX + 1, "\"}}");
 	hostile_docker(root, big);
-	assert_true(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
 	assert_null(i.image);
 	assert_string_equal(i.name, "x");
 	container_info_clear(&i);
@@ -1581,18 +1594,18 @@ static void test_container_hostile_files(void **state)
 	memset(big + n + 5000, ']', 5000);
 	strcpy(big + n + 10000, "}}");
 	hostile_docker(root, big);
-	assert_false(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
 	container_info_clear(&i);
 	/* larger than CONTAINER_FILE_MAX: not read at all (valid JSON padded with spaces) */
 	memset(big, ' ', CONTAINER_FILE_MAX + 1);
 	memcpy(big, "{\"Name\":\"/huge\"}", 16);
 	big[CONTAINER_FILE_MAX + 1] = '\0';
 	hostile_docker(root, big);
-	assert_false(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
 	container_info_clear(&i);
 	big[CONTAINER_FILE_MAX] = '\0'; /* exactly the limit: read */
 	hostile_docker(root, big);
-	assert_true(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
 	assert_string_equal(i.name, "huge");
 	container_info_clear(&i);
 	free(big);
@@ -1600,11 +1613,11 @@ static void test_container_hostile_files(void **state)
 	snprintf(path, sizeof(path), "%s/" DOCKER_DIR(HOSTILE_ID) "/config.v2.json", root);
 	unlink(path);
 	assert_int_equal(mkfifo(path, 0600), 0);
-	assert_false(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
 	container_info_clear(&i);
 	unlink(path);
 	assert_int_equal(symlink("/etc/passwd", path), 0);
-	assert_false(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
 	container_info_clear(&i);
 	unlink(path);
 	/* podman: metadata that is not JSON, names that are not strings, an empty store */
@@ -1613,15 +1626,15 @@ static void test_container_hostile_files(void **state)
 		 "\"image\":\"nope\"}]",
 		 strlen("[{\"id\":\"" HOSTILE_ID "\",\"names\":[7],\"metadata\":\"{not json\","
 			"\"image\":\"nope\"}]"));
-	assert_true(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
 	assert_names(&i, CONTAINER_RUNTIME_PODMAN, NULL, NULL, NULL, NULL, NULL, NULL);
 	container_info_clear(&i);
 	write_at(root, PODMAN_STORE "/overlay-containers", "containers.json", "{}", 2);
-	assert_false(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
 	container_info_clear(&i);
 	/* containerd: a bundle without annotations is containerd's, with no names */
 	write_at(root, CTRD_DIR(HOSTILE_ID), "config.json", "{\"annotations\":7}", 17);
-	assert_true(container_lookup(root, HOSTILE_ID, NULL, &i));
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
 	assert_names(&i, CONTAINER_RUNTIME_CONTAINERD, NULL, NULL, NULL, NULL, NULL, NULL);
 	container_info_clear(&i);
 	remove_tree(root);

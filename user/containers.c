@@ -105,23 +105,19 @@ bool pod_uid_of(const char *path, char out[V6T_POD_UID_LEN + 1])
 
 /* ---- reading a runtime's file ------------------------------------------- */
 
-/* root + path; false if it does not fit */
-static bool join(char *out, size_t len, const char *root, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+/* A path below one of the runtimes' directories; false if it does not fit */
+static bool path_of(char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-static bool join(char *out, size_t len, const char *root, const char *fmt, ...)
+static bool path_of(char *out, size_t len, const char *fmt, ...)
 {
-	size_t n = strlen(root);
 	va_list ap;
-	int m;
+	int n;
 
-	if (n >= len)
-		return false;
-	memcpy(out, root, n);
 	va_start(ap, fmt);
-	m = vsnprintf(out + n, len - n, fmt, ap);
+	n = vsnprintf(out, len, fmt, ap);
 	va_end(ap);
-	return m >= 0 && (size_t)m < len - n;
+	return n >= 0 && (size_t)n < len;
 }
 
 /*
@@ -130,9 +126,12 @@ static bool join(char *out, size_t len, const char *root, const char *fmt, ...)
  * unreadable, empty, too large: one byte more than its size is asked for,
  * so a file that grew meanwhile is refused too).
  */
-static char *read_bounded(const char *file, size_t max, size_t pre, size_t post, size_t *len)
+static char *read_bounded(int dir, const char *file, size_t max, size_t pre, size_t post,
+			  size_t *len)
 {
-	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	int fd = dir < 0 ? -1
+			 : openat(dir, file,
+				  O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	size_t size, got = 0;
 	struct stat st;
 	char *buf;
@@ -184,11 +183,11 @@ static struct json_object *parse_object(const char *buf, size_t len)
 	return obj;
 }
 
-/* The JSON object a runtime's file holds, or NULL */
-static struct json_object *read_json(const char *file, size_t max)
+/* The JSON object a runtime's file (below dir) holds, or NULL */
+static struct json_object *read_json(int dir, const char *file, size_t max)
 {
 	size_t len;
-	char *buf = read_bounded(file, max, 0, 0, &len);
+	char *buf = read_bounded(dir, file, max, 0, 0, &len);
 	struct json_object *obj = buf ? parse_object(buf, len) : NULL;
 
 	free(buf);
@@ -263,13 +262,13 @@ static const struct pod_keys containerd_cri_keys = {
 };
 
 /* Docker's config.v2.json: "Name":"/web", Config.Image, Config.Labels */
-static bool docker_names(const char *root, const char *id, struct container_info *out)
+static bool docker_names(const struct container_dirs *d, const char *id, struct container_info *out)
 {
 	struct json_object *cfg, *config, *labels, *name;
 	char file[PATH_MAX];
 
-	if (!join(file, sizeof(file), root, "/var/lib/docker/containers/%s/config.v2.json", id) ||
-	    !(cfg = read_json(file, CONTAINER_FILE_MAX)))
+	if (!path_of(file, sizeof(file), "%s/config.v2.json", id) ||
+	    !(cfg = read_json(d->fd[CONTAINER_DIR_DOCKER], file, CONTAINER_FILE_MAX)))
 		return false;
 	name = member(cfg, "Name", json_type_string);
 	out->name = string_of(cfg, "Name", name && json_object_get_string(name)[0] == '/' ? 1 : 0);
@@ -283,15 +282,14 @@ static bool docker_names(const char *root, const char *id, struct container_info
 }
 
 /* CRI-O's bundle config.json: a pod's container has io.kubernetes.pod.name */
-static bool crio_names(const char *root, const char *id, struct container_info *out)
+static bool crio_names(const struct container_dirs *d, const char *id, struct container_info *out)
 {
 	struct json_object *cfg, *ann;
 	char file[PATH_MAX];
 	bool found = false;
 
-	if (!join(file, sizeof(file), root,
-		  "/run/containers/storage/overlay-containers/%s/userdata/config.json", id) ||
-	    !(cfg = read_json(file, CONTAINER_FILE_MAX)))
+	if (!path_of(file, sizeof(file), "%s/userdata/config.json", id) ||
+	    !(cfg = read_json(d->fd[CONTAINER_DIR_CRIO], file, CONTAINER_FILE_MAX)))
 		return false;
 	ann = member(cfg, "annotations", json_type_object);
 	if (member(ann, kubelet_keys.name, json_type_string)) {
@@ -331,14 +329,13 @@ static struct json_object *entry_with_id(struct json_object *store, const char *
 }
 
 /* A JSON array file (containers/storage's stores), read as {"a":ARRAY}; NULL if not one */
-static struct json_object *read_store(const char *root, const char *file_in_root)
+static struct json_object *read_store(int dir, const char *file)
 {
 	struct json_object *wrap = NULL, *arr;
-	char file[PATH_MAX], *buf;
+	char *buf;
 	size_t len;
 
-	if (!join(file, sizeof(file), root, "%s", file_in_root) ||
-	    !(buf = read_bounded(file, CONTAINER_STORE_MAX, 5, 1, &len)))
+	if (!(buf = read_bounded(dir, file, CONTAINER_STORE_MAX, 5, 1, &len)))
 		return NULL;
 	memcpy(buf, "{\"a\":", 5);
 	buf[5 + len] = '}';
@@ -352,13 +349,13 @@ static struct json_object *read_store(const char *root, const char *file_in_root
 }
 
 /* Podman: containers.json names it; its metadata (a JSON string) the image */
-static bool podman_names(const char *root, const char *id, struct container_info *out)
+static bool podman_names(const struct container_dirs *d, const char *id, struct container_info *out)
 {
 	struct json_object *store, *entry, *meta = NULL, *images;
 	struct json_object *meta_str;
 	char *image_id;
 
-	store = read_store(root, "/var/lib/containers/storage/overlay-containers/containers.json");
+	store = read_store(d->fd[CONTAINER_DIR_PODMAN], "overlay-containers/containers.json");
 	entry = store ? entry_with_id(store, id) : NULL;
 	if (!entry) {
 		json_object_put(store);
@@ -378,7 +375,7 @@ static bool podman_names(const char *root, const char *id, struct container_info
 	json_object_put(store);
 	if (!image_id)
 		return true;
-	images = read_store(root, "/var/lib/containers/storage/overlay-images/images.json");
+	images = read_store(d->fd[CONTAINER_DIR_PODMAN], "overlay-images/images.json");
 	entry = images ? entry_with_id(images, image_id) : NULL;
 	if (entry)
 		out->image = first_string(entry, "names", CONTAINER_IMAGE_MAX);
@@ -388,23 +385,28 @@ static bool podman_names(const char *root, const char *id, struct container_info
 }
 
 /* containerd's OCI bundle, in any of its namespaces (k8s.io for the CRI) */
-static bool containerd_names(const char *root, const char *id, struct container_info *out)
+static bool containerd_names(const struct container_dirs *d, const char *id,
+			     struct container_info *out)
 {
-	const char *tasks = "/run/containerd/io.containerd.runtime.v2.task";
+	int tasks = d->fd[CONTAINER_DIR_CONTAINERD], fd;
 	struct json_object *cfg = NULL, *ann;
 	char file[PATH_MAX];
 	struct dirent *de;
 	unsigned int seen = 0;
 	DIR *dir;
 
-	if (!join(file, sizeof(file), root, "%s", tasks) || !(dir = opendir(file)))
+	if (tasks < 0 || (fd = openat(tasks, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return false;
+	if (!(dir = fdopendir(fd))) {
+		close(fd);
+		return false;
+	}
 	while (!cfg && seen < CONTAINER_MAX_NAMESPACES && (de = readdir(dir))) {
 		if (de->d_name[0] == '.')
 			continue;
 		seen++;
-		if (join(file, sizeof(file), root, "%s/%s/%s/config.json", tasks, de->d_name, id))
-			cfg = read_json(file, CONTAINER_FILE_MAX);
+		if (path_of(file, sizeof(file), "%s/%s/config.json", de->d_name, id))
+			cfg = read_json(tasks, file, CONTAINER_FILE_MAX);
 	}
 	closedir(dir);
 	if (!cfg)
@@ -439,7 +441,54 @@ static bool is_container_id(const char *id)
 	return id[i] == '\0';
 }
 
-bool container_lookup(const char *root, const char *id, const char *cgroup_path,
+/* Where each runtime keeps its files, below the node's root */
+static const char *const runtime_dirs[CONTAINER_DIRS] = {
+	[CONTAINER_DIR_DOCKER] = "/var/lib/docker/containers",
+	[CONTAINER_DIR_CRIO] = "/run/containers/storage/overlay-containers",
+	[CONTAINER_DIR_PODMAN] = "/var/lib/containers/storage",
+	[CONTAINER_DIR_CONTAINERD] = "/run/containerd/io.containerd.runtime.v2.task",
+};
+
+/* Each directory not open yet: a runtime may have started since */
+static void open_dirs(struct container_dirs *d)
+{
+	char path[PATH_MAX];
+	int i;
+
+	for (i = 0; i < CONTAINER_DIRS; i++) {
+		if (d->fd[i] < 0 && snprintf(path, sizeof(path), "%s%s", d->root, runtime_dirs[i]) <
+					    (int)sizeof(path))
+			d->fd[i] = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+}
+
+void container_dirs_open(struct container_dirs *d, const char *root)
+{
+	int i;
+
+	memset(d, 0, sizeof(*d));
+	for (i = 0; i < CONTAINER_DIRS; i++)
+		d->fd[i] = -1;
+	if (root && strlen(root) < sizeof(d->root))
+		strcpy(d->root, root);
+	/* "/host/" and "/host" alike: the runtimes' paths begin with '/' */
+	while (d->root[0] && d->root[strlen(d->root) - 1] == '/')
+		d->root[strlen(d->root) - 1] = '\0';
+	open_dirs(d);
+}
+
+void container_dirs_close(struct container_dirs *d)
+{
+	int i;
+
+	for (i = 0; i < CONTAINER_DIRS; i++) {
+		if (d->fd[i] >= 0)
+			close(d->fd[i]);
+		d->fd[i] = -1;
+	}
+}
+
+bool container_lookup(struct container_dirs *d, const char *id, const char *cgroup_path,
 		      struct container_info *out)
 {
 	char uid[V6T_POD_UID_LEN + 1];
@@ -454,8 +503,9 @@ bool container_lookup(const char *root, const char *id, const char *cgroup_path,
 	 * Podman's last: its store lists every container at once (5 ms to parse
 	 * with 1000 of them, where each of the others costs a few open()s).
 	 */
-	found = docker_names(root, id, out) || crio_names(root, id, out) ||
-		containerd_names(root, id, out) || podman_names(root, id, out);
+	open_dirs(d);
+	found = docker_names(d, id, out) || crio_names(d, id, out) ||
+		containerd_names(d, id, out) || podman_names(d, id, out);
 	if (pod_uid_of(cgroup_path, uid)) { /* the kubelet's own word for it */
 		free(out->pod_uid);
 		out->pod_uid = strdup(uid);
@@ -468,11 +518,7 @@ bool container_lookup(const char *root, const char *id, const char *cgroup_path,
 void container_names_init_at(struct container_names *c, const char *root)
 {
 	memset(c, 0, sizeof(*c));
-	if (root && strlen(root) < sizeof(c->root))
-		strcpy(c->root, root);
-	/* "/host/" and "/host" alike: paths are appended with their own '/' */
-	while (c->root[0] && c->root[strlen(c->root) - 1] == '/')
-		c->root[strlen(c->root) - 1] = '\0';
+	container_dirs_open(&c->dirs, root);
 }
 
 void container_names_init(struct container_names *c)
@@ -487,6 +533,7 @@ void container_names_free(struct container_names *c)
 	for (i = 0; i < sizeof(c->cache) / sizeof(c->cache[0]); i++)
 		container_info_clear(&c->cache[i].info);
 	c->clock = 0;
+	container_dirs_close(&c->dirs);
 }
 
 static size_t set_of(const char *id)
@@ -527,7 +574,7 @@ const struct container_info *container_info_of(struct container_names *c, const 
 	}
 	container_info_clear(&e->info);
 	c->lookups++;
-	e->found = container_lookup(c->root, id, cgroup_path, &e->info);
+	e->found = container_lookup(&c->dirs, id, cgroup_path, &e->info);
 	strcpy(e->info.id, id); /* found or not: the id is known */
 	e->used = ++c->clock;
 	if (!e->found) {

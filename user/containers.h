@@ -82,15 +82,40 @@ struct container_cache_entry {
 	int64_t retry_ns;	    /* !found: the wait after the next miss */
 };
 
+/*
+ * The runtimes' directories, opened when v6trace starts, while it still has
+ * its capabilities: containerd keeps /run/containerd at mode 0600, which
+ * only CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH can pass through, and the
+ * tracer drops them once loaded. One missing then (a runtime started later)
+ * is opened when next needed, with what the tracer is left (uid 0: the
+ * runtimes' root-owned files of mode 0600 and 0700, not containerd's).
+ */
+enum container_dir {
+	CONTAINER_DIR_DOCKER,	  /* /var/lib/docker/containers */
+	CONTAINER_DIR_CRIO,	  /* /run/containers/storage/overlay-containers */
+	CONTAINER_DIR_PODMAN,	  /* /var/lib/containers/storage */
+	CONTAINER_DIR_CONTAINERD, /* /run/containerd/io.containerd.runtime.v2.task */
+	CONTAINER_DIRS
+};
+
+struct container_dirs {
+	char root[256];		/* the node's root: "" for / */
+	int fd[CONTAINER_DIRS]; /* -1: not open */
+};
+
+/* root: the node's root, NULL or "" for / */
+void container_dirs_open(struct container_dirs *d, const char *root);
+void container_dirs_close(struct container_dirs *d);
+
 struct container_names {
-	char root[256]; /* the node's root: "" for / */
+	struct container_dirs dirs;
 	struct container_cache_entry cache[CONTAINER_CACHE_SETS * CONTAINER_CACHE_WAYS];
 	uint64_t clock;
 	/* for the tests */
 	uint64_t lookups, from_cache;
 };
 
-/* root: V6TRACE_HOST_ROOT, or /; _at: another directory (tests). */
+/* root: V6TRACE_HOST_ROOT, or /; _at: another directory (tests). Opens the dirs. */
 void container_names_init(struct container_names *c);
 void container_names_init_at(struct container_names *c, const char *root);
 void container_names_free(struct container_names *c);
@@ -104,8 +129,8 @@ void container_names_free(struct container_names *c);
 const struct container_info *container_info_of(struct container_names *c, const char *id,
 					       const char *cgroup_path, int64_t now_ns);
 
-/* The names of id from the files under root, uncached; false if none names it. */
-bool container_lookup(const char *root, const char *id, const char *cgroup_path,
+/* The names of id from the runtimes' files, uncached; false if none names it. */
+bool container_lookup(struct container_dirs *d, const char *id, const char *cgroup_path,
 		      struct container_info *out);
 void container_info_clear(struct container_info *info);
 
