@@ -23,7 +23,8 @@ endif
 # (struct pt_regs differs): vmlinux/ for x86, vmlinux/arm64/ for arm64.
 VMLINUX_DIR := vmlinux$(if $(filter-out x86,$(ARCH)),/$(ARCH))
 CROSS_DEPS := gcc-aarch64-linux-gnu libc6-dev:arm64 libbpf-dev:arm64 libelf-dev:arm64 \
-	zlib1g-dev:arm64 libzstd-dev:arm64 libcap-ng-dev:arm64 libmnl-dev:arm64 liburing-dev:arm64
+	zlib1g-dev:arm64 libzstd-dev:arm64 libcap-ng-dev:arm64 libmnl-dev:arm64 liburing-dev:arm64 \
+	libjson-c-dev:arm64
 
 OUTPUT ?= .output
 CLANG ?= clang
@@ -44,17 +45,17 @@ ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DV6TRACE_VERSION='"$(V
 # STATIC=1: fully static (the qemu guests). Debian 12 ships no libmnl.a, so
 # such a build has no socket snapshot (--snapshot, held_by) unless one is found.
 # STATIC=libs: every library static but the C library and libmnl (the package).
-LDLIBS := -lbpf -lelf -lz -lcap-ng -lmnl
+LDLIBS := -ljson-c -lbpf -lelf -lz -lcap-ng -lmnl
 ifeq ($(STATIC),1)
 LDFLAGS += -static
 ifeq ($(shell $(CC) -print-file-name=libmnl.a),libmnl.a)
-LDLIBS := -lbpf -lelf -lz -lcap-ng -lzstd
+LDLIBS := -ljson-c -lbpf -lelf -lz -lcap-ng -lzstd
 ALL_CFLAGS += -DV6T_NO_SOCKDIAG
 else
 LDLIBS += -lzstd
 endif
 else ifeq ($(STATIC),libs)
-LDLIBS := -Wl,-Bstatic -lbpf -lelf -lz -lzstd -lcap-ng -Wl,-Bdynamic -lmnl
+LDLIBS := -Wl,-Bstatic -ljson-c -lbpf -lelf -lz -lzstd -lcap-ng -Wl,-Bdynamic -lmnl
 endif
 
 ifeq ($(V),1)
@@ -65,7 +66,8 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-USER_LIB_SRCS := user/helper_proto.c user/format.c user/classify.c user/summary.c user/cgroup.c user/output.c
+USER_LIB_SRCS := user/helper_proto.c user/format.c user/classify.c user/summary.c user/cgroup.c user/containers.c \
+	user/output.c
 USER_SRCS := user/v6trace.c user/cli.c user/loader.c user/core_btf.c user/command.c user/sockdiag.c user/proc_owners.c \
 	user/holders.c user/helper.c user/lookups.c user/listeners.c user/sockets.c user/deploy_report.c user/netns.c \
 	user/memcg.c user/snapshot.c user/events.c user/loop.c $(USER_LIB_SRCS)
@@ -159,7 +161,7 @@ $(OUTPUT)/tests/%.o: tests/%.c | $(OUTPUT)/tests
 # the formatters, and the CO-RE target (user/core_btf.c, libbpf)
 $(OUTPUT)/tests/unit_tests: $(OUTPUT)/tests/unit_tests.o $(LIB_OBJS) $(OUTPUT)/core_btf.o
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -lcmocka -lbpf -o $@
+	$(Q)$(CC) $(CFLAGS) $^ -lcmocka -ljson-c -lbpf -o $@
 
 # The workload runs in the qemu guests too, so it is always static.
 $(OUTPUT)/tests/workload: $(OUTPUT)/tests/workload.o $(OUTPUT)/tests/facts.o
@@ -238,7 +240,7 @@ $(ASAN_OUT)/unit_tests: tests/unit_tests.c $(USER_LIB_SRCS) user/core_btf.c bpf/
 	$(call msg,ASAN,$@)
 	$(Q)mkdir -p $(ASAN_OUT)
 	$(Q)$(CC) -g -O1 $(ASAN_FLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Ibpf -Iuser \
-		-DV6TRACE_VERSION='"$(VERSION)"' tests/unit_tests.c $(USER_LIB_SRCS) user/core_btf.c -lcmocka -lbpf -o $@
+		-DV6TRACE_VERSION='"$(VERSION)"' tests/unit_tests.c $(USER_LIB_SRCS) user/core_btf.c -lcmocka -ljson-c -lbpf -o $@
 
 # The tracer itself under ASan and UBSan, its objects in $(ASAN_OUT)/obj
 # (the BPF skeletons are the ordinary build's).

@@ -71,15 +71,26 @@ def test_schema(res):
     type fails; a real record passes (every record of every test is checked)."""
     good = {"v": 1, "ts": "2026-11-23T14:02:41.000000123Z", "event": "bind", "pid": 1, "tid": 1,
             "uid": 0, "comm": "x", "netns": 1, "cgroup_id": 1, "cgroup": "/", "container": None,
+            "container_name": None, "container_image": None, "container_runtime": None,
+            "pod_name": None, "pod_namespace": None, "pod_uid": None, "pod_container": None,
             "family": "inet6", "proto": "tcp", "addr": "::", "port": 80, "v6only": False,
             "wildcard": True, "stack": "dual", "ret": 0}
     bad = {"unknown key": dict(good, extra=1), "no v6only on inet6": {
         k: v for k, v in good.items() if k != "v6only"}, "port as a string": dict(good, port="80"),
         "error without ret < 0": dict(good, error="EPERM"),
         "EADDRINUSE without held_by": dict(good, ret=-98, error="EADDRINUSE"),
-        "version 2": dict(good, v=2)}
+        "version 2": dict(good, v=2),
+        "no container_name": {k: v for k, v in good.items() if k != "container_name"},
+        "an unknown container_runtime": dict(good, container_runtime="rkt"),
+        "a container that is not an id": dict(good, container="web")}
     res.check("schema: a real bind record is valid", check.schema_errors(good) == [],
               check.schema_errors(good))
+    named = dict(good, cgroup="/docker/" + "a" * 64, container="a" * 64, container_name="web",
+                 container_image="nginx:1.25", container_runtime="docker", pod_name="api-0",
+                 pod_namespace="default", pod_uid="5e6f7a8b-3333-4333-8333-0000000000aa",
+                 pod_container="api")
+    res.check("schema: a bind record of a named container is valid",
+              check.schema_errors(named) == [], check.schema_errors(named))
     for what, rec in bad.items():
         res.check(f"schema rejects a record with {what}", check.schema_errors(rec) != [], rec)
 

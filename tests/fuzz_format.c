@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * libFuzzer target: arbitrary ring-buffer records, cgroup paths, container
- * ids and holder names through the decoder's checks and both formatters.
+ * ids, container and pod names and holder names through the decoder's checks
+ * and both formatters, and cgroup paths through the pod uid parser.
  * Every JSON record must parse with a real JSON parser (json-c, strict, UTF-8
  * validated) as one object; every text line must be one line of printable
  * ASCII. Any violation aborts, which libFuzzer reports with the input.
@@ -17,6 +18,7 @@
 #include <arpa/inet.h>
 #include <json-c/json.h>
 #include "classify.h"
+#include "containers.h"
 #include "format.h"
 #include "summary.h"
 
@@ -100,7 +102,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct format_opts opts = {.timestamps = true};
-	char cgroup[256], container[80], ifname[V6T_IFNAME_LEN];
+	char cgroup[256], container[80], ifname[V6T_IFNAME_LEN], names[7][64];
+	char uid[V6T_POD_UID_LEN + 1];
+	struct container_info ci = {0};
 	struct summary sum = {0};
 	struct strbuf sb = {0};
 	struct v6t_event e;
@@ -116,6 +120,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	info.cgroup = take(&p, &left, cgroup, sizeof(cgroup));
 	info.container = take(&p, &left, container, sizeof(container));
 	info.ifname = take(&p, &left, ifname, sizeof(ifname));
+	/* the names as any runtime's file may hold them: any bytes but NUL */
+	ci.name = (char *)take(&p, &left, names[0], sizeof(names[0]));
+	ci.image = (char *)take(&p, &left, names[1], sizeof(names[1]));
+	ci.pod_name = (char *)take(&p, &left, names[2], sizeof(names[2]));
+	ci.pod_namespace = (char *)take(&p, &left, names[3], sizeof(names[3]));
+	ci.pod_uid = (char *)take(&p, &left, names[4], sizeof(names[4]));
+	ci.pod_container = (char *)take(&p, &left, names[5], sizeof(names[5]));
+	if (take(&p, &left, names[6], sizeof(names[6])))
+		ci.runtime = (enum container_runtime)((unsigned char)names[6][0] % 6);
+	info.names = &ci;
+	if (pod_uid_of(info.cgroup, uid) && (strlen(uid) != V6T_POD_UID_LEN ||
+					     strspn(uid, "0123456789abcdef-") != V6T_POD_UID_LEN)) {
+		fprintf(stderr, "pod uid %s of %s\n", uid, info.cgroup);
+		abort();
+	}
 	if (left >= 20) {
 		memcpy(&h, p, 20); /* pid, comm, family: any bytes */
 		p += 20;

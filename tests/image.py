@@ -4,8 +4,9 @@
 podman runs it against the host, first --privileged, then with only the
 capabilities and mounts the DaemonSet's securityContext has (translated to
 podman's flags from the manifest itself): the container traces a host
-process's binds of [::] and 0.0.0.0, its --snapshot agrees with `ss -ltnu`,
-and without each required capability it says so in one line. The manifest is
+process's binds of [::] and 0.0.0.0, its --snapshot agrees with `ss -ltnu`
+and names a host-network Podman container's listener (from the store the
+manifest mounts), and without each required capability it says so in one line. The manifest is
 validated against the Kubernetes API's types (tests/k8s_schema.py). As root;
 podman in its own throw-away store, everything removed at the end."""
 import json
@@ -21,6 +22,7 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check  # noqa: E402
+import containers  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCHIVE = os.path.join(ROOT, ".output", "image", "v6trace-oci.tar")
@@ -174,6 +176,36 @@ def test_snapshot(res, pm, label, flags):
               f"{sorted(before - snap)}; {p.stderr.strip()[-300:]}")
 
 
+def test_snapshot_names(res, pm, label, flags):
+    """A container of the host's own podman store (the one the manifest mounts
+    read-only) listening in the host's namespace: the image's --snapshot names
+    it from the store's files."""
+    tmp = tempfile.mkdtemp(prefix="v6trace-image-named.")
+    host = containers.Podman(tmp, None)
+    name = f"v6trace-image-named-{os.getpid()}"
+    port = 24600 + os.getpid() % 300
+    try:
+        host.tarball = containers.build_rootfs(tmp)
+        host.setup()
+        p = host.podman("run", "-d", "--network=host", "--name", name, host.image, "socat",
+                        f"TCP6-LISTEN:{port},reuseaddr,ipv6only=1", "-")
+        pid = int(host.podman("inspect", "-f", "{{.State.Pid}}", name).stdout.strip() or 0)
+        if not res.check(f"{label}: a host-network podman container listens", p.returncode == 0
+                         and pid and containers.wait_listening(pid, [port]), p.stderr):
+            return
+        q = pm("run", "--rm", *flags, IMAGE, "--json", "--snapshot", "-P", str(port))
+        rows = [json.loads(l) for l in q.stdout.splitlines() if l.startswith("{")]
+        got = [(r.get("container_name"), r.get("container_image"), r.get("container_runtime"),
+                r.get("stack")) for r in rows]
+        res.check(f"{label}: --snapshot names its listener (name, image, runtime) from the "
+                  "mounted store", got == [(name, host.image, "podman", "v6")],
+                  f"{got}; {q.stderr.strip()[-300:]}")
+    finally:
+        host.podman("rm", "-f", "-t", "0", name, check_rc=False)
+        host.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_each_cap_needed(res, pm, pod):
     """Without SYS_ADMIN nothing loads (one line, non-zero exit); without
     either of the helper's capabilities the helper cannot keep them and the
@@ -260,6 +292,7 @@ def main():
                   sorted(REQUIRED), flags)
         trace_binds(res, pm, "the DaemonSet's settings", flags, args)
         test_snapshot(res, pm, "the DaemonSet's settings", flags)
+        test_snapshot_names(res, pm, "the DaemonSet's settings", flags)
         test_each_cap_needed(res, pm, pod)
     finally:
         pm.cleanup()

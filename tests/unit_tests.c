@@ -21,6 +21,7 @@
 #include "array.h"
 #include "cgroup.h"
 #include "classify.h"
+#include "containers.h"
 #include "core_btf.h"
 #include "format.h"
 #include "helper_proto.h"
@@ -250,7 +251,9 @@ static void test_json_bind(void **state)
 		sb.data,
 		"{\"v\":1,\"ts\":\"2026-11-23T14:02:41.000000123Z\",\"event\":\"bind\",\"pid\":100,"
 		"\"tid\":101,\"uid\":1000,\"comm\":\"nginx\",\"netns\":4026531840,\"cgroup_id\":4242,"
-		"\"cgroup\":null,\"container\":null,\"family\":\"inet6\",\"proto\":\"tcp\",\"addr\":\"::\",\"port\":8080,"
+		"\"cgroup\":null,\"container\":null,\"container_name\":null,\"container_image\":null,"
+		"\"container_runtime\":null,\"pod_name\":null,\"pod_namespace\":null,\"pod_uid\":null,"
+		"\"pod_container\":null,\"family\":\"inet6\",\"proto\":\"tcp\",\"addr\":\"::\",\"port\":8080,"
 		"\"v6only\":false,\"wildcard\":true,\"stack\":\"dual\",\"addr_source\":\"socket\",\"ret\":0}\n");
 	sb_reset(&sb);
 	e = make_bind(AF_INET, "0.0.0.0", 0, 8080, -EADDRINUSE);
@@ -906,11 +909,14 @@ static void test_socket_records(void **state)
 	e.type = V6T_EVENT_SOCKET;
 	e.state = V6T_TCP_ESTABLISHED;
 	format_event_json(&sb, &e, &info, &fmt);
-	assert_non_null(strstr(sb.data,
-			       "\"event\":\"socket\",\"pid\":100,\"comm\":\"nginx\","
-			       "\"uid\":1000,\"netns\":4026531840,\"inode\":1234,"
-			       "\"family\":\"inet6\",\"proto\":\"tcp\",\"state\":\"established\","
-			       "\"local\":\"::ffff:10.0.0.1\""));
+	assert_non_null(strstr(
+		sb.data, "\"event\":\"socket\",\"pid\":100,\"comm\":\"nginx\","
+			 "\"uid\":1000,\"netns\":4026531840,\"inode\":1234,"
+			 "\"container\":null,\"container_name\":null,\"container_image\":null,"
+			 "\"container_runtime\":null,\"pod_name\":null,\"pod_namespace\":null,"
+			 "\"pod_uid\":null,\"pod_container\":null,"
+			 "\"family\":\"inet6\",\"proto\":\"tcp\",\"state\":\"established\","
+			 "\"local\":\"::ffff:10.0.0.1\""));
 	assert_non_null(strstr(sb.data, "\"mapped\":true,\"peer_v4\":\"10.0.0.2\""));
 	sb_reset(&sb);
 	e = make_bind(AF_INET6, "::", 0, 53, 0);
@@ -1053,7 +1059,7 @@ static void test_event_info(void **state)
 			       "\"cgroup\":\"/system.slice/docker-0123456789abcdef01234"
 			       "56789abcdef0123456789abcdef0123456789abcdef.scope\\\"\\n\","
 			       "\"container\":\"0123456789abcdef0123456789abcdef0123456789abcd"
-			       "ef0123456789abcdef\",\"family\""));
+			       "ef0123456789abcdef\",\"container_name\":null,"));
 	assert_ptr_equal(strchr(sb.data, '\n'), sb.data + sb.len - 1);
 	sb_reset(&sb);
 	format_event_text(&sb, &e, &info, &fmt);
@@ -1313,6 +1319,534 @@ static void test_helper_proto(void **state)
 	assert_int_equal(helper_decode_listeners_reply(&lr, len - 1), -EBADMSG);
 }
 
+/* ---- container names (user/containers.c) ---------------------------------- */
+
+#define DOCKER_ID     "dc662692f6516b141664a26b177d0342693d51be6732c3009f3228ff8ca8306b"
+#define DOCKER_K8S_ID "9634f585632f439d2ce1f7548014faa227e7b1a9bb7b0d10b02043b4639c4952"
+#define PODMAN_ID     "cb34a10296db3e0ce082548d4ae9ff2b41b86eda873b1997ecb6720e36ea2af0"
+#define CTRD_ID	      "d1f86b0d3aa28d0f215c2d449ae9d7421eedca494d658a613ebf8cb66e94ceb6"
+#define CRIO_ID	      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define HOSTILE_ID    "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+
+/* mkdir -p root/dir */
+static void make_dirs(const char *root, const char *dir)
+{
+	char path[PATH_MAX], *p;
+
+	snprintf(path, sizeof(path), "%s/%s", root, dir);
+	for (p = path + strlen(root) + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		mkdir(path, 0755);
+		*p = '/';
+	}
+	mkdir(path, 0755);
+}
+
+/* root/dir/name := len bytes of data */
+static void write_at(const char *root, const char *dir, const char *name, const char *data,
+		     size_t len)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	make_dirs(root, dir);
+	snprintf(path, sizeof(path), "%s/%s/%s", root, dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+/* A fixture of tests/fixtures/containers, whole or its first len bytes (0: whole) */
+static void copy_fixture(const char *root, const char *dir, const char *name, const char *fixture,
+			 size_t len)
+{
+	char path[PATH_MAX], buf[65536];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "tests/fixtures/containers/%s", fixture);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	assert_true(n > 0 && (size_t)n < sizeof(buf));
+	write_at(root, dir, name, buf, len && len < (size_t)n ? len : (size_t)n);
+}
+
+#define DOCKER_DIR(id) "var/lib/docker/containers/" id
+#define PODMAN_STORE   "var/lib/containers/storage"
+#define CTRD_DIR(id)   "run/containerd/io.containerd.runtime.v2.task/k8s.io/" id
+#define CRIO_DIR(id)   "run/containers/storage/overlay-containers/" id "/userdata"
+
+static void assert_str_or_null(const char *got, const char *want)
+{
+	if (!want)
+		assert_null(got);
+	else {
+		assert_non_null(got);
+		assert_string_equal(got, want);
+	}
+}
+
+static void assert_names(const struct container_info *i, enum container_runtime runtime,
+			 const char *name, const char *image, const char *pod_name,
+			 const char *pod_namespace, const char *pod_uid, const char *pod_container)
+{
+	assert_int_equal(i->runtime, runtime);
+	assert_str_or_null(i->name, name);
+	assert_str_or_null(i->image, image);
+	assert_str_or_null(i->pod_name, pod_name);
+	assert_str_or_null(i->pod_namespace, pod_namespace);
+	assert_str_or_null(i->pod_uid, pod_uid);
+	assert_str_or_null(i->pod_container, pod_container);
+}
+
+/* container_lookup() with the runtimes' directories below root */
+static bool lookup_at(const char *root, const char *id, const char *cgroup_path,
+		      struct container_info *out)
+{
+	struct container_dirs d;
+	bool found;
+
+	container_dirs_open(&d, root);
+	found = container_lookup(&d, id, cgroup_path, out);
+	container_dirs_close(&d);
+	return found;
+}
+
+/* The pod uid of a kubelet's cgroup path, both drivers; nothing else is one. */
+static void test_pod_uid(void **state)
+{
+	static const char *const with[][2] = {
+		{"/kubepods.slice/kubepods-burstable.slice/"
+		 "kubepods-burstable-pod1b2c3d4e_0000_4000_8000_00000000abcd.slice/"
+		 "cri-containerd-" CTRD_ID ".scope",
+		 "1b2c3d4e-0000-4000-8000-00000000abcd"},
+		{"/kubepods.slice/kubepods-pod1b2c3d4e_0000_4000_8000_00000000abcd.slice/crio-" CTRD_ID
+		 ".scope",
+		 "1b2c3d4e-0000-4000-8000-00000000abcd"},
+		{"/kubepods/besteffort/pod2c3d4e5f-1111-4111-8111-0000000000ef/" CTRD_ID,
+		 "2c3d4e5f-1111-4111-8111-0000000000ef"},
+		{"/kubepods/pod2c3d4e5f-1111-4111-8111-0000000000ef/" CTRD_ID,
+		 "2c3d4e5f-1111-4111-8111-0000000000ef"},
+		{"/kubepods/pod2c3d4e5f-1111-4111-8111-0000000000ef",
+		 "2c3d4e5f-1111-4111-8111-0000000000ef"},
+	};
+	static const char *const without[] = {
+		"/docker/" CTRD_ID,
+		"/pod2c3d4e5f-1111-4111-8111-0000000000ef/" CTRD_ID, /* not below kubepods */
+		"/kubepods/besteffort/podXYZ/" CTRD_ID,
+		"/kubepods/besteffort/pod2C3D4E5F-1111-4111-8111-0000000000EF/" CTRD_ID,
+		"/kubepods/besteffort/pod2c3d4e5f-1111-4111-8111-0000000000efab/" CTRD_ID,
+		"/kubepods/besteffort/pod2c3d4e5f-1111-4111-8111-0000000000e/" CTRD_ID,
+		"/kubepods/besteffort/pod2c3d4e5f11111-4111-8111-0000000000ef/" CTRD_ID,
+		"/kubepods.slice/kubepods-burstable.slice/x-pod1b2c3d4e_0000_4000_8000_00000000abcd",
+		"/kubepods.slice/other-pod1b2c3d4e_0000_4000_8000_00000000abcd.slice",
+		"/kubepods/pod",
+		"",
+	};
+	char out[V6T_POD_UID_LEN + 1];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
+		assert_true(pod_uid_of(with[i][0], out));
+		assert_string_equal(out, with[i][1]);
+	}
+	for (i = 0; i < sizeof(without) / sizeof(without[0]); i++) {
+		assert_false(pod_uid_of(without[i], out));
+		assert_string_equal(out, "");
+	}
+	assert_false(pod_uid_of(NULL, out));
+}
+
+/* Each runtime's real files (tests/fixtures/containers) give the names they hold. */
+static void test_container_runtimes(void **state)
+{
+	char root[] = "/tmp/v6t-containers-XXXXXX";
+	struct container_info i;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	copy_fixture(root, DOCKER_DIR(DOCKER_ID), "config.v2.json", "docker-config.v2.json", 0);
+	copy_fixture(root, DOCKER_DIR(DOCKER_K8S_ID), "config.v2.json", "docker-k8s-config.v2.json",
+		     0);
+	copy_fixture(root, PODMAN_STORE "/overlay-containers", "containers.json",
+		     "podman-containers.json", 0);
+	copy_fixture(root, PODMAN_STORE "/overlay-images", "images.json", "podman-images.json", 0);
+	copy_fixture(root, PODMAN_STORE "/overlay-containers/" PODMAN_ID "/userdata", "config.json",
+		     "podman-config.json", 0);
+	copy_fixture(root, CTRD_DIR(CTRD_ID), "config.json", "containerd-config.json", 0);
+	copy_fixture(root, CRIO_DIR(CRIO_ID), "config.json", "crio-config.json", 0);
+
+	assert_true(lookup_at(root, DOCKER_ID, "/docker/" DOCKER_ID, &i));
+	assert_string_equal(i.id, DOCKER_ID);
+	assert_names(&i, CONTAINER_RUNTIME_DOCKER, "web-names", "v6t-names-test:1", NULL, NULL,
+		     NULL, NULL);
+	container_info_clear(&i);
+	assert_true(lookup_at(root, DOCKER_K8S_ID, "/docker/" DOCKER_K8S_ID, &i));
+	assert_names(&i, CONTAINER_RUNTIME_DOCKER, "k8s_web_pod-a_default_uid1_0",
+		     "v6t-names-test:1", "pod-a", "team-ns", "1b2c3d4e-0000-4000-8000-00000000abcd",
+		     "web");
+	container_info_clear(&i);
+	assert_true(lookup_at(root, PODMAN_ID, "/libpod_parent/libpod-" PODMAN_ID, &i));
+	assert_names(&i, CONTAINER_RUNTIME_PODMAN, "pweb", "localhost/v6t-names-test:1", NULL, NULL,
+		     NULL, NULL);
+	container_info_clear(&i);
+	/* the kubelet's uid in the cgroup path wins over the runtime's */
+	assert_true(lookup_at(
+		root, CTRD_ID,
+		"/kubepods/besteffort/pod9c3d4e5f-1111-4111-8111-0000000000ef/" CTRD_ID, &i));
+	assert_names(&i, CONTAINER_RUNTIME_CONTAINERD, NULL, "docker.io/library/v6t-names-test:1",
+		     "pod-b", "team-ns", "9c3d4e5f-1111-4111-8111-0000000000ef", "api");
+	container_info_clear(&i);
+	assert_true(lookup_at(root, CTRD_ID, NULL, &i));
+	assert_string_equal(i.pod_uid, "2c3d4e5f-1111-4111-8111-0000000000ef");
+	container_info_clear(&i);
+	assert_true(lookup_at(root, CRIO_ID, NULL, &i));
+	assert_names(&i, CONTAINER_RUNTIME_CRIO,
+		     "k8s_proxy_pod-c_edge_3d4e5f60-2222-4222-8222-000000000123_0",
+		     "registry.example/proxy:2.1", "pod-c", "edge",
+		     "3d4e5f60-2222-4222-8222-000000000123", "proxy");
+	container_info_clear(&i);
+	/* no runtime's file: unknown, not a guess; but the kubelet's uid is the path's */
+	assert_false(lookup_at(root, HOSTILE_ID, "/docker/" HOSTILE_ID, &i));
+	assert_names(&i, CONTAINER_RUNTIME_UNKNOWN, NULL, NULL, NULL, NULL, NULL, NULL);
+	container_info_clear(&i);
+	assert_false(lookup_at(root, HOSTILE_ID,
+			       "/kubepods/pod9c3d4e5f-1111-4111-8111-0000000000ef/" HOSTILE_ID,
+			       &i));
+	assert_names(&i, CONTAINER_RUNTIME_UNKNOWN, NULL, NULL, NULL, NULL,
+		     "9c3d4e5f-1111-4111-8111-0000000000ef", NULL);
+	container_info_clear(&i);
+	/* what is not an id never becomes a path */
+	assert_false(lookup_at(root, "../../../etc", NULL, &i));
+	assert_false(lookup_at(root, DOCKER_ID "0", NULL, &i));
+	/* the node's root given with a trailing slash */
+	{
+		struct container_names c;
+		char slash[sizeof(root) + 1];
+		const struct container_info *n;
+
+		snprintf(slash, sizeof(slash), "%s/", root);
+		container_names_init_at(&c, slash);
+		n = container_info_of(&c, DOCKER_ID, NULL, 0);
+		assert_non_null(n);
+		assert_string_equal(n->name, "web-names");
+		container_names_free(&c);
+	}
+	remove_tree(root);
+}
+
+/* The docker file as given, with each of the hostile things done to it */
+static void hostile_docker(const char *root, const char *json)
+{
+	write_at(root, DOCKER_DIR(HOSTILE_ID), "config.v2.json", json, strlen(json));
+}
+
+/* Files that are huge, truncated, of the wrong types, deep, not regular, or hostile text. */
+static void test_container_hostile_files(void **state)
+{
+	char root[] = "/tmp/v6t-containers-XXXXXX", path[PATH_MAX], *big;
+	struct container_info i;
+	size_t n;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	/* truncated: not JSON, so nothing (a docker that is writing it: asked again later) */
+	copy_fixture(root, DOCKER_DIR(HOSTILE_ID), "config.v2.json", "docker-config.v2.json", 1000);
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
+	assert_names(&i, CONTAINER_RUNTIME_UNKNOWN, NULL, NULL, NULL, NULL, NULL, NULL);
+	container_info_clear(&i);
+	/* JSON followed by more */
+	hostile_docker(root, "{\"Name\":\"/a\"}{\"Name\":\"/b\"}");
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
+	container_info_clear(&i);
+	/* not an object */
+	hostile_docker(root, "[\"Name\",\"/a\"]");
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
+	container_info_clear(&i);
+	/* the wrong types: docker's, but each name unknown */
+	hostile_docker(root, "{\"Name\":5,\"Config\":{\"Image\":[\"x\"],\"Labels\":\"l\"}}");
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
+	assert_names(&i, CONTAINER_RUNTIME_DOCKER, NULL, NULL, NULL, NULL, NULL, NULL);
+	container_info_clear(&i);
+	hostile_docker(root, "{\"Name\":null,\"Config\":[1],\"Labels\":{}}");
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
+	assert_names(&i, CONTAINER_RUNTIME_DOCKER, NULL, NULL, NULL, NULL, NULL, NULL);
+	container_info_clear(&i);
+	/* a NUL inside a name: unknown, not cut short; control characters: kept (escaped on
+	 * output, see test_container_output) */
+	hostile_docker(root,
+		       "{\"Name\":\"/a\\u0000b\",\"Config\":{\"Image\":\"x\\u001b[31m\\n\\\"y\"}}");
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
+	assert_names(&i, CONTAINER_RUNTIME_DOCKER, NULL, "x\033[31m\n\"y", NULL, NULL, NULL, NULL);
+	container_info_clear(&i);
+	/* "/" alone: no name */
+	hostile_docker(root, "{\"Name\":\"/\"}");
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
+	assert_null(i.name);
+	container_info_clear(&i);
+	/* a name longer than CONTAINER_VALUE_MAX: unknown */
+	big = malloc(CONTAINER_FILE_MAX + 2);
+	assert_non_null(big);
+	n = (size_t)snprintf(big, 32, "{\"Name\":\"/");
+	memset(big + n, 'a', CONTAINER_VALUE_MAX + 1);
+	strcpy(big + n + CONTAINER_VALUE_MAX + 1, "\"}");
+	hostile_docker(root, big);
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
+	assert_null(i.name);
+	container_info_clear(&i);
+	/* CONTAINER_VALUE_MAX itself is kept */
+	strcpy(big + n + CONTAINER_VALUE_MAX, "\"}");
+	hostile_docker(root, big);
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
+	assert_int_equal(strlen(i.name), CONTAINER_VALUE_MAX);
+	container_info_clear(&i);
+	/* an image reference may be longer than a name: up to CONTAINER_IMAGE_MAX */
+	n = (size_t)snprintf(big, 64, "{\"Name\":\"/x\",\"Config\":{\"Image\":\"");
+	memset(big + n, 'i', CONTAINER_IMAGE_MAX);
+	strcpy(big + n + CONTAINER_IMAGE_MAX, "\"}}");
+	hostile_docker(root, big);
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
+	assert_int_equal(strlen(i.image), CONTAINER_IMAGE_MAX);
+	container_info_clear(&i);
+	memset(big + n, 'i', CONTAINER_IMAGE_MAX + 1);
+	strcpy(big + n + CONTAINER_IMAGE_MAX + 1, "\"}}");
+	hostile_docker(root, big);
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
+	assert_null(i.image);
+	assert_string_equal(i.name, "x");
+	container_info_clear(&i);
+	/* nested past json-c's depth limit */
+	n = (size_t)snprintf(big, 64, "{\"Name\":\"/deep\",\"Config\":{\"Labels\":");
+	memset(big + n, '[', 5000);
+	memset(big + n + 5000, ']', 5000);
+	strcpy(big + n + 10000, "}}");
+	hostile_docker(root, big);
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
+	container_info_clear(&i);
+	/* larger than CONTAINER_FILE_MAX: not read at all (valid JSON padded with spaces) */
+	memset(big, ' ', CONTAINER_FILE_MAX + 1);
+	memcpy(big, "{\"Name\":\"/huge\"}", 16);
+	big[CONTAINER_FILE_MAX + 1] = '\0';
+	hostile_docker(root, big);
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
+	container_info_clear(&i);
+	big[CONTAINER_FILE_MAX] = '\0'; /* exactly the limit: read */
+	hostile_docker(root, big);
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
+	assert_string_equal(i.name, "huge");
+	container_info_clear(&i);
+	free(big);
+	/* a FIFO (nobody writes it: a blocking open would hang) and a symlink: not read */
+	snprintf(path, sizeof(path), "%s/" DOCKER_DIR(HOSTILE_ID) "/config.v2.json", root);
+	unlink(path);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
+	container_info_clear(&i);
+	unlink(path);
+	assert_int_equal(symlink("/etc/passwd", path), 0);
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
+	container_info_clear(&i);
+	unlink(path);
+	/* podman: metadata that is not JSON, names that are not strings, an empty store */
+	write_at(root, PODMAN_STORE "/overlay-containers", "containers.json",
+		 "[{\"id\":\"" HOSTILE_ID "\",\"names\":[7],\"metadata\":\"{not json\","
+		 "\"image\":\"nope\"}]",
+		 strlen("[{\"id\":\"" HOSTILE_ID "\",\"names\":[7],\"metadata\":\"{not json\","
+			"\"image\":\"nope\"}]"));
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
+	assert_names(&i, CONTAINER_RUNTIME_PODMAN, NULL, NULL, NULL, NULL, NULL, NULL);
+	container_info_clear(&i);
+	write_at(root, PODMAN_STORE "/overlay-containers", "containers.json", "{}", 2);
+	assert_false(lookup_at(root, HOSTILE_ID, NULL, &i));
+	container_info_clear(&i);
+	/* containerd: a bundle without annotations is containerd's, with no names */
+	write_at(root, CTRD_DIR(HOSTILE_ID), "config.json", "{\"annotations\":7}", 17);
+	assert_true(lookup_at(root, HOSTILE_ID, NULL, &i));
+	assert_names(&i, CONTAINER_RUNTIME_CONTAINERD, NULL, NULL, NULL, NULL, NULL, NULL);
+	container_info_clear(&i);
+	remove_tree(root);
+}
+
+/* Looked up once when first seen, a miss asked again later (not per event), the cache bounded. */
+static void test_container_cache(void **state)
+{
+	char root[] = "/tmp/v6t-containers-XXXXXX", id[V6T_CONTAINER_ID_LEN + 1];
+	const int64_t s = 1000000000LL;
+	const struct container_info *n;
+	struct container_names c;
+	int k;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	container_names_init_at(&c, root);
+	assert_null(container_info_of(&c, NULL, NULL, 0));
+	assert_null(container_info_of(&c, "", NULL, 0));
+	assert_null(container_info_of(&c, "xyz", NULL, 0));
+	n = container_info_of(&c, DOCKER_ID, NULL, 10 * s);
+	assert_non_null(n);
+	assert_string_equal(n->id, DOCKER_ID);
+	assert_null(n->name);
+	assert_int_equal(c.lookups, 1);
+	/* its file appears a moment after its first bind */
+	copy_fixture(root, DOCKER_DIR(DOCKER_ID), "config.v2.json", "docker-config.v2.json", 0);
+	n = container_info_of(&c, DOCKER_ID, NULL, 10 * s + s / 2);
+	assert_null(n->name); /* within the wait: the cache's answer */
+	assert_int_equal(c.lookups, 1);
+	n = container_info_of(&c, DOCKER_ID, NULL, 11 * s);
+	assert_string_equal(n->name, "web-names");
+	assert_int_equal(c.lookups, 2);
+	for (k = 0; k < 100; k++)
+		n = container_info_of(&c, DOCKER_ID, NULL, 12 * s + k);
+	assert_string_equal(n->name, "web-names");
+	assert_int_equal(c.lookups, 2);
+	/* a miss waits twice as long each time: 1 s, 2 s, 4 s */
+	n = container_info_of(&c, HOSTILE_ID, NULL, 20 * s);
+	assert_int_equal(c.lookups, 3);
+	n = container_info_of(&c, HOSTILE_ID, NULL, 21 * s);
+	assert_int_equal(c.lookups, 4);
+	n = container_info_of(&c, HOSTILE_ID, NULL, 22 * s);
+	assert_int_equal(c.lookups, 4);
+	n = container_info_of(&c, HOSTILE_ID, NULL, 23 * s);
+	assert_int_equal(c.lookups, 5);
+	/* bounded: 1000 ids later the first is read again, the cache holds 256 at most */
+	for (k = 0; k < 1000; k++) {
+		snprintf(id, sizeof(id), "%08x%056d", (unsigned int)k * 2654435761u, k);
+		assert_non_null(container_info_of(&c, id, NULL, 30 * s));
+	}
+	assert_int_equal(c.lookups, 1005);
+	n = container_info_of(&c, DOCKER_ID, NULL, 31 * s);
+	assert_string_equal(n->name, "web-names");
+	assert_int_equal(c.lookups, 1006);
+	assert_int_equal(sizeof(c.cache) / sizeof(c.cache[0]), 256);
+	container_names_free(&c);
+	remove_tree(root);
+}
+
+static void test_container_filters(void **state)
+{
+	struct container_info i = {
+		.id = DOCKER_ID, .name = "web", .pod_name = "pod-a", .pod_namespace = "team-ns"};
+	struct container_info bare = {.id = PODMAN_ID};
+
+	(void)state;
+	assert_true(container_matches(&i, "web"));
+	assert_true(container_matches(&i, DOCKER_ID));
+	assert_true(container_matches(&i, "dc662692f651"));
+	assert_false(container_matches(&i, "dc662692f65")); /* shorter than docker ps shows */
+	assert_false(container_matches(&i, "we"));
+	assert_false(container_matches(&i, "web2"));
+	assert_false(container_matches(&i, DOCKER_ID "0"));
+	assert_false(container_matches(&bare, "web"));
+	assert_true(container_matches(&bare, "cb34a10296db"));
+	assert_false(container_matches(NULL, "web"));
+	assert_true(pod_matches(&i, "pod-a"));
+	assert_true(pod_matches(&i, "team-ns/pod-a"));
+	assert_false(pod_matches(&i, "other/pod-a"));
+	assert_false(pod_matches(&i, "team-n/pod-a"));
+	assert_false(pod_matches(&i, "team-ns/pod"));
+	assert_false(pod_matches(&bare, "pod-a"));
+	assert_false(pod_matches(NULL, "pod-a"));
+	assert_true(container_wanted(NULL, NULL, NULL));
+	assert_false(container_wanted(NULL, "web", NULL));
+	assert_true(container_wanted(&i, "web", "team-ns/pod-a"));
+	assert_false(container_wanted(&i, "web", "team-ns/pod-b"));
+}
+
+/* The names in JSON (escaped, null when unknown) and in text (escaped, short). */
+static void test_container_output(void **state)
+{
+	struct strbuf sb = {0};
+	struct v6t_event e = make_bind(AF_INET6, "::", 0, 80, 0);
+	struct container_info names = {.id = DOCKER_ID,
+				       .runtime = CONTAINER_RUNTIME_CONTAINERD,
+				       .image = "x\033[31m\n\"y",
+				       .pod_name = "pod-b",
+				       .pod_namespace = "team-ns",
+				       .pod_uid = "2c3d4e5f-1111-4111-8111-0000000000ef",
+				       .pod_container = "a\tpi"};
+	struct event_info info = {
+		.cgroup = "/docker/" DOCKER_ID, .container = DOCKER_ID, .names = &names};
+
+	(void)state;
+	format_event_json(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data,
+			       "\"container\":\"" DOCKER_ID "\",\"container_name\":null,"
+			       "\"container_image\":\"x\\u001b[31m\\n\\\"y\","
+			       "\"container_runtime\":\"containerd\",\"pod_name\":\"pod-b\","
+			       "\"pod_namespace\":\"team-ns\","
+			       "\"pod_uid\":\"2c3d4e5f-1111-4111-8111-0000000000ef\","
+			       "\"pod_container\":\"a\\tpi\",\"family\""));
+	sb_reset(&sb);
+	format_event_text(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, " container=a\\x09pi pod=team-ns/pod-b\n"));
+	sb_reset(&sb);
+	names.name = "w\neb";
+	format_event_text(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, " container=w\\x0aeb pod=team-ns/pod-b\n"));
+	sb_reset(&sb);
+	info.names = NULL; /* no runtime's file: the short id, and null names */
+	format_event_text(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, " container=dc662692f651\n"));
+	sb_reset(&sb);
+	format_event_json(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, "\"container\":\"" DOCKER_ID "\",\"container_name\":null,"
+					"\"container_image\":null,\"container_runtime\":null,"
+					"\"pod_name\":null,\"pod_namespace\":null,\"pod_uid\":null,"
+					"\"pod_container\":null,\"family\""));
+	sb_reset(&sb);
+	/* a snapshot row names its owner's container too */
+	e.type = V6T_EVENT_SOCKET;
+	e.state = V6T_TCP_LISTEN;
+	info.names = &names;
+	info.inode = 7;
+	format_event_json(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, "\"inode\":7,\"container\":\"" DOCKER_ID
+					"\",\"container_name\":\"w\\neb\""));
+	sb_free(&sb);
+}
+
+/*
+ * The largest bind record there can be (an EADDRINUSE bind with its holder,
+ * a CGROUP_PATH_MAX path, every name at its limit, every byte escaped to
+ * \u00XX) still fits one syslog datagram.
+ */
+static void test_container_record_bound(void **state)
+{
+	static char cgroup[CGROUP_PATH_MAX + 1], value[CONTAINER_IMAGE_MAX + 1];
+	static char image[CONTAINER_IMAGE_MAX + 1];
+	struct v6t_event e = make_bind(AF_INET6, "fe80::1", 1, 80, -EADDRINUSE);
+	struct holder h = {.pid = 1, .family = AF_INET6};
+	struct container_info names = {.id = DOCKER_ID, .runtime = CONTAINER_RUNTIME_CRIO};
+	struct event_info info = {
+		.cgroup = cgroup,
+		.container = DOCKER_ID,
+		.names = &names,
+		.holder_lookup = HOLDER_FOUND,
+		.held_by = &h,
+		.ifname = "\001\001\001\001\001\001\001\001\001\001\001\001\001\001\001"};
+	struct strbuf sb = {0};
+
+	(void)state;
+	memset(cgroup, 1, CGROUP_PATH_MAX);
+	memset(value, 1, CONTAINER_VALUE_MAX);
+	memset(image, 1, CONTAINER_IMAGE_MAX);
+	memset(e.comm, 1, sizeof(e.comm) - 1);
+	memset(h.comm, 1, sizeof(h.comm) - 1);
+	e.ifindex = 4294967295u;
+	names.name = names.pod_name = names.pod_namespace = names.pod_uid = names.pod_container =
+		value;
+	names.image = image;
+	format_event_json(&sb, &e, &info, &fmt);
+	assert_non_null(strstr(sb.data, "\"pod_container\":\"\\u0001"));
+	print_message("the largest bind record: %zu bytes of %d\n", sb.len, SUMMARY_MAX_BYTES);
+	assert_true(sb.len <= SUMMARY_MAX_BYTES);
+	sb_free(&sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1350,6 +1884,13 @@ int main(void)
 		cmocka_unit_test(test_core_btf_copy),
 		cmocka_unit_test(test_array),
 		cmocka_unit_test(test_helper_proto),
+		cmocka_unit_test(test_pod_uid),
+		cmocka_unit_test(test_container_runtimes),
+		cmocka_unit_test(test_container_hostile_files),
+		cmocka_unit_test(test_container_cache),
+		cmocka_unit_test(test_container_filters),
+		cmocka_unit_test(test_container_output),
+		cmocka_unit_test(test_container_record_bound),
 	};
 
 	return cmocka_run_group_tests_name("unit", tests, NULL, NULL);

@@ -81,6 +81,32 @@ bool container_id_of(const char *path, char out[V6T_CONTAINER_ID_LEN + 1])
 	return false;
 }
 
+bool cgroup_path_of_pid(uint32_t pid, char *out, size_t len)
+{
+	char file[32], line[PATH_MAX + 8];
+	bool found = false;
+	FILE *f;
+
+	snprintf(file, sizeof(file), "/proc/%u/cgroup", pid);
+	f = fopen(file, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		size_t n = strcspn(line, "\n");
+
+		if (strncmp(line, "0::", 3) || line[n] != '\n')
+			continue; /* a v1 hierarchy, or a line longer than the buffer */
+		line[n] = '\0';
+		if (n - 3 < len) {
+			memcpy(out, line + 3, n - 3 + 1);
+			found = true;
+		}
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
 /* ---- the cache: the names given lately, the least recently used forgotten first ---- */
 
 static size_t bucket_of(uint64_t id)

@@ -99,6 +99,12 @@ const struct cgroup_name *cgroup_name_of(struct cgroup_names *c, uint64_t id, ui
 void cgroup_names_free(struct cgroup_names *c);
 
 /*
+ * The cgroup v2 path of process pid now (the "0::" line of /proc/PID/cgroup)
+ * into out; false if it has none or it does not fit in len.
+ */
+bool cgroup_path_of_pid(uint32_t pid, char *out, size_t len);
+
+/*
  * The container id a cgroup path holds: the last 64-hex-digit run that is a
  * whole path component or the id part of "docker-ID.scope",
  * "cri-containerd-ID.scope", "crio-ID.scope", "libpod-ID.scope" and the like

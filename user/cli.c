@@ -14,6 +14,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 #include "cgroup.h"
+#include "containers.h"
 #include "classify.h"
 #include "cli.h"
 #include "command.h"
@@ -62,12 +63,16 @@ static const char doc[] =
 	"    v6trace --snapshot            # what listens now, then exit\n"
 	"    v6trace --with-snapshot --json  # what listens now, then what changes\n"
 	"    v6trace -c /sys/fs/cgroup/unified/system.slice/nginx.service\n"
+	"    v6trace --container web       # one container, by its name or id\n"
+	"    v6trace --pod default/api-0   # a Kubernetes pod's containers\n"
 	"    v6trace --netns /run/netns/blue\n"
 	"    v6trace --json                # JSON Lines, for a log collector\n"
 	"    v6trace -m tracepoint         # force the syscall-tracepoint attach mode\n"
 	"\v"
 	"Filters combine with AND, and every one is decided in the kernel (for the snapshot, "
-	"in user space, on the socket and its owners).\n"
+	"in user space, on the socket and its owners) but --container and --pod: in the kernel "
+	"when exactly one such container (pod) runs at the start and -c is not given, in user "
+	"space as well, always (a container started later is found by its name).\n"
 	"\n"
 	"Exit status: with -- COMMAND, COMMAND's (128 + N if signal N killed it), or 3 when it "
 	"succeeded and --fail-on-lost found a port that lost IPv4 or IPv6 service through a change "
@@ -94,6 +99,8 @@ enum {
 	OPT_WATCH,
 	OPT_IGNORE,
 	OPT_UNIT,
+	OPT_CONTAINER,
+	OPT_POD,
 };
 
 static const struct argp_option option_table[] = {
@@ -103,6 +110,11 @@ static const struct argp_option option_table[] = {
 	{"comm", OPT_COMM, "NAME", 0, "Only processes with this name (its first 15 bytes)", 0},
 	{"uid", 'u', "UID", 0, "Only processes of this user (number or name)", 0},
 	{"cgroup", 'c', "PATH", 0, "Only processes in this cgroup v2 directory or below it", 0},
+	{"container", OPT_CONTAINER, "NAME|ID", 0,
+	 "Only processes of this container: its runtime's name, its id or the id's first 12+ "
+	 "hex digits",
+	 0},
+	{"pod", OPT_POD, "[NAMESPACE/]NAME", 0, "Only processes of this Kubernetes pod", 0},
 	{"netns", OPT_NETNS, "PATH|INODE", 0,
 	 "Only sockets of this network namespace (/proc/PID/ns/net, /run/netns/NAME)", 0},
 	{"port", 'P', "PORT[,PORT...]", 0, "Only this local or peer port (repeatable)", 0},
@@ -423,6 +435,20 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_ALL_CONNECTS:
 		opts->filter.all_connects = 1;
+		break;
+	case OPT_CONTAINER:
+		if (!*arg || strlen(arg) > CONTAINER_VALUE_MAX)
+			argp_error(state, "invalid --container: '%s'", arg);
+		if (opts->container)
+			argp_error(state, "only one --container");
+		opts->container = arg;
+		break;
+	case OPT_POD:
+		if (!*arg || strlen(arg) > CONTAINER_VALUE_MAX || arg[strlen(arg) - 1] == '/')
+			argp_error(state, "invalid --pod: '%s'", arg);
+		if (opts->pod)
+			argp_error(state, "only one --pod");
+		opts->pod = arg;
 		break;
 	case OPT_SNAPSHOT:
 		opts->snapshot = true;

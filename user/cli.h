@@ -23,6 +23,8 @@ struct options {
 	size_t nports;
 	struct v6t_filter filter; /* comm, uid, netns, family, stacks, mapped, children */
 	int cgroup_fd;		  /* -c: the open cgroup directory, or -1 */
+	const char *container;	  /* --container NAME|ID, or NULL */
+	const char *pod;	  /* --pod [NAMESPACE/]NAME, or NULL */
 	const char *netns_path;	  /* --netns given as a path (the snapshot opens it) */
 	char **command;		  /* after --, or NULL */
 	int64_t linger_ns; /* --linger: how long COMMAND's descendants are followed after it */

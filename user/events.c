@@ -59,6 +59,18 @@ static void note_for_report(struct runtime *rt, const struct v6t_event *e,
 		deploy_report_failed_bind(&rt->deploy_report, e, lookup, holder);
 }
 
+/* The event's cgroup path, the container id it holds and that container's names */
+static void name_cgroup(struct runtime *rt, const struct v6t_event *e, struct event_info *info)
+{
+	int64_t now = clock_ns(CLOCK_MONOTONIC);
+	const struct cgroup_name *cg =
+		cgroup_name_of(&rt->cgroups, e->cgroup_id, e->pid, e->tid, (int64_t)e->ts_ns, now);
+
+	info->cgroup = cg->path;
+	info->container = cg->container[0] ? cg->container : NULL;
+	info->names = container_info_of(&rt->containers, info->container, cg->path, now);
+}
+
 /*
  * One event out, with what user space knows of its cgroup, interface (NULL:
  * unknown) and holder: lookups' callback, once what it waited for is known.
@@ -67,13 +79,9 @@ void write_event(void *ctx, const struct v6t_event *e, enum holder_lookup lookup
 		 const struct holder *holder, const char *ifname)
 {
 	struct runtime *rt = ctx;
-	const struct cgroup_name *cg;
 	struct event_info info = {.holder_lookup = lookup, .held_by = holder, .ifname = ifname};
 
-	cg = cgroup_name_of(&rt->cgroups, e->cgroup_id, e->pid, e->tid, (int64_t)e->ts_ns,
-			    clock_ns(CLOCK_MONOTONIC));
-	info.cgroup = cg->path;
-	info.container = cg->container[0] ? cg->container : NULL;
+	name_cgroup(rt, e, &info);
 	if (rt->opts->json)
 		format_event_json(&rt->out, e, &info, &rt->fmt);
 	else
@@ -97,6 +105,13 @@ int on_event(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	memcpy(&e, data, sizeof(e));
+	if (rt->opts->container || rt->opts->pod) { /* user space's part of these filters */
+		struct event_info info = {0};
+
+		name_cgroup(rt, &e, &info);
+		if (!container_wanted(info.names, rt->opts->container, rt->opts->pod))
+			return 0;
+	}
 	summary_add(&rt->summary, &e);
 	lookups_event(&rt->lookups, &e, clock_ns(CLOCK_MONOTONIC));
 	return 0;
@@ -135,6 +150,7 @@ int print_snapshot(struct runtime *rt)
 				       .own_netns = rt->netns,
 				       .cmd_pid = (uint32_t)rt->cmd.pid,
 				       .fmt = &rt->fmt,
+				       .containers = &rt->containers,
 				       .out = &rt->out};
 
 	return snapshot_print(&req);

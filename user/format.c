@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include "classify.h"
+#include "containers.h"
 #include "format.h"
 
 /* ---- string buffer ----------------------------------------------------- */
@@ -331,6 +332,25 @@ static bool local_unknown(const struct v6t_event *e)
 	return e->type == V6T_EVENT_BIND && (e->flags & V6T_FLAG_ADDR_UNKNOWN);
 }
 
+/*
+ * The container id and its names: container_name, container_image,
+ * container_runtime, pod_name, pod_namespace, pod_uid, pod_container (null:
+ * unknown, or not in a container).
+ */
+static void json_container(struct strbuf *sb, const struct event_info *info)
+{
+	const struct container_info *n = info && info->container ? info->names : NULL;
+
+	json_str_or_null(sb, "container", info ? info->container : NULL);
+	json_str_or_null(sb, "container_name", n ? n->name : NULL);
+	json_str_or_null(sb, "container_image", n ? n->image : NULL);
+	json_str_or_null(sb, "container_runtime", n ? container_runtime_name(n->runtime) : NULL);
+	json_str_or_null(sb, "pod_name", n ? n->pod_name : NULL);
+	json_str_or_null(sb, "pod_namespace", n ? n->pod_namespace : NULL);
+	json_str_or_null(sb, "pod_uid", n ? n->pod_uid : NULL);
+	json_str_or_null(sb, "pod_container", n ? n->pod_container : NULL);
+}
+
 static void json_process(struct strbuf *sb, const struct v6t_event *e,
 			 const struct event_info *info)
 {
@@ -346,7 +366,7 @@ static void json_process(struct strbuf *sb, const struct v6t_event *e,
 		json_uint(sb, "netns", e->netns);
 	json_uint(sb, "cgroup_id", e->cgroup_id);
 	json_str_or_null(sb, "cgroup", info ? info->cgroup : NULL);
-	json_str_or_null(sb, "container", info ? info->container : NULL);
+	json_container(sb, info);
 	json_str_or_null(sb, "family", unknown ? NULL : v6t_family_name(e->family));
 	json_str_or_null(sb, "proto", unknown ? NULL : v6t_proto_name(e->protocol));
 }
@@ -525,6 +545,7 @@ static void json_socket(struct strbuf *sb, const struct v6t_event *e, const stru
 	json_uint(sb, "uid", e->uid);
 	json_uint(sb, "netns", e->netns);
 	json_uint(sb, "inode", info ? info->inode : 0);
+	json_container(sb, info);
 	json_str(sb, "family", v6t_family_name(e->family));
 	json_str(sb, "proto", v6t_proto_name(e->protocol));
 	json_str(sb, "state", v6t_state_name(e->state));
@@ -715,6 +736,32 @@ static void text_provenance(struct strbuf *sb, const struct v6t_event *e)
 		sb_lit(sb, " socket=?");
 }
 
+/*
+ * " container=NAME" (the runtime's name, else the pod's name of it, else the
+ * first 12 characters of the id) and " pod=NAMESPACE/NAME" when known.
+ */
+static void text_container(struct strbuf *sb, const struct event_info *info)
+{
+	const struct container_info *n = info && info->container ? info->names : NULL;
+	const char *name = n ? (n->name ? n->name : n->pod_container) : NULL;
+
+	if (!info || !info->container)
+		return;
+	sb_lit(sb, " container=");
+	if (name)
+		text_escape(sb, name, strlen(name));
+	else
+		text_escape(sb, info->container, strnlen(info->container, V6T_SHORT_ID_LEN));
+	if (n && n->pod_name) {
+		sb_lit(sb, " pod=");
+		if (n->pod_namespace) {
+			text_escape(sb, n->pod_namespace, strlen(n->pod_namespace));
+			sb_lit(sb, "/");
+		}
+		text_escape(sb, n->pod_name, strlen(n->pod_name));
+	}
+}
+
 void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struct event_info *info,
 		       const struct format_opts *opts)
 {
@@ -760,12 +807,7 @@ void format_event_text(struct strbuf *sb, const struct v6t_event *e, const struc
 		sb_printf(sb, " backlog=%u", e->backlog);
 	if (e->type == V6T_EVENT_BIND && e->ret == -EADDRINUSE)
 		text_holder(sb, info);
-	if (info && info->container) {
-		size_t len = strnlen(info->container, V6T_SHORT_ID_LEN);
-
-		sb_lit(sb, " container=");
-		text_escape(sb, info->container, len);
-	}
+	text_container(sb, info);
 	text_provenance(sb, e); /* last: the columns and the holder keep their places */
 	sb_lit(sb, "\n");
 }

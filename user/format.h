@@ -77,14 +77,17 @@ enum holder_lookup {
 /* "found", "none", "unfinished", "skipped", "unknown", "unavailable"; NULL for the others */
 const char *v6t_holder_lookup_name(enum holder_lookup status);
 
+struct container_info;
+
 /* What user space adds to an event; every pointer may be NULL (unknown, none). */
 struct event_info {
-	const char *cgroup;		  /* the cgroup v2 path of cgroup_id */
-	const char *container;		  /* the container id that path holds */
-	enum holder_lookup holder_lookup; /* EADDRINUSE binds: how the lookup ended */
-	const struct holder *held_by;	  /* HOLDER_FOUND: which socket */
-	uint32_t inode;			  /* socket events: the socket's inode */
-	const char *ifname;		  /* the name of the event's ifindex, if known */
+	const char *cgroup;		    /* the cgroup v2 path of cgroup_id */
+	const char *container;		    /* the container id that path holds */
+	const struct container_info *names; /* that container's names (user/containers.h) */
+	enum holder_lookup holder_lookup;   /* EADDRINUSE binds: how the lookup ended */
+	const struct holder *held_by;	    /* HOLDER_FOUND: which socket */
+	uint32_t inode;			    /* socket events: the socket's inode */
+	const char *ifname;		    /* the name of the event's ifindex, if known */
 };
 
 /* IF_NAMESIZE, without pulling <net/if.h> into every user */

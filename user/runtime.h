@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include "cgroup.h"
 #include "cli.h"
+#include "containers.h"
 #include "command.h"
 #include "format.h"
 #include "helper.h"
@@ -42,6 +43,7 @@ struct runtime {
 	struct summary summary;
 	struct strbuf out;
 	struct cgroup_names cgroups;
+	struct container_names containers; /* the names of the containers seen */
 	struct command cmd;
 	uint32_t netns;		     /* inode of the tracer's network namespace */
 	struct holder_helper helper; /* keeps what EADDRINUSE lookups need */

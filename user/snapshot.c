@@ -10,6 +10,7 @@
 #include "cgroup.h"
 #include "classify.h"
 #include "clock.h"
+#include "containers.h"
 #include "netns.h"
 #include "snapshot.h"
 #include "sockdiag.h"
@@ -90,7 +91,7 @@ static int snapshot_socket(const struct diag_sock *s, void *arg)
 		.ifindex = s->ifindex,
 	};
 	struct event_info info = {.inode = row.inode};
-	char ifname[V6T_IFNAME_LEN];
+	char ifname[V6T_IFNAME_LEN], cgroup[CGROUP_PATH_MAX], container[V6T_CONTAINER_ID_LEN + 1];
 	struct v6t_event e;
 
 	memcpy(row.laddr, s->laddr, sizeof(row.laddr));
@@ -99,6 +100,14 @@ static int snapshot_socket(const struct diag_sock *s, void *arg)
 		row.pid = 0;
 	snapshot_record(&row, &e);
 	if (!snapshot_wanted(c, &e))
+		return 0;
+	if (row.pid && cgroup_path_of_pid(row.pid, cgroup, sizeof(cgroup)) &&
+	    container_id_of(cgroup, container)) {
+		info.container = container;
+		info.names =
+			container_info_of(req->containers, container, cgroup, (int64_t)row.ts_ns);
+	}
+	if (!container_wanted(info.names, req->opts->container, req->opts->pod))
 		return 0;
 	if (row.ifindex && ifname_in(c->netns_fd, row.ifindex, ifname))
 		info.ifname = ifname;

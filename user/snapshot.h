@@ -28,12 +28,15 @@ struct snapshot_row {
 	uint32_t ifindex;	      /* the interface it is bound to; 0: none */
 };
 
+struct container_names;
+
 struct snapshot_request {
 	const struct options *opts; /* the filters, --netns, --all-connects, --json */
 	uint32_t own_netns;	    /* the tracer's network namespace */
 	uint32_t cmd_pid;	    /* -- COMMAND's pid, traced as -p PID --children; 0: none */
 	const struct format_opts *fmt;
-	struct strbuf *out; /* the records are appended here */
+	struct container_names *containers; /* names the owners' containers */
+	struct strbuf *out;		    /* the records are appended here */
 };
 
 /*

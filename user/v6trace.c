@@ -4,6 +4,7 @@
  * which tcp6 sockets carry IPv4-mapped peers, live.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -203,6 +204,7 @@ static void cleanup(struct runtime *rt)
 	tracer_stop(&rt->tracer);
 	summary_free(&rt->summary);
 	cgroup_names_free(&rt->cgroups);
+	container_names_free(&rt->containers);
 	sb_free(&rt->out);
 	output_close(&rt->output);
 	if (rt->opts->cgroup_fd >= 0)
@@ -380,6 +382,45 @@ static int final_status(struct runtime *rt)
 	return rt->stop_signal ? 128 + rt->stop_signal : 0;
 }
 
+/*
+ * --container and --pod are decided in user space on every event (a
+ * container started later is found by its names); when exactly one such
+ * container (pod) runs now and no -c is given, its cgroup also becomes -c's,
+ * so that the kernel keeps only its events from the start.
+ */
+static void container_filter_in_kernel(struct runtime *rt, struct options *opts)
+{
+	const char *wanted = opts->container ? opts->container : opts->pod;
+	const char *what = opts->container ? "--container" : "--pod";
+	char path[PATH_MAX];
+	int found, fd = -1;
+
+	if (!wanted)
+		return;
+	if (opts->cgroup_fd >= 0) {
+		fprintf(stderr, "v6trace: %s %s: decided in user space (-c is the kernel's)\n",
+			what, wanted);
+		return;
+	}
+	found = opts->container && opts->pod
+			? 2
+			: container_cgroup_now(&rt->containers, wanted, !opts->container, path,
+					       sizeof(path));
+	if (found == 1 && rt->cgroups.mount_fd >= 0)
+		fd = openat(rt->cgroups.mount_fd, path[1] ? path + 1 : ".",
+			    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		opts->cgroup_fd = fd;
+		fprintf(stderr, "v6trace: %s %s: its cgroup %s, decided %s\n", what, wanted, path,
+			opts->snapshot ? "as -c's" : "in the kernel");
+		return;
+	}
+	fprintf(stderr, "v6trace: %s %s: decided in user space (%s)\n", what, wanted,
+		found == 0   ? "none runs now"
+		: found == 2 ? "more than one cgroup matches"
+			     : "its cgroup cannot be opened");
+}
+
 int main(int argc, char **argv)
 {
 	static struct options opts = {.cgroup_fd = -1, .linger_ns = -1, .report = -1};
@@ -396,6 +437,8 @@ int main(int argc, char **argv)
 	rt.fmt.timestamps = opts.timestamps;
 	rt.fmt.mono_to_real_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
 	cgroup_names_init(&rt.cgroups);
+	container_names_init(&rt.containers);
+	container_filter_in_kernel(&rt, &opts);
 	rt.netns = netns_of("/proc/self/ns/net");
 	if (open_output(&rt))
 		goto cleanup;
