@@ -9,7 +9,6 @@ over HTTP: the exact series and values, node_textfile_scrape_error 0, a
 listener that closes leaving the gauge, a hostile process name, the series
 cap, the last write at exit, `promtool check metrics`, and bad paths.
 """
-import ctypes
 import json
 import os
 import pwd
@@ -82,6 +81,13 @@ for i in range(n):
 print("ready", flush=True)
 sys.stdin.read()
 """
+
+
+def said(stderr):
+    """stderr's lines but the banner and the notes about the attach mode."""
+    return [l for l in stderr.splitlines()
+            if not l.startswith("v6trace 0") and "io_uring" not in l
+            and "tracepoint mode:" not in l]
 
 
 def free_port(kind=socket.SOCK_STREAM):
@@ -303,7 +309,7 @@ def test_metrics(res):
                   and 'version="' in list(build)[0], build)
         mtime = series_of(text, "node_textfile_mtime_seconds")
         res.check("node_exporter read v6trace's file (node_textfile_mtime_seconds)",
-                  list(mtime) == ['{file="v6trace.prom"}'], mtime)
+                  list(mtime) == [f'{{file="{env.path}"}}'], mtime)
 
         if PROMTOOL:
             with open(env.path, "rb") as f:
@@ -375,8 +381,7 @@ def test_metrics(res):
                   f"rc {tracer.returncode}, {series_of(final, 'v6trace_events_total')}, "
                   f"{summary[0]['events'] if summary else None}")
         res.check("nothing on stderr but the banner",
-                  [l for l in open(err_path).read().splitlines()
-                   if not l.startswith("v6trace 0") and "io_uring" not in l] == [],
+                  said(open(err_path).read()) == [],
                   open(err_path).read()[-500:])
         res.check("no temporary file left in the textfile directory",
                   sorted(os.listdir(env.dir)) == ["v6trace.prom"], os.listdir(env.dir))
@@ -406,8 +411,7 @@ def test_bad_paths(res):
     for path, why, what in cases:
         p = subprocess.run([V6TRACE, "--metrics-file", path, "--", "true"], capture_output=True,
                            text=True, timeout=60)
-        lines = [l for l in p.stderr.splitlines()
-                 if not l.startswith("v6trace 0") and "io_uring" not in l]
+        lines = said(p.stderr)
         res.check(f"--metrics-file in {what}: one line naming it, exit 1",
                   p.returncode == 1 and len(lines) == 1 and why in lines[0] and path in lines[0],
                   f"rc {p.returncode}, {p.stderr!r}")
