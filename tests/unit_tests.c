@@ -800,18 +800,40 @@ static void assert_exposition_clean(const char *text)
 static void test_metrics_format(void **state)
 {
 	struct metrics_counters c = {0};
-	struct metrics_listener v[4] = {
-		{.proto = "tcp", .port = 80, .stack = V6T_STACK_DUAL, .addr = "::", .pid = 7},
-		{.proto = "tcp", .port = 80, .stack = V6T_STACK_DUAL, .addr = "::", .pid = 7},
-		{.proto = "udp", .port = 53, .stack = V6T_STACK_V4, .addr = "0.0.0.0"},
-		{.proto = "tcp", .port = 22, .stack = V6T_STACK_V6, .addr = "::", .pid = 9},
+	struct metrics_listener v[5] = {
+		{.netns = 5,
+		 .proto = "tcp",
+		 .port = 80,
+		 .stack = V6T_STACK_DUAL,
+		 .addr = "::",
+		 .pid = 7},
+		{.netns = 5,
+		 .proto = "tcp",
+		 .port = 80,
+		 .stack = V6T_STACK_DUAL,
+		 .addr = "::",
+		 .pid = 7},
+		{.netns = 4, .proto = "udp", .port = 53, .stack = V6T_STACK_V4, .addr = "0.0.0.0"},
+		{.netns = 4,
+		 .proto = "tcp",
+		 .port = 22,
+		 .stack = V6T_STACK_V6,
+		 .addr = "::",
+		 .pid = 9},
+		/* the same labels in another namespace: a series of its own */
+		{.netns = 4,
+		 .proto = "tcp",
+		 .port = 80,
+		 .stack = V6T_STACK_DUAL,
+		 .addr = "::",
+		 .pid = 7},
 	};
 	struct metrics_state st = {.version = "1.0",
 				   .mode = "tracepoint",
 				   .listed = true,
 				   .listed_ns = 1500000000LL,
 				   .listeners = v,
-				   .nlisteners = 4};
+				   .nlisteners = 5};
 	struct strbuf sb = {0};
 	struct v6t_event e;
 
@@ -832,14 +854,19 @@ static void test_metrics_format(void **state)
 	metrics_count(&c, &e);
 	metrics_format(&sb, &c, &st);
 	assert_exposition_clean(sb.data);
-	assert_series(sb.data,
-		      "v6trace_listener_sockets{proto=\"tcp\",port=\"80\",stack=\"dual\","
-		      "address=\"::\",pid=\"7\",comm=\"q\\\"b\\\\\\\\\\\\x0a\\\\xff\",container=\""
-		      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}",
-		      "2");
+	assert_series(
+		sb.data,
+		"v6trace_listener_sockets{proto=\"tcp\",port=\"80\",stack=\"dual\","
+		"address=\"::\",netns=\"5\",pid=\"7\",comm=\"q\\\"b\\\\\\\\\\\\x0a\\\\xff\",container=\""
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}",
+		"2");
 	assert_series(sb.data,
 		      "v6trace_listener_sockets{proto=\"udp\",port=\"53\",stack=\"v4\","
-		      "address=\"0.0.0.0\",pid=\"\",comm=\"\",container=\"\"}",
+		      "address=\"0.0.0.0\",netns=\"4\",pid=\"\",comm=\"\",container=\"\"}",
+		      "1");
+	assert_series(sb.data,
+		      "v6trace_listener_sockets{proto=\"tcp\",port=\"80\",stack=\"dual\","
+		      "address=\"::\",netns=\"4\",pid=\"7\",comm=\"\",container=\"\"}",
 		      "1");
 	/* sorted by port: 22 before 53 before 80 */
 	assert_true(strstr(sb.data, "port=\"22\"") < strstr(sb.data, "port=\"53\""));

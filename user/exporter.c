@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * --metrics-file in the run: a timer in the event loop's epoll set asks the
- * helper for the listeners of the tracer's namespace (it can name the owner
- * of any process; the tracer, without capabilities, only its own uid's), the
- * answer is read as the helper's socket becomes readable (never waited for
- * in the loop), and the file is written. Once at the start (where a bad path
- * ends the run) and once at the end, the listing is waited for.
+ * --metrics-file in the run: a timer in the event loop's epoll set starts a
+ * listing round: the helper lists the listeners of the tracer's network
+ * namespace, then of each other namespace a traced bind or listen happened in
+ * (a container's), one after the other (it can name the owner of any process;
+ * the tracer, without capabilities, only its own uid's). Each answer is read
+ * as the helper's socket becomes readable (never waited for in the loop); the
+ * file is written once the round is done. Once at the start (where a bad path
+ * ends the run) and once at the end, the listings are waited for.
  */
 #include <errno.h>
 #include <limits.h>
@@ -18,12 +20,14 @@
 #include "clock.h"
 #include "runtime.h"
 
-/* A listing not answered within this long is given up: the next tick asks again. */
+/* A round not done within this long is given up: the next tick starts another. */
 #define LISTING_DEADLINE_NS (5 * 1000000000LL)
 
-static void to_metrics_listener(const struct listener *l, struct metrics_listener *m)
+static void to_metrics_listener(const struct listener *l, uint32_t netns,
+				struct metrics_listener *m)
 {
 	memset(m, 0, sizeof(*m));
+	m->netns = netns;
 	m->proto = v6t_proto_name(l->protocol);
 	m->port = l->lport;
 	m->stack = listener_stack(l);
@@ -35,35 +39,86 @@ static void to_metrics_listener(const struct listener *l, struct metrics_listene
 	}
 }
 
-/*
- * A listing that failed: the listener series leave the file (what is not
- * known is not said) until one works again.
- */
-static void listing_failed(struct exporter *x)
+/* The listeners of one namespace, added to the round's. */
+static int add_listing(struct exporter *x, const struct listeners *l, uint32_t netns)
 {
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		struct metrics_listener *m = array_push_max(&x->round, METRICS_MAX_LISTED);
+
+		if (!m) { /* the bound, or no memory: counted as omitted */
+			x->unlisted += l->n - i;
+			break;
+		}
+		to_metrics_listener(&l->v[i], netns, m);
+	}
+	return 0;
+}
+
+/* The round is done: what the file says of the listeners. */
+static void round_done(struct exporter *x)
+{
+	free(x->state.listeners);
+	x->state.listeners = x->round.v;
+	x->state.nlisteners = x->round.n;
+	memset(&x->round, 0, sizeof(x->round));
+	x->state.listed_ns = clock_ns(CLOCK_REALTIME);
+	x->state.listed = true;
+	x->state.unlisted = x->unlisted;
+	x->state.netns_listed = (unsigned int)x->nnetns;
+	x->asked_ns = 0;
+}
+
+/* A new round: nothing listed yet. */
+static void round_start(struct exporter *x)
+{
+	array_free(&x->round);
+	x->unlisted = 0;
+	x->asking = 0;
+}
+
+/*
+ * A round that failed (the tracer's own namespace could not be listed): the
+ * listener series leave the file (what is not known is not said) until one
+ * works again.
+ */
+static void round_failed(struct exporter *x)
+{
+	array_free(&x->round);
 	free(x->state.listeners);
 	x->state.listeners = NULL;
 	x->state.nlisteners = 0;
 	x->state.listed = false;
+	x->state.unlisted = 0;
+	x->state.netns_listed = 0;
 	x->state.listing_errors++;
+	x->asked_ns = 0;
 }
 
-/* A listing that succeeded becomes what the file says of the listeners. */
-static int take_listing(struct exporter *x, const struct listeners *l)
+/* Another namespace that could not be listed is gone (its processes with it): forgotten. */
+static void forget_netns(struct exporter *x, size_t i)
 {
-	struct metrics_listener *v = l->n ? calloc(l->n, sizeof(*v)) : NULL;
-	size_t i;
+	x->netns[i] = x->netns[--x->nnetns];
+}
 
-	if (l->n && !v)
-		return -ENOMEM;
-	for (i = 0; i < l->n; i++)
-		to_metrics_listener(&l->v[i], &v[i]);
-	free(x->state.listeners);
-	x->state.listeners = v;
-	x->state.nlisteners = l->n;
-	x->state.listed_ns = clock_ns(CLOCK_REALTIME);
-	x->state.listed = true;
-	return 0;
+/*
+ * The listing of namespace i of the round ended with err (0: l holds it).
+ * False if the round failed.
+ */
+static bool listed(struct exporter *x, size_t *i, int err, const struct listeners *l)
+{
+	if (!err)
+		err = add_listing(x, l, x->netns[*i].netns);
+	if (err && *i == 0) {
+		round_failed(x);
+		return false;
+	}
+	if (err)
+		forget_netns(x, *i); /* the last one takes its place: listed next */
+	else
+		(*i)++;
+	return true;
 }
 
 /*
@@ -93,15 +148,24 @@ static int write_metrics(struct runtime *rt, bool at_start)
 	return ret;
 }
 
-/* A listing waited for (the start, the end). */
+/* A round waited for (the start, the end, no helper). */
 static void list_now(struct runtime *rt)
 {
-	struct listeners l;
-	int err = holder_helper_listeners(&rt->helper, rt->netns, 0, &l);
+	struct exporter *x = &rt->exporter;
+	size_t i = 0;
 
-	if (err || take_listing(&rt->exporter, &l))
-		listing_failed(&rt->exporter);
-	listeners_free(&l);
+	round_start(x);
+	while (i < x->nnetns) {
+		struct listeners l;
+		int err = holder_helper_listeners(&rt->helper, x->netns[i].netns, x->netns[i].pid,
+						  &l);
+		bool ok = listed(x, &i, err, &l);
+
+		listeners_free(&l);
+		if (!ok)
+			return;
+	}
+	round_done(x);
 }
 
 static int epoll_watch(int epfd, int fd)
@@ -119,6 +183,8 @@ int exporter_start(struct runtime *rt)
 
 	if (!rt->opts->metrics_path)
 		return 0;
+	x->netns[0].netns = rt->netns; /* the tracer's own: always first */
+	x->nnetns = 1;
 	list_now(rt);
 	if (write_metrics(rt, true))
 		return -1; /* said: a bad path ends the run at its start */
@@ -140,13 +206,24 @@ static void unwatch_helper(struct runtime *rt)
 	rt->exporter.helper_fd = -1;
 }
 
-/* A listing not ended yet is given up: counted as failed. */
-static void give_up_listing(struct exporter *x)
+/* Asks for the round's next namespace; false when the helper could not be asked. */
+static bool ask_next(struct runtime *rt)
 {
+	struct exporter *x = &rt->exporter;
+	const struct exporter_netns *ns = &x->netns[x->asking];
+
 	listeners_free(&x->pending);
 	memset(&x->pending, 0, sizeof(x->pending));
-	x->asked_ns = 0;
-	listing_failed(x);
+	return !holder_helper_listeners_ask(&rt->helper, ns->netns, ns->pid, &x->asked_id);
+}
+
+/* The helper cannot be asked (any more): the tracer lists, naming the owners it may read. */
+static void without_helper(struct runtime *rt)
+{
+	if (rt->exporter.helper_fd >= 0)
+		unwatch_helper(rt);
+	list_now(rt);
+	write_metrics(rt, false);
 }
 
 void exporter_on_timer(struct runtime *rt)
@@ -158,44 +235,69 @@ void exporter_on_timer(struct runtime *rt)
 	if (read(x->timerfd, &ticks, sizeof(ticks)) <= 0)
 		return;
 	if (x->asked_ns && now - x->asked_ns < LISTING_DEADLINE_NS)
-		return; /* the last one is still being answered */
+		return; /* the last round is still being answered */
 	if (x->asked_ns)
-		give_up_listing(x);
-	if (x->helper_fd >= 0 &&
-	    !holder_helper_listeners_ask(&rt->helper, rt->netns, 0, &x->asked_id)) {
-		x->asked_ns = now;
+		round_failed(x);
+	if (x->helper_fd < 0) {
+		without_helper(rt);
 		return;
 	}
-	if (x->helper_fd >= 0)
-		unwatch_helper(rt);
-	list_now(rt); /* no helper (any more): the tracer lists, naming the owners it may read */
-	write_metrics(rt, false);
+	round_start(x);
+	if (!ask_next(rt)) {
+		without_helper(rt);
+		return;
+	}
+	x->asked_ns = now;
 }
 
 void exporter_on_helper(struct runtime *rt)
 {
 	struct exporter *x = &rt->exporter;
-	int ret = x->asked_ns ? holder_helper_listeners_take(&rt->helper, x->asked_id, &x->pending)
-			      : holder_helper_listeners_take(&rt->helper, 0, &x->pending);
+	/* an answer after its round was given up on carries an id no longer awaited */
+	int ret = holder_helper_listeners_take(&rt->helper, x->asked_ns ? x->asked_id : 0,
+					       &x->pending);
 
 	if (rt->helper.gone)
 		unwatch_helper(rt);
 	if (ret == 0 || !x->asked_ns)
-		return; /* more to come, or nothing asked (an answer given up on, the end) */
-	if (ret == 1 && take_listing(x, &x->pending))
-		ret = -ENOMEM;
-	if (ret < 0)
-		give_up_listing(x);
-	listeners_free(&x->pending);
-	memset(&x->pending, 0, sizeof(x->pending));
-	x->asked_ns = 0;
+		return; /* more to come, or nothing asked */
+	if (!listed(x, &x->asking, ret < 0 ? ret : 0, &x->pending)) {
+		write_metrics(rt, false);
+		return;
+	}
+	if (x->asking < x->nnetns && ask_next(rt))
+		return;
+	if (x->asking < x->nnetns) { /* the helper is gone mid-round */
+		without_helper(rt);
+		return;
+	}
+	round_done(x);
 	write_metrics(rt, false);
 }
 
 void exporter_count(struct runtime *rt, const struct v6t_event *e)
 {
-	if (rt->opts->metrics_path)
-		metrics_count(&rt->exporter.counters, e);
+	struct exporter *x = &rt->exporter;
+	size_t i;
+
+	if (!rt->opts->metrics_path)
+		return;
+	metrics_count(&x->counters, e);
+	if ((e->type != V6T_EVENT_BIND && e->type != V6T_EVENT_LISTEN) || e->ret < 0)
+		return;
+	/* a namespace listed from now on, through the last process seen binding there */
+	for (i = 0; i < x->nnetns && x->netns[i].netns != e->netns; i++)
+		;
+	if (i == 0)
+		return; /* the tracer's own: entered by nobody */
+	if (i == x->nnetns && x->nnetns == EXPORTER_MAX_NETNS + 1) {
+		x->state.netns_unlisted_events++;
+		return;
+	}
+	x->netns[i].netns = e->netns;
+	x->netns[i].pid = e->pid;
+	if (i == x->nnetns)
+		x->nnetns++;
 }
 
 void exporter_finish(struct runtime *rt)
@@ -214,6 +316,7 @@ void exporter_free(struct exporter *x)
 		close(x->timerfd);
 	x->timerfd = -1;
 	listeners_free(&x->pending);
+	array_free(&x->round);
 	free(x->state.listeners);
 	x->state.listeners = NULL;
 }

@@ -104,6 +104,8 @@ static int by_labels(const void *a, const void *b)
 
 	if (x->port != y->port)
 		return x->port < y->port ? -1 : 1;
+	if (x->netns != y->netns)
+		return x->netns < y->netns ? -1 : 1;
 	if ((d = strcmp(x->proto, y->proto)) || (d = strcmp(x->addr, y->addr)))
 		return d;
 	if (x->stack != y->stack)
@@ -128,6 +130,7 @@ static void listener_series(struct strbuf *sb, const struct metrics_listener *l,
 	sb_printf(sb, ",port=\"%u\"", l->port);
 	label(sb, false, "stack", v6t_stack_name(l->stack));
 	label(sb, false, "address", l->addr);
+	sb_printf(sb, ",netns=\"%u\"", l->netns);
 	label(sb, false, "pid", pid);
 	label(sb, false, "comm", comm.data ? comm.data : "");
 	/* the container's and pod's names are to follow the id here */
@@ -142,10 +145,10 @@ static size_t format_listeners(struct strbuf *sb, struct metrics_listener *v, si
 	size_t i, run, series = 0, omitted = 0;
 
 	help(sb, "v6trace_listener_sockets", "gauge",
-	     "Listening TCP and MPTCP sockets and bound UDP sockets of the tracer's network "
-	     "namespace now, by protocol, port, stack served (v4, v6, dual), address and owner "
-	     "(pid, comm and container empty when no process of this pid namespace was found "
-	     "holding it)");
+	     "Listening TCP and MPTCP sockets and bound UDP sockets now, of the tracer's network "
+	     "namespace and of those traced binds happened in, by protocol, port, stack served "
+	     "(v4, v6, dual), address, namespace (inode) and owner (pid, comm and container empty "
+	     "when no process of this pid namespace was found holding it)");
 	if (n)
 		qsort(v, n, sizeof(*v), by_labels);
 	for (i = 0; i < n; i += run) {
@@ -209,15 +212,24 @@ void metrics_format(struct strbuf *sb, const struct metrics_counters *c, struct 
 	label(sb, false, "mode", st->mode);
 	sb_puts(sb, "} 1\n");
 	if (st->listed)
-		omitted = format_listeners(sb, st->listeners, st->nlisteners);
+		omitted = format_listeners(sb, st->listeners, st->nlisteners) + st->unlisted;
 	help(sb, "v6trace_listeners_omitted", "gauge",
-	     "Listener series left out of this file: more than 1000 label sets");
+	     "Listeners left out of this file: more than 1000 label sets");
 	sb_printf(sb, "v6trace_listeners_omitted %zu\n", omitted);
 	help(sb, "v6trace_listeners_listed_timestamp_seconds", "gauge",
 	     "When the listeners were last listed successfully (0: never)");
 	sb_printf(sb, "v6trace_listeners_listed_timestamp_seconds %lld.%03lld\n",
 		  (long long)(st->listed_ns / 1000000000),
 		  (long long)(st->listed_ns / 1000000 % 1000));
+	help(sb, "v6trace_netns_listed", "gauge",
+	     "Network namespaces whose listeners were listed: the tracer's, and those traced "
+	     "binds happened in (at most 64; a namespace gone is dropped)");
+	sb_printf(sb, "v6trace_netns_listed %u\n", st->netns_listed);
+	help(sb, "v6trace_netns_unlisted_events_total", "counter",
+	     "Binds and listens in namespaces beyond the 64 listed (their listeners are not in "
+	     "the gauge)");
+	sb_printf(sb, "v6trace_netns_unlisted_events_total %llu\n",
+		  (unsigned long long)st->netns_unlisted_events);
 	help(sb, "v6trace_listings_failed_total", "counter",
 	     "Listings of the sockets that failed (the listener series are absent until one "
 	     "works again)");

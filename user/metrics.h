@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "array.h"
 #include "classify.h"
 #include "format.h"
 #include "v6trace.h"
@@ -44,6 +45,7 @@
 
 /* Labels a listener series carries; an owner not found has pid 0 and comm, container "". */
 struct metrics_listener {
+	uint32_t netns;	   /* the network namespace's inode */
 	const char *proto; /* "tcp", "udp", "mptcp", "other" */
 	uint16_t port;
 	enum v6t_stack stack;
@@ -57,6 +59,14 @@ struct metrics_listener {
 	 */
 	char container[65];
 };
+
+struct metrics_listeners ARRAY_OF(struct metrics_listener);
+
+/*
+ * What one round of listings keeps at most, whatever the namespaces hold: the
+ * memory stays bounded; more are counted as omitted.
+ */
+#define METRICS_MAX_LISTED (16 * METRICS_MAX_LISTENERS)
 
 struct metrics_bind_result {
 	int err; /* 0: ok; an errno; -1: other */
@@ -86,6 +96,10 @@ struct metrics_state {
 	/* of the latest listing, if it succeeded; metrics_format sorts them */
 	struct metrics_listener *listeners;
 	size_t nlisteners;
+	size_t unlisted;	   /* listeners beyond METRICS_MAX_LISTED in the latest round */
+	unsigned int netns_listed; /* network namespaces the latest round listed */
+	/* binds and listens in a namespace beyond the EXPORTER_MAX_NETNS listed */
+	uint64_t netns_unlisted_events;
 };
 
 void metrics_count(struct metrics_counters *c, const struct v6t_event *e);

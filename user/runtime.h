@@ -25,16 +25,29 @@
 
 struct ring_buffer;
 
+/* The network namespaces --metrics-file lists: the tracer's, and this many more at most. */
+#define EXPORTER_MAX_NETNS 64
+
+struct exporter_netns {
+	uint32_t netns;
+	uint32_t pid; /* the way in: the last process seen binding there (0: the tracer's) */
+};
+
 /* --metrics-file: the counters, the last listing, the one being answered (exporter.c). */
 struct exporter {
 	struct metrics_counters counters;
 	struct metrics_state state;
-	struct listeners pending; /* the listing being answered by the helper */
-	uint64_t asked_id;	  /* its question's id */
-	int64_t asked_ns;	  /* when it was asked (CLOCK_MONOTONIC); 0: none under way */
-	int timerfd;		  /* every --metrics-interval; -1: no metrics */
-	int helper_fd;		  /* the helper's listing socket while watched; -1: not */
-	bool write_failed;	  /* said once until a write works again */
+	struct exporter_netns netns[EXPORTER_MAX_NETNS + 1]; /* [0]: the tracer's */
+	size_t nnetns;
+	size_t asking;			/* the round's namespace being listed */
+	struct metrics_listeners round; /* the round's listeners so far */
+	struct listeners pending;	/* the listing being answered by the helper */
+	uint64_t asked_id;		/* its question's id */
+	int64_t asked_ns;		/* when it was asked (CLOCK_MONOTONIC); 0: none under way */
+	int timerfd;			/* every --metrics-interval; -1: no metrics */
+	int helper_fd;			/* the helper's listing socket while watched; -1: not */
+	size_t unlisted;		/* the round's listeners beyond METRICS_MAX_LISTED */
+	bool write_failed;		/* said once until a write works again */
 };
 
 /* Above this much unwritten output, the ring buffer is left to fill (and count). */
