@@ -146,8 +146,8 @@ class Procs:
             self.stop(p)
 
 
-def listener(procs, family, kind, addr, port, v6only=0, name=b""):
-    p = procs.start([sys.executable, "-c", LISTENER, name.hex(), family, kind, addr, str(port),
+def listener(procs, family, kind, addr, port, v6only=0, name=b"", wrap=()):
+    p = procs.start([*wrap, sys.executable, "-c", LISTENER, name.hex(), family, kind, addr, str(port),
                      str(v6only)], stdout=subprocess.PIPE)
     line = p.stdout.readline()
     if line != b"ready\n":
@@ -175,9 +175,12 @@ def labels(**kv):
     return "{" + ",".join(f'{k}="{v}"' for k, v in kv.items()) + "}"
 
 
-def listener_series(proto, port, stack, address, pid, comm, container=""):
-    return labels(address=address, comm=comm, container=container, pid=str(pid), port=str(port),
-                  proto=proto, stack=stack)
+OWN_NETNS = os.stat("/proc/self/ns/net").st_ino
+
+
+def listener_series(proto, port, stack, address, pid, comm, container="", netns=OWN_NETNS):
+    return labels(address=address, comm=comm, container=container, netns=str(netns),
+                  pid=str(pid), port=str(port), proto=proto, stack=stack)
 
 
 class Env:
@@ -237,8 +240,8 @@ def test_metrics(res):
     env = Env(procs)
     out = open(os.path.join(OUT, "v6trace.jsonl"), "w")
     err_path = os.path.join(OUT, "v6trace.err")
-    p_v4, p_dual, p_v6, p_udp, p_hostile = (free_port() for _ in range(5))
-    ports = ",".join(map(str, (p_v4, p_dual, p_v6, p_udp, p_hostile)))
+    p_v4, p_dual, p_v6, p_udp, p_hostile, p_ns = (free_port() for _ in range(6))
+    ports = ",".join(map(str, (p_v4, p_dual, p_v6, p_udp, p_hostile, p_ns)))
     try:
         tracer = procs.start([V6TRACE, "--json", "--metrics-file", env.path,
                               "--metrics-interval", "1", "-P", ports], stdout=out,
@@ -284,6 +287,7 @@ def test_metrics(res):
             "v6trace_events_lost_total": {labels(where="ring_buffer"): "0",
                                           labels(where="output"): "0"},
             "v6trace_events_total": {"": "9"},
+            "v6trace_netns_listed": {"": "1"},
             "node_textfile_scrape_error": {"": "0"},
         }
 
@@ -347,6 +351,30 @@ def test_metrics(res):
         res.check("the file itself is printable ASCII, one series per line",
                   all(32 <= b < 127 or b == 10 for b in raw), raw[:200])
 
+        # a listener in a network namespace of its own (as a container's): listed
+        # once a traced bind happened there, through the process that bound
+        ns = listener(procs, "6", "tcp", "::", p_ns, wrap=("unshare", "-n"))
+        ns_inode = os.stat(f"/proc/{ns.pid}/ns/net").st_ino
+        want = listener_series("tcp", p_ns, "dual", "::", ns.pid, "python3", netns=ns_inode)
+        text = wait_scrape(env, lambda t: want in mine(t), "the other namespace's listener")
+        res.check("a listener in another network namespace (unshare -n) is in the gauge with its "
+                  "namespace, once a traced bind happened there",
+                  mine(text).get(want) == "1" and ns_inode != OWN_NETNS
+                  and series_of(text, "v6trace_netns_listed") == {"": "2"},
+                  f"{[k for k in mine(text) if str(p_ns) in k]}, "
+                  f"{series_of(text, 'v6trace_netns_listed')}")
+        procs.stop(ns)
+        text = wait_scrape(env, lambda t: want not in mine(t)
+                           and series_of(t, "v6trace_netns_listed") == {"": "1"},
+                           "the namespace to go")
+        res.check("the namespace gone with its process: its listener leaves the gauge, the "
+                  "namespace is no longer listed, and the listing has not failed",
+                  want not in mine(text) and series_of(text, "v6trace_netns_listed") == {"": "1"}
+                  and series_of(text, "v6trace_listings_failed_total") == {"": "0"},
+                  f"{[k for k in mine(text) if str(p_ns) in k]}, "
+                  f"{series_of(text, 'v6trace_netns_listed')}, "
+                  f"{series_of(text, 'v6trace_listings_failed_total')}")
+
         # the cap: more listeners than series allowed
         many = procs.start([sys.executable, "-c", MANY, str(CAP + 50)], stdin=subprocess.PIPE,
                            stdout=subprocess.PIPE)
@@ -374,10 +402,10 @@ def test_metrics(res):
         with open(env.path) as f:
             final = f.read()
         res.check("at exit the file is written once more: its events are the summary's (the 9 "
-                  "above, the hostile listener's bind and listen)",
+                  "above, the hostile and the namespace's listeners' binds and listens)",
                   tracer.returncode == 0 and summary
                   and series_of(final, "v6trace_events_total") == {
-                      "": str(summary[0]["events"])} and summary[0]["events"] == 11,
+                      "": str(summary[0]["events"])} and summary[0]["events"] == 13,
                   f"rc {tracer.returncode}, {series_of(final, 'v6trace_events_total')}, "
                   f"{summary[0]['events'] if summary else None}")
         res.check("nothing on stderr but the banner",
