@@ -20,7 +20,12 @@
 #include "clock.h"
 #include "runtime.h"
 
-/* A round not done within this long is given up: the next tick starts another. */
+/*
+ * A namespace's listing not answered within this long gives the round up (the
+ * next tick starts another). Per namespace, not per round: each costs the
+ * helper a sock_diag dump and a scan of /proc, and 65 of them on a busy node
+ * may take longer than that together.
+ */
 #define LISTING_DEADLINE_NS (5 * 1000000000LL)
 
 static void to_metrics_listener(const struct listener *l, uint32_t netns,
@@ -214,7 +219,10 @@ static bool ask_next(struct runtime *rt)
 
 	listeners_free(&x->pending);
 	memset(&x->pending, 0, sizeof(x->pending));
-	return !holder_helper_listeners_ask(&rt->helper, ns->netns, ns->pid, &x->asked_id);
+	if (holder_helper_listeners_ask(&rt->helper, ns->netns, ns->pid, &x->asked_id))
+		return false;
+	x->asked_ns = clock_ns(CLOCK_MONOTONIC);
+	return true;
 }
 
 /* The helper cannot be asked (any more): the tracer lists, naming the owners it may read. */
@@ -243,11 +251,8 @@ void exporter_on_timer(struct runtime *rt)
 		return;
 	}
 	round_start(x);
-	if (!ask_next(rt)) {
+	if (!ask_next(rt))
 		without_helper(rt);
-		return;
-	}
-	x->asked_ns = now;
 }
 
 void exporter_on_helper(struct runtime *rt)
@@ -283,7 +288,7 @@ void exporter_count(struct runtime *rt, const struct v6t_event *e)
 	if (!rt->opts->metrics_path)
 		return;
 	metrics_count(&x->counters, e);
-	if ((e->type != V6T_EVENT_BIND && e->type != V6T_EVENT_LISTEN) || e->ret < 0)
+	if ((e->type != V6T_EVENT_BIND && e->type != V6T_EVENT_LISTEN) || e->ret < 0 || !e->netns)
 		return;
 	/* a namespace listed from now on, through the last process seen binding there */
 	for (i = 0; i < x->nnetns && x->netns[i].netns != e->netns; i++)
