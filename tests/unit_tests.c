@@ -797,36 +797,26 @@ static void assert_exposition_clean(const char *text)
 	assert_true(p > text && p[-1] == '\n');
 }
 
+static struct metrics_listener listener_of(uint32_t netns, const char *proto, uint16_t port,
+					   enum v6t_stack stack, const char *addr, uint32_t pid)
+{
+	struct metrics_listener l = {
+		.netns = netns, .proto = proto, .port = port, .stack = stack, .pid = pid};
+
+	snprintf(l.addr, sizeof(l.addr), "%s", addr);
+	return l;
+}
+
 static void test_metrics_format(void **state)
 {
 	struct metrics_counters c = {0};
 	struct metrics_listener v[5] = {
-		{.netns = 5,
-		 .proto = "tcp",
-		 .port = 80,
-		 .stack = V6T_STACK_DUAL,
-		 .addr = "::",
-		 .pid = 7},
-		{.netns = 5,
-		 .proto = "tcp",
-		 .port = 80,
-		 .stack = V6T_STACK_DUAL,
-		 .addr = "::",
-		 .pid = 7},
-		{.netns = 4, .proto = "udp", .port = 53, .stack = V6T_STACK_V4, .addr = "0.0.0.0"},
-		{.netns = 4,
-		 .proto = "tcp",
-		 .port = 22,
-		 .stack = V6T_STACK_V6,
-		 .addr = "::",
-		 .pid = 9},
+		listener_of(5, "tcp", 80, V6T_STACK_DUAL, "::", 7),
+		listener_of(5, "tcp", 80, V6T_STACK_DUAL, "::", 7),
+		listener_of(4, "udp", 53, V6T_STACK_V4, "0.0.0.0", 0),
+		listener_of(4, "tcp", 22, V6T_STACK_V6, "::", 9),
 		/* the same labels in another namespace: a series of its own */
-		{.netns = 4,
-		 .proto = "tcp",
-		 .port = 80,
-		 .stack = V6T_STACK_DUAL,
-		 .addr = "::",
-		 .pid = 7},
+		listener_of(4, "tcp", 80, V6T_STACK_DUAL, "::", 7),
 	};
 	struct metrics_state st = {.version = "1.0",
 				   .mode = "tracepoint",
@@ -903,10 +893,7 @@ static void test_metrics_bounded(void **state)
 	(void)state;
 	assert_non_null(v);
 	for (i = 0; i < n; i++)
-		v[i] = (struct metrics_listener){.proto = "tcp",
-						 .port = (uint16_t)(i + 1),
-						 .stack = V6T_STACK_V4,
-						 .addr = "0.0.0.0"};
+		v[i] = listener_of(1, "tcp", (uint16_t)(i + 1), V6T_STACK_V4, "0.0.0.0", 0);
 	st.listeners = v;
 	st.nlisteners = n;
 	for (err = 1; err <= METRICS_MAX_RESULTS + 10; err++) {
