@@ -67,10 +67,10 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 USER_LIB_SRCS := user/helper_proto.c user/format.c user/classify.c user/summary.c user/cgroup.c user/containers.c \
-	user/output.c
+	user/output.c user/metrics.c
 USER_SRCS := user/v6trace.c user/cli.c user/loader.c user/core_btf.c user/command.c user/sockdiag.c user/proc_owners.c \
 	user/holders.c user/helper.c user/lookups.c user/listeners.c user/sockets.c user/deploy_report.c user/netns.c \
-	user/memcg.c user/snapshot.c user/events.c user/loop.c $(USER_LIB_SRCS)
+	user/memcg.c user/snapshot.c user/events.c user/loop.c user/exporter.c $(USER_LIB_SRCS)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_SRCS))
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_LIB_SRCS))
 

@@ -56,6 +56,18 @@ lines=$(grep -c '"event":"connect"' "$OUT/trace.out")
 [ "$lines" -ge 3 ]
 count "the traced workload's connects are in the record ($lines)" $?
 run text 0 --all-connects -- .output/tests/workload all
+# --metrics-file: the listing rounds of the event loop (every second, for 2.5 s),
+# a listener in a namespace of its own among them, and the writes
+rm -f "$OUT/v6trace.prom"
+run metrics 0 --json --metrics-file "$OUT/v6trace.prom" --metrics-interval 1 -- sh -c \
+	'.output/tests/workload all >/dev/null; unshare -n python3 -c "import socket, time
+s = socket.socket(socket.AF_INET6)
+s.bind((\"::\", 0))
+s.listen()
+time.sleep(2.5)"'
+grep -q '^v6trace_netns_listed 1$' "$OUT/v6trace.prom" &&
+	grep -q '^v6trace_listener_sockets{' "$OUT/v6trace.prom"
+count "the metrics file was written, at exit too (the namespace gone)" $?
 run snapshot 0 --snapshot
 run snapshot-json 0 --snapshot --json
 # a namespace with no socket at all: empty lists everywhere

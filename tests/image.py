@@ -11,6 +11,7 @@ validated against the Kubernetes API's types (tests/k8s_schema.py). As root;
 podman in its own throw-away store, everything removed at the end."""
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -290,7 +291,16 @@ def main():
                   "--privileged" not in flags and "--cap-drop=all" in flags and
                   sorted(f.split("=")[1] for f in flags if f.startswith("--cap-add")) ==
                   sorted(REQUIRED), flags)
+        prom = args[args.index("--metrics-file") + 1] if "--metrics-file" in args else None
+        if prom and os.path.exists(prom):
+            os.unlink(prom)
         trace_binds(res, pm, "the DaemonSet's settings", flags, args)
+        text = open(prom).read() if prom and os.path.exists(prom) else ""
+        res.check("the DaemonSet's settings: --metrics-file written into the textfile "
+                  "directory's mount, without capabilities, listeners named",
+                  prom and "\nv6trace_listener_sockets{" in text
+                  and re.search(r'\nv6trace_listener_sockets\{[^}]*pid="[0-9]+"', text),
+                  f"{prom}: {text[:300]!r}")
         test_snapshot(res, pm, "the DaemonSet's settings", flags)
         test_snapshot_names(res, pm, "the DaemonSet's settings", flags)
         test_each_cap_needed(res, pm, pod)

@@ -25,6 +25,7 @@
 #include "core_btf.h"
 #include "format.h"
 #include "helper_proto.h"
+#include "metrics.h"
 #include "stack.h"
 #include "summary.h"
 
@@ -791,6 +792,182 @@ static void test_summary_unknown_stack(void **state)
 	assert_non_null(strstr(sb.data, "\"events\":2,"));
 	sb_free(&sb);
 	summary_free(&s);
+}
+
+/* Label values escaped as the exposition format wants (issue 25, 5). */
+static void test_metrics_escape(void **state)
+{
+	struct strbuf sb = {0};
+
+	(void)state;
+	metrics_label_escape(&sb, "a\\b\"c\nd", 7);
+	assert_string_equal(sb.data, "a\\\\b\\\"c\\nd");
+	sb_free(&sb);
+}
+
+/* A series whose value is v: the line "series v" is in the exposition. */
+static void assert_series(const char *text, const char *series, const char *value)
+{
+	char line[512];
+
+	snprintf(line, sizeof(line), "\n%s %s\n", series, value);
+	if (!strstr(text, line))
+		fail_msg("no line '%s %s' in:\n%s", series, value, text);
+}
+
+/* Every line a comment or NAME{LABELS} VALUE with only printable ASCII. */
+static void assert_exposition_clean(const char *text)
+{
+	const char *p;
+
+	for (p = text; *p; p++)
+		assert_true((*p >= 0x20 && *p < 0x7f) || *p == '\n');
+	assert_true(p > text && p[-1] == '\n');
+}
+
+static struct metrics_listener listener_of(uint32_t netns, const char *proto, uint16_t port,
+					   enum v6t_stack stack, const char *addr, uint32_t pid)
+{
+	struct metrics_listener l = {
+		.netns = netns, .proto = proto, .port = port, .stack = stack, .pid = pid};
+
+	snprintf(l.addr, sizeof(l.addr), "%s", addr);
+	return l;
+}
+
+static void test_metrics_format(void **state)
+{
+	struct metrics_counters c = {0};
+	struct metrics_listener v[5] = {
+		listener_of(5, "tcp", 80, V6T_STACK_DUAL, "::", 7),
+		listener_of(5, "tcp", 80, V6T_STACK_DUAL, "::", 7),
+		listener_of(4, "udp", 53, V6T_STACK_V4, "0.0.0.0", 0),
+		listener_of(4, "tcp", 22, V6T_STACK_V6, "::", 9),
+		/* the same labels in another namespace: a series of its own */
+		listener_of(4, "tcp", 80, V6T_STACK_DUAL, "::", 7),
+	};
+	struct metrics_state st = {.version = "1.0",
+				   .mode = "tracepoint",
+				   .listed = true,
+				   .listed_ns = 1500000000LL,
+				   .listeners = v,
+				   .nlisteners = 5};
+	struct strbuf sb = {0};
+	struct v6t_event e;
+
+	(void)state;
+	/* a hostile name: a quote, a backslash, a newline, invalid UTF-8 */
+	memcpy(v[0].comm, "q\"b\\\n\xff", 7);
+	memcpy(v[1].comm, v[0].comm, sizeof(v[0].comm));
+	strcpy(v[0].container, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	strcpy(v[1].container, v[0].container);
+	strcpy(v[3].comm, "sshd");
+	e = make_bind(AF_INET6, "::", 0, 80, 0);
+	metrics_count(&c, &e);
+	e = make_bind(AF_INET6, "::", 0, 80, -EADDRINUSE);
+	metrics_count(&c, &e);
+	e.flags = V6T_FLAG_ADDR_UNKNOWN;
+	metrics_count(&c, &e);
+	e = make_accept("::ffff:127.0.0.1", "::ffff:127.0.0.1");
+	metrics_count(&c, &e);
+	metrics_format(&sb, &c, &st);
+	assert_exposition_clean(sb.data);
+	assert_series(
+		sb.data,
+		"v6trace_listener_sockets{proto=\"tcp\",port=\"80\",stack=\"dual\","
+		"address=\"::\",netns=\"5\",pid=\"7\",comm=\"q\\\"b\\\\\\\\\\\\x0a\\\\xff\",container=\""
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}",
+		"2");
+	assert_series(sb.data,
+		      "v6trace_listener_sockets{proto=\"udp\",port=\"53\",stack=\"v4\","
+		      "address=\"0.0.0.0\",netns=\"4\",pid=\"\",comm=\"\",container=\"\"}",
+		      "1");
+	assert_series(sb.data,
+		      "v6trace_listener_sockets{proto=\"tcp\",port=\"80\",stack=\"dual\","
+		      "address=\"::\",netns=\"4\",pid=\"7\",comm=\"\",container=\"\"}",
+		      "1");
+	/* sorted by port: 22 before 53 before 80 */
+	assert_true(strstr(sb.data, "port=\"22\"") < strstr(sb.data, "port=\"53\""));
+	assert_true(strstr(sb.data, "port=\"53\"") < strstr(sb.data, "port=\"80\""));
+	assert_series(sb.data, "v6trace_binds_total{stack=\"dual\",result=\"ok\"}", "1");
+	assert_series(sb.data, "v6trace_binds_total{stack=\"dual\",result=\"EADDRINUSE\"}", "1");
+	assert_series(sb.data, "v6trace_binds_total{stack=\"unknown\",result=\"EADDRINUSE\"}", "1");
+	assert_series(sb.data, "v6trace_accepts_total{mapped=\"true\"}", "1");
+	assert_series(sb.data, "v6trace_accepts_total{mapped=\"false\"}", "0");
+	assert_series(sb.data, "v6trace_events_total", "4");
+	assert_series(sb.data, "v6trace_listeners_omitted", "0");
+	assert_series(sb.data, "v6trace_listeners_listed_timestamp_seconds", "1.500");
+	assert_series(sb.data, "v6trace_build_info{version=\"1.0\",mode=\"tracepoint\"}", "1");
+
+	/* a failed listing: no listener series at all, rather than stale ones */
+	sb_reset(&sb);
+	st.listed = false;
+	metrics_format(&sb, &c, &st);
+	assert_null(strstr(sb.data, "v6trace_listener_sockets{"));
+	sb_free(&sb);
+}
+
+/* Bounded: at most METRICS_MAX_LISTENERS series, at most METRICS_MAX_RESULTS results. */
+static void test_metrics_bounded(void **state)
+{
+	size_t n = METRICS_MAX_LISTENERS + 5, i, series = 0;
+	struct metrics_listener *v = calloc(n, sizeof(*v));
+	struct metrics_state st = {.version = "1", .mode = "m", .listed = true, .listed_ns = 1};
+	struct metrics_counters c = {0};
+	struct strbuf sb = {0};
+	const char *p;
+	int err;
+
+	(void)state;
+	assert_non_null(v);
+	for (i = 0; i < n; i++)
+		v[i] = listener_of(1, "tcp", (uint16_t)(i + 1), V6T_STACK_V4, "0.0.0.0", 0);
+	st.listeners = v;
+	st.nlisteners = n;
+	for (err = 1; err <= METRICS_MAX_RESULTS + 10; err++) {
+		struct v6t_event e = make_bind(AF_INET, "0.0.0.0", 0, 80, -err);
+
+		metrics_count(&c, &e);
+	}
+	metrics_format(&sb, &c, &st);
+	for (p = sb.data; (p = strstr(p, "\nv6trace_listener_sockets{")); p++)
+		series++;
+	assert_int_equal(series, METRICS_MAX_LISTENERS);
+	assert_series(sb.data, "v6trace_listeners_omitted", "5");
+	/* the lowest ports are kept, the highest left out */
+	assert_non_null(strstr(sb.data, "port=\"1000\""));
+	assert_null(strstr(sb.data, "port=\"1001\""));
+	assert_series(sb.data, "v6trace_binds_total{stack=\"v4\",result=\"other\"}", "10");
+	sb_free(&sb);
+	free(v);
+}
+
+/* The file is replaced whole: a reader sees the old one or the new one. */
+static void test_metrics_write_file(void **state)
+{
+	char dir[] = "/tmp/v6trace-metrics-XXXXXX", path[64], buf[16], err[256];
+	struct stat st;
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/v6trace.prom", dir);
+	assert_int_equal(metrics_write_file(path, "old\n", 4, err, sizeof(err)), 0);
+	assert_int_equal(metrics_write_file(path, "new\n", 4, err, sizeof(err)), 0);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	assert_int_equal(n, 4);
+	assert_memory_equal(buf, "new\n", 4);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0); /* no temporary file left behind */
+	snprintf(path, sizeof(path), "%s/none/v6trace.prom", dir);
+	assert_int_equal(metrics_write_file(path, "x\n", 2, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "none"));
 }
 
 /* What a record knows less well than the kernel is said, never filled in (issue 23, 7-8). */
@@ -1891,6 +2068,10 @@ int main(void)
 		cmocka_unit_test(test_container_filters),
 		cmocka_unit_test(test_container_output),
 		cmocka_unit_test(test_container_record_bound),
+		cmocka_unit_test(test_metrics_escape),
+		cmocka_unit_test(test_metrics_format),
+		cmocka_unit_test(test_metrics_bounded),
+		cmocka_unit_test(test_metrics_write_file),
 	};
 
 	return cmocka_run_group_tests_name("unit", tests, NULL, NULL);

@@ -35,10 +35,12 @@ struct options {
 	char units[V6T_MAX_UNITS][V6T_UNIT_LEN]; /* --unit: cgroup v2 paths the gate counts */
 	size_t nunits;
 	bool as_root;
-	const char *output_path; /* -o */
-	const char *syslog;	 /* --syslog: the socket */
-	bool snapshot;		 /* --snapshot: print the existing sockets and exit */
-	bool with_snapshot;	 /* --with-snapshot: print them, then trace */
+	const char *output_path;       /* -o */
+	const char *syslog;	       /* --syslog: the socket */
+	const char *metrics_path;      /* --metrics-file */
+	unsigned int metrics_interval; /* --metrics-interval, seconds (0: the default) */
+	bool snapshot;		       /* --snapshot: print the existing sockets and exit */
+	bool with_snapshot;	       /* --with-snapshot: print them, then trace */
 	bool timestamps;
 	bool json;
 	bool verbose;

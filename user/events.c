@@ -113,6 +113,7 @@ int on_event(void *ctx, void *data, size_t size)
 			return 0;
 	}
 	summary_add(&rt->summary, &e);
+	exporter_count(rt, &e);
 	lookups_event(&rt->lookups, &e, clock_ns(CLOCK_MONOTONIC));
 	return 0;
 }

@@ -267,58 +267,85 @@ static int listeners_here(struct holder_helper *h, uint32_t netns, uint32_t pid,
 	return err;
 }
 
-int holder_helper_listeners(struct holder_helper *h, uint32_t netns, uint32_t pid,
-			    struct listeners *out)
+int holder_helper_listeners_ask(struct holder_helper *h, uint32_t netns, uint32_t pid, uint64_t *id)
 {
 	struct listeners_request_msg req;
 	size_t req_len = helper_encode_listeners_request(&req, ++h->listeners_id, netns, pid);
-	struct listeners_reply_msg *reply;
+
+	if (!h->pid || h->gone)
+		return -ENOTCONN;
+	if (send(h->fd, &req, req_len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)req_len) {
+		h->gone = true;
+		return -EPIPE;
+	}
+	*id = req.id;
+	return 0;
+}
+
+int holder_helper_listeners_take(struct holder_helper *h, uint64_t id, struct listeners *out)
+{
+	struct listeners_reply_msg *reply = malloc(sizeof(*reply));
 	ssize_t got;
-	int n;
-	struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
-	int64_t deadline;
-	int err = 0, left;
+	int n, err = 0;
 	uint32_t i;
 
-	memset(out, 0, sizeof(*out));
-	if (!h->pid || h->gone)
-		return listeners_here(h, netns, pid, out);
-	reply = malloc(sizeof(*reply));
 	if (!reply)
 		return -ENOMEM;
-	if (send(h->fd, &req, req_len, MSG_NOSIGNAL) != (ssize_t)req_len)
-		err = -EPIPE;
+	got = recv(h->fd, reply, sizeof(*reply), MSG_DONTWAIT);
+	if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		free(reply);
+		return 0;
+	}
+	n = got > 0 ? helper_decode_listeners_reply(reply, (size_t)got) : -EPIPE;
+	if (n < 0) {
+		if (n == -EBADMSG)
+			fprintf(stderr,
+				"v6trace: malformed listeners reply from the lookup helper (%zd "
+				"bytes)\n",
+				got);
+		h->gone = true;
+		free(reply);
+		return -EPIPE;
+	}
+	if (reply->id != id) { /* the late answer to an earlier question: not this one's */
+		free(reply);
+		return 0;
+	}
+	for (i = 0; !reply->err && i < (uint32_t)n && !err; i++)
+		err = listeners_add(out, &reply->v[i]);
+	err = err ?: reply->err;
+	if (!err && reply->last)
+		err = 1;
+	free(reply);
+	return err;
+}
+
+int holder_helper_listeners(struct holder_helper *h, uint32_t netns, uint32_t pid,
+			    struct listeners *out)
+{
+	struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
+	int64_t deadline;
+	uint64_t id;
+	int err, left;
+
+	memset(out, 0, sizeof(*out));
+	if (holder_helper_listeners_ask(h, netns, pid, &id))
+		return listeners_here(h, netns, pid, out);
 	deadline = monotonic_ns() / 1000000 + 5000;
-	while (!err) {
+	do {
 		left = (int)(deadline - monotonic_ns() / 1000000);
 		if (left <= 0 || poll(&pfd, 1, left) != 1) {
 			err = -ETIMEDOUT;
 			break;
 		}
-		got = read(h->fd, reply, sizeof(*reply));
-		n = got > 0 ? helper_decode_listeners_reply(reply, (size_t)got) : -EPIPE;
-		if (n < 0) {
-			if (n == -EBADMSG)
-				fprintf(stderr,
-					"v6trace: malformed listeners reply from the lookup "
-					"helper (%zd bytes)\n",
-					got);
-			err = -EPIPE;
-			break;
-		}
-		if (reply->id != req.id)
-			continue; /* the late answer to an earlier question: not this one's */
-		for (i = 0; !reply->err && i < (uint32_t)n && !err; i++)
-			err = listeners_add(out, &reply->v[i]);
-		err = err ?: reply->err;
-		if (err || reply->last)
-			break;
-	}
-	free(reply);
+		err = holder_helper_listeners_take(h, id, out);
+	} while (!err);
+	if (err == 1)
+		return 0;
+	listeners_free(out);
+	memset(out, 0, sizeof(*out));
 	if (err == -ETIMEDOUT || err == -EPIPE) {
 		h->gone = true; /* asked no more: this and the next namespaces are listed here */
-		listeners_free(out);
-		memset(out, 0, sizeof(*out));
 		return listeners_here(h, netns, pid, out);
 	}
 	return err;

@@ -64,6 +64,16 @@ int holder_helper_answers(struct holder_helper *h, struct holder_answer out[HOLD
  */
 int holder_helper_listeners(struct holder_helper *h, uint32_t netns, uint32_t pid,
 			    struct listeners *out);
+/*
+ * The same, without waiting (the metrics' listing, from the event loop):
+ * _ask sends the question (*id: its id; -errno when there is no helper), and
+ * _take reads one reply once h->fd is readable, adding its listeners to out:
+ * 1 when the listing is whole, 0 when more is to come (or the reply was an
+ * earlier question's), -errno (the helper is gone, or its error).
+ */
+int holder_helper_listeners_ask(struct holder_helper *h, uint32_t netns, uint32_t pid,
+				uint64_t *id);
+int holder_helper_listeners_take(struct holder_helper *h, uint64_t id, struct listeners *out);
 /* Ends the helper: EOF, then SIGKILL if it has not exited within a second (stopped, stuck). */
 void holder_helper_stop(struct holder_helper *h);
 

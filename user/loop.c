@@ -218,12 +218,12 @@ static void on_tick(struct runtime *rt, uint64_t ticks)
 
 int run_loop(struct runtime *rt)
 {
-	struct epoll_event evs[4];
+	struct epoll_event evs[8];
 	uint64_t ticks;
 	int i, n;
 
 	for (;;) {
-		n = epoll_wait(rt->epfd, evs, 4, -1);
+		n = epoll_wait(rt->epfd, evs, 8, -1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -243,6 +243,10 @@ int run_loop(struct runtime *rt)
 				on_tick(rt, ticks);
 			else if (fd == rt->helper_watched)
 				on_helper(rt);
+			else if (fd == rt->exporter.timerfd)
+				exporter_on_timer(rt);
+			else if (fd == rt->exporter.helper_fd)
+				exporter_on_helper(rt);
 		}
 		if (linger_over(rt))
 			return 0;

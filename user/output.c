@@ -58,20 +58,26 @@ void output_stdout(struct output *o)
  * before us, to be handed root's records. The rule of the kernel's
  * fs.protected_regular, which the O_CREAT|O_EXCL-then-open below would not get.
  */
+void path_dir(const char *path, char *dir, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(dir, len, ".");
+	else if (slash == path)
+		snprintf(dir, len, "/");
+	else
+		snprintf(dir, len, "%.*s", (int)(slash - path), path);
+}
+
 static bool planted(const char *path, const struct stat *st)
 {
 	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
 	struct stat d;
 
 	if (st->st_uid == geteuid())
 		return false;
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	path_dir(path, dir, sizeof(dir));
 	if (stat(dir, &d))
 		return true; /* cannot tell: refuse */
 	return (d.st_mode & S_ISVTX) && (d.st_mode & (S_IWOTH | S_IWGRP)) && st->st_uid != d.st_uid;

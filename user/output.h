@@ -34,6 +34,8 @@ struct output {
 };
 
 /* Standard output, as it is. */
+/* The directory of path into dir (len bytes): "." when it has no slash, "/" for "/x". */
+void path_dir(const char *path, char *dir, size_t len);
 void output_stdout(struct output *o);
 /*
  * -o FILE: appends; creates it 0640; refuses a symbolic link, a hard-linked

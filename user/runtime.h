@@ -19,11 +19,37 @@
 #include "helper.h"
 #include "loader.h"
 #include "lookups.h"
+#include "metrics.h"
 #include "output.h"
 #include "deploy_report.h"
 #include "summary.h"
 
 struct ring_buffer;
+
+/* The network namespaces --metrics-file lists: the tracer's, and this many more at most. */
+#define EXPORTER_MAX_NETNS 64
+
+struct exporter_netns {
+	uint32_t netns;
+	uint32_t pid; /* the way in: the last process seen binding there (0: the tracer's) */
+};
+
+/* --metrics-file: the counters, the last listing, the one being answered (exporter.c). */
+struct exporter {
+	struct metrics_counters counters;
+	struct metrics_state state;
+	struct exporter_netns netns[EXPORTER_MAX_NETNS + 1]; /* [0]: the tracer's */
+	size_t nnetns;
+	size_t asking;			/* the round's namespace being listed */
+	struct metrics_listeners round; /* the round's listeners so far */
+	struct listeners pending;	/* the listing being answered by the helper */
+	uint64_t asked_id;		/* its question's id */
+	int64_t asked_ns;		/* when it was asked (CLOCK_MONOTONIC); 0: none under way */
+	int timerfd;			/* every --metrics-interval; -1: no metrics */
+	int helper_fd;			/* the helper's listing socket while watched; -1: not */
+	size_t unlisted;		/* the round's listeners beyond METRICS_MAX_LISTED */
+	bool write_failed;		/* said once until a write works again */
+};
 
 /* Above this much unwritten output, the ring buffer is left to fill (and count). */
 #define OUTPUT_BACKLOG (4u << 20)
@@ -61,6 +87,7 @@ struct runtime {
 	bool watching_out;  /* EPOLLOUT on the output: records are waiting for room */
 	bool watching_ring; /* EPOLLIN on the ring buffer: off while the output is behind */
 	int epfd, sigfd, timerfd;
+	struct exporter exporter;
 };
 
 /* ---- events.c: from the ring buffer to the output ---------------------- */
@@ -90,5 +117,18 @@ int setup_loop(struct runtime *rt);
 int start_lookups(struct runtime *rt);
 /* Until a stop signal, COMMAND's end (and its linger) or the reader's: 0, or 1. */
 int run_loop(struct runtime *rt);
+
+/* ---- exporter.c: --metrics-file ----------------------------------------- */
+
+/* The first listing and write (a bad path: said, -1), and the timer. */
+int exporter_start(struct runtime *rt);
+void exporter_count(struct runtime *rt, const struct v6t_event *e);
+/* The timer: asks the helper for a listing. */
+void exporter_on_timer(struct runtime *rt);
+/* The helper's listing socket is readable: a reply; the file once the listing is whole. */
+void exporter_on_helper(struct runtime *rt);
+/* The last listing and write, at the end. */
+void exporter_finish(struct runtime *rt);
+void exporter_free(struct exporter *x);
 
 #endif

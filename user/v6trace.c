@@ -197,6 +197,7 @@ static void cleanup(struct runtime *rt)
 {
 	if (rt->cmd.pid)
 		command_abort(&rt->cmd); /* a child that never ran exits now */
+	exporter_free(&rt->exporter);
 	holder_helper_stop(&rt->helper);
 	deploy_report_free(&rt->deploy_report);
 	lookups_free(&rt->lookups);
@@ -340,6 +341,7 @@ static void finish(struct runtime *rt)
 	emit_summary(rt);
 	output_add(&rt->output, &rt->out);
 	output_flush(&rt->output, clock_ns(CLOCK_MONOTONIC) + EXIT_FLUSH_NS);
+	exporter_finish(rt);	/* after the flush: the output's drops are final */
 	if (rt->output.dropped) /* the summary may be among them: the totals, here */
 		fprintf(stderr,
 			"v6trace: %llu records could not be written; %llu events, %llu lost, "
@@ -429,6 +431,7 @@ int main(int argc, char **argv)
 			     .sigfd = -1,
 			     .timerfd = -1,
 			     .helper_watched = -1,
+			     .exporter = {.timerfd = -1, .helper_fd = -1},
 			     .helper = {.fd = -1, .holders = -1}};
 	int status = 1;
 
@@ -466,6 +469,9 @@ int main(int argc, char **argv)
 	if (start_lookups(&rt))
 		goto cleanup;
 	if (drop_privileges())
+		goto cleanup;
+	/* without privileges, as every later write: a path it cannot write ends the run here */
+	if (exporter_start(&rt))
 		goto cleanup;
 	flush_output(&rt); /* the first record out: the privileges are gone by then */
 	if (rt.cmd.pid && command_release(&rt.cmd)) {
