@@ -60,11 +60,7 @@ run text 0 --all-connects -- .output/tests/workload all
 # a listener in a namespace of its own among them, and the writes
 rm -f "$OUT/v6trace.prom"
 run metrics 0 --json --metrics-file "$OUT/v6trace.prom" --metrics-interval 1 -- sh -c \
-	'.output/tests/workload all >/dev/null; unshare -n python3 -c "import socket, time
-s = socket.socket(socket.AF_INET6)
-s.bind((\"::\", 0))
-s.listen()
-time.sleep(2.5)"'
+	'.output/tests/workload all >/dev/null; unshare -n python3 -c "import socket, time; s = socket.socket(socket.AF_INET6); s.bind((\"::\", 0)); s.listen(); time.sleep(2.5)"'
 grep -q '^v6trace_netns_listed 1$' "$OUT/v6trace.prom" &&
 	grep -q '^v6trace_listener_sockets{' "$OUT/v6trace.prom"
 count "the metrics file was written, at exit too (the namespace gone)" $?

@@ -21,8 +21,10 @@
  *   for all of them), namespaces taken in turns by uid and answered as each
  *   is done, so neither a burst nor one user's many namespaces hold up the
  *   tracer or another user's answer;
- * - the listeners of a namespace, for the deploy report, at the end: asked
- *   and waited for, each answer with its question's id.
+ * - the listeners of a namespace, for the deploy report at the end (asked
+ *   and waited for) and for --metrics-file at each interval (asked from the
+ *   event loop, each reply read as it arrives), each answer with its
+ *   question's id.
  *
  * It never reads a name, a path or anything a process chose but a port
  * number, an address and an interface index; it dies with the tracer.
