@@ -393,6 +393,18 @@ def judge(res, rt, tracers, snapshots):
               len(host) == 1 and all(host[0].get(k) is None for k in
                                      ("container", "container_name", "container_runtime",
                                       "pod_name", "pod_uid")), host)
+    # --metrics-file (the unfiltered tracer's, written at its end): the container's
+    # listeners, in its own namespace, with the names the records carry
+    prom = os.path.join(OUT, f"{TAG}.{rt.name}.prom")
+    series = open(prom).read().splitlines() if os.path.exists(prom) else []
+    want = ",".join(f'{k}="{rt.expect[k] or ""}"'
+                    for k in ("container_name", "pod_namespace", "pod_name"))
+    for port in PORTS:
+        got = [x for x in series if x.startswith("v6trace_listener_sockets{")
+               and f',port="{port}",' in x and f'container="{rt.cid}"' in x]
+        res.check(f"{L}: --metrics-file lists the listener on {port} with the container's names",
+                  len(got) == 1 and want in got[0], got or [x for x in series if
+                                                        x.startswith("v6trace_listener_")][:4])
     # the filters
     for label, t in tracers.items():
         if label == "all":
@@ -464,7 +476,8 @@ def run_runtime(res, cls, tmp, tarball):
         name = (f"v6t-ns/{TAG}-pod" if rt.name == "containerd" else rt.cname)
         other = "v6t-ns/nope" if rt.name == "containerd" else f"{TAG}-nope"
         # before the container exists: user space decides
-        tracers["all"] = Tracer(f"{rt.name}.all", [])
+        tracers["all"] = Tracer(f"{rt.name}.all",
+                                ["--metrics-file", os.path.join(OUT, f"{TAG}.{rt.name}.prom")])
         tracers["user"] = Tracer(f"{rt.name}.user", [wanted, name])
         tracers["other"] = Tracer(f"{rt.name}.other", [wanted, other])
         for t in tracers.values():

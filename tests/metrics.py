@@ -178,9 +178,12 @@ def labels(**kv):
 OWN_NETNS = os.stat("/proc/self/ns/net").st_ino
 
 
-def listener_series(proto, port, stack, address, pid, comm, container="", netns=OWN_NETNS):
-    return labels(address=address, comm=comm, container=container, netns=str(netns),
-                  pid=str(pid), port=str(port), proto=proto, stack=stack)
+def listener_series(proto, port, stack, address, pid, comm, container="", netns=OWN_NETNS,
+                    container_name="", pod_name="", pod_namespace=""):
+    return labels(address=address, comm=comm, container=container,
+                  container_name=container_name, netns=str(netns), pid=str(pid),
+                  pod_name=pod_name, pod_namespace=pod_namespace, port=str(port), proto=proto,
+                  stack=stack)
 
 
 class Env:

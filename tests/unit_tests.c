@@ -861,6 +861,13 @@ static void test_metrics_format(void **state)
 	memcpy(v[1].comm, v[0].comm, sizeof(v[0].comm));
 	strcpy(v[0].container, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
 	strcpy(v[1].container, v[0].container);
+	/* the names the records carry, a hostile one escaped as the text output does */
+	v[0].container_name = strdup("w\"e\\b\n\xff");
+	v[0].pod_namespace = strdup("default");
+	v[0].pod_name = strdup("web-0");
+	v[1].container_name = strdup(v[0].container_name);
+	v[1].pod_namespace = strdup("default");
+	v[1].pod_name = strdup("web-0");
 	strcpy(v[3].comm, "sshd");
 	e = make_bind(AF_INET6, "::", 0, 80, 0);
 	metrics_count(&c, &e);
@@ -876,15 +883,18 @@ static void test_metrics_format(void **state)
 		sb.data,
 		"v6trace_listener_sockets{proto=\"tcp\",port=\"80\",stack=\"dual\","
 		"address=\"::\",netns=\"5\",pid=\"7\",comm=\"q\\\"b\\\\\\\\\\\\x0a\\\\xff\",container=\""
-		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}",
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\","
+		"container_name=\"w\\\"e\\\\\\\\b\\\\x0a\\\\xff\",pod_namespace=\"default\",pod_name=\"web-0\"}",
 		"2");
 	assert_series(sb.data,
 		      "v6trace_listener_sockets{proto=\"udp\",port=\"53\",stack=\"v4\","
-		      "address=\"0.0.0.0\",netns=\"4\",pid=\"\",comm=\"\",container=\"\"}",
+		      "address=\"0.0.0.0\",netns=\"4\",pid=\"\",comm=\"\",container=\"\","
+		      "container_name=\"\",pod_namespace=\"\",pod_name=\"\"}",
 		      "1");
 	assert_series(sb.data,
 		      "v6trace_listener_sockets{proto=\"tcp\",port=\"80\",stack=\"dual\","
-		      "address=\"::\",netns=\"4\",pid=\"7\",comm=\"\",container=\"\"}",
+		      "address=\"::\",netns=\"4\",pid=\"7\",comm=\"\",container=\"\","
+		      "container_name=\"\",pod_namespace=\"\",pod_name=\"\"}",
 		      "1");
 	/* sorted by port: 22 before 53 before 80 */
 	assert_true(strstr(sb.data, "port=\"22\"") < strstr(sb.data, "port=\"53\""));
@@ -905,6 +915,7 @@ static void test_metrics_format(void **state)
 	metrics_format(&sb, &c, &st);
 	assert_null(strstr(sb.data, "v6trace_listener_sockets{"));
 	sb_free(&sb);
+	metrics_listeners_clear(v, sizeof(v) / sizeof(v[0]));
 }
 
 /* Bounded: at most METRICS_MAX_LISTENERS series, at most METRICS_MAX_RESULTS results. */

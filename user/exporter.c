@@ -28,9 +28,17 @@
  */
 #define LISTING_DEADLINE_NS (5 * 1000000000LL)
 
-static void to_metrics_listener(const struct listener *l, uint32_t netns,
-				struct metrics_listener *m)
+/* A copy of a name, or NULL (unknown, or no memory: then not known either). */
+static char *name_copy(const char *s)
 {
+	return s ? strdup(s) : NULL;
+}
+
+static void to_metrics_listener(const struct listener *l, uint32_t netns,
+				struct container_names *names, struct metrics_listener *m)
+{
+	const struct container_info *info;
+
 	memset(m, 0, sizeof(*m));
 	m->netns = netns;
 	m->proto = v6t_proto_name(l->protocol);
@@ -42,10 +50,19 @@ static void to_metrics_listener(const struct listener *l, uint32_t netns,
 		memcpy(m->comm, l->comm, sizeof(m->comm));
 		container_id_of(l->cgroup, m->container);
 	}
+	/* named as the owner's records are: from the cache, or the runtimes' files once */
+	info = m->container[0] ? container_info_of(names, m->container, l->cgroup, monotonic_ns())
+			       : NULL;
+	if (info) {
+		m->container_name = name_copy(info->name);
+		m->pod_namespace = name_copy(info->pod_namespace);
+		m->pod_name = name_copy(info->pod_name);
+	}
 }
 
 /* The listeners of one namespace, added to the round's. */
-static int add_listing(struct exporter *x, const struct listeners *l, uint32_t netns)
+static int add_listing(struct exporter *x, const struct listeners *l, uint32_t netns,
+		       struct container_names *names)
 {
 	size_t i;
 
@@ -56,7 +73,7 @@ static int add_listing(struct exporter *x, const struct listeners *l, uint32_t n
 			x->unlisted += l->n - i;
 			break;
 		}
-		to_metrics_listener(&l->v[i], netns, m);
+		to_metrics_listener(&l->v[i], netns, names, m);
 	}
 	return 0;
 }
@@ -64,6 +81,7 @@ static int add_listing(struct exporter *x, const struct listeners *l, uint32_t n
 /* The round is done: what the file says of the listeners. */
 static void round_done(struct exporter *x)
 {
+	metrics_listeners_clear(x->state.listeners, x->state.nlisteners);
 	free(x->state.listeners);
 	x->state.listeners = x->round.v;
 	x->state.nlisteners = x->round.n;
@@ -78,6 +96,7 @@ static void round_done(struct exporter *x)
 /* A new round: nothing listed yet. */
 static void round_start(struct exporter *x)
 {
+	metrics_listeners_clear(x->round.v, x->round.n);
 	array_free(&x->round);
 	x->unlisted = 0;
 	x->asking = 0;
@@ -90,7 +109,9 @@ static void round_start(struct exporter *x)
  */
 static void round_failed(struct exporter *x)
 {
+	metrics_listeners_clear(x->round.v, x->round.n);
 	array_free(&x->round);
+	metrics_listeners_clear(x->state.listeners, x->state.nlisteners);
 	free(x->state.listeners);
 	x->state.listeners = NULL;
 	x->state.nlisteners = 0;
@@ -111,10 +132,11 @@ static void forget_netns(struct exporter *x, size_t i)
  * The listing of namespace i of the round ended with err (0: l holds it).
  * False if the round failed.
  */
-static bool listed(struct exporter *x, size_t *i, int err, const struct listeners *l)
+static bool listed(struct exporter *x, size_t *i, int err, const struct listeners *l,
+		   struct container_names *names)
 {
 	if (!err)
-		err = add_listing(x, l, x->netns[*i].netns);
+		err = add_listing(x, l, x->netns[*i].netns, names);
 	if (err && *i == 0) {
 		round_failed(x);
 		return false;
@@ -164,7 +186,7 @@ static void list_now(struct runtime *rt)
 		struct listeners l;
 		int err = holder_helper_listeners(&rt->helper, x->netns[i].netns, x->netns[i].pid,
 						  &l);
-		bool ok = listed(x, &i, err, &l);
+		bool ok = listed(x, &i, err, &l, &rt->containers);
 
 		listeners_free(&l);
 		if (!ok)
@@ -266,7 +288,7 @@ void exporter_on_helper(struct runtime *rt)
 		unwatch_helper(rt);
 	if (ret == 0 || !x->asked_ns)
 		return; /* more to come, or nothing asked */
-	if (!listed(x, &x->asking, ret < 0 ? ret : 0, &x->pending)) {
+	if (!listed(x, &x->asking, ret < 0 ? ret : 0, &x->pending, &rt->containers)) {
 		write_metrics(rt, false);
 		return;
 	}
@@ -321,7 +343,9 @@ void exporter_free(struct exporter *x)
 		close(x->timerfd);
 	x->timerfd = -1;
 	listeners_free(&x->pending);
+	metrics_listeners_clear(x->round.v, x->round.n);
 	array_free(&x->round);
+	metrics_listeners_clear(x->state.listeners, x->state.nlisteners);
 	free(x->state.listeners);
 	x->state.listeners = NULL;
 }

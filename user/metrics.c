@@ -84,6 +84,18 @@ void metrics_label_escape(struct strbuf *sb, const char *s, size_t len)
 	sb_append(sb, s + start, len - start);
 }
 
+void metrics_listeners_clear(struct metrics_listener *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].container_name);
+		free(v[i].pod_namespace);
+		free(v[i].pod_name);
+		v[i].container_name = v[i].pod_namespace = v[i].pod_name = NULL;
+	}
+}
+
 /* name="value" (with a comma before it unless first) */
 static void label(struct strbuf *sb, bool first, const char *name, const char *value)
 {
@@ -112,9 +124,29 @@ static int by_labels(const void *a, const void *b)
 		return x->stack < y->stack ? -1 : 1;
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
-	if ((d = strncmp(x->comm, y->comm, V6T_COMM_LEN)))
+	if ((d = strncmp(x->comm, y->comm, V6T_COMM_LEN)) ||
+	    (d = strcmp(x->container, y->container)))
 		return d;
-	return strcmp(x->container, y->container);
+	if ((d = strcmp(x->container_name ? x->container_name : "",
+			y->container_name ? y->container_name : "")) ||
+	    (d = strcmp(x->pod_namespace ? x->pod_namespace : "",
+			y->pod_namespace ? y->pod_namespace : "")))
+		return d;
+	return strcmp(x->pod_name ? x->pod_name : "", y->pod_name ? y->pod_name : "");
+}
+
+/*
+ * A name a runtime's file gave, as the text output writes it (printable
+ * ASCII, anything else escaped), then escaped for a label; "" when unknown.
+ */
+static void name_label(struct strbuf *sb, const char *name, const char *value)
+{
+	struct strbuf text = {0};
+
+	if (value)
+		text_escape(&text, value, strlen(value));
+	label(sb, false, name, text.data ? text.data : "");
+	sb_free(&text);
 }
 
 static void listener_series(struct strbuf *sb, const struct metrics_listener *l, size_t sockets)
@@ -133,8 +165,10 @@ static void listener_series(struct strbuf *sb, const struct metrics_listener *l,
 	sb_printf(sb, ",netns=\"%u\"", l->netns);
 	label(sb, false, "pid", pid);
 	label(sb, false, "comm", comm.data ? comm.data : "");
-	/* the container's and pod's names are to follow the id here */
 	label(sb, false, "container", l->container);
+	name_label(sb, "container_name", l->container_name);
+	name_label(sb, "pod_namespace", l->pod_namespace);
+	name_label(sb, "pod_name", l->pod_name);
 	sb_printf(sb, "} %zu\n", sockets);
 	sb_free(&comm);
 }
@@ -147,8 +181,9 @@ static size_t format_listeners(struct strbuf *sb, struct metrics_listener *v, si
 	help(sb, "v6trace_listener_sockets", "gauge",
 	     "Listening TCP and MPTCP sockets and bound UDP sockets now, of the tracer's network "
 	     "namespace and of those traced binds happened in, by protocol, port, stack served "
-	     "(v4, v6, dual), address, namespace (inode) and owner (pid, comm and container empty "
-	     "when no process of this pid namespace was found holding it)");
+	     "(v4, v6, dual), address, namespace (inode) and owner (pid, comm, container id and "
+	     "names empty when no process of this pid namespace was found holding it, or when "
+	     "not known)");
 	if (n)
 		qsort(v, n, sizeof(*v), by_labels);
 	for (i = 0; i < n; i += run) {

@@ -52,13 +52,13 @@ struct metrics_listener {
 	char addr[V6T_ADDR_STRLEN];
 	uint32_t pid;
 	char comm[V6T_COMM_LEN];
-	/*
-	 * the container id of the owner's cgroup ("" if none or unknown); the
-	 * container's and pod's names are to join it (labels to be added after
-	 * container, in metrics_format's listener series)
-	 */
-	char container[65];
+	char container[65]; /* the container id of the owner's cgroup ("" if none or unknown) */
+	/* its names, as the records carry them (NULL: none, or not known); owned */
+	char *container_name, *pod_namespace, *pod_name;
 };
+
+/* Frees what the listeners v[0..n) own (not v). */
+void metrics_listeners_clear(struct metrics_listener *v, size_t n);
 
 struct metrics_listeners ARRAY_OF(struct metrics_listener);
 
