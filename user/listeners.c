@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "array.h"
+#include "cgroup.h"
 #include "classify.h"
 #include "listeners.h"
 #include "sockets.h"
@@ -65,33 +66,11 @@ static uint64_t start_of(uint32_t pid)
 	return end != p + 1 && (*end == ' ' || *end == '\n') ? start : 0;
 }
 
-static void cgroup_of(uint32_t pid, char cgroup[V6T_LISTENER_CGROUP_LEN])
-{
-	char path[32], line[4096];
-	FILE *f;
-
-	cgroup[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%u/cgroup", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		size_t len = strcspn(line, "\n");
-
-		if (strncmp(line, "0::", 3) || line[len] != '\n')
-			continue; /* a v1 hierarchy, or a line longer than the buffer */
-		line[len] = '\0';
-		if (len - 3 < V6T_LISTENER_CGROUP_LEN)
-			memcpy(cgroup, line + 3, len - 3 + 1);
-		break;
-	}
-	fclose(f);
-}
-
 void listeners_owner_facts(uint32_t pid, uint64_t *start, char cgroup[V6T_LISTENER_CGROUP_LEN])
 {
 	*start = start_of(pid);
-	cgroup_of(pid, cgroup);
+	if (!cgroup_path_of_pid(pid, cgroup, V6T_LISTENER_CGROUP_LEN))
+		cgroup[0] = '\0'; /* no cgroup v2 line, or a path too long to keep */
 }
 
 static int collect(const struct diag_sock *s, void *ctx)

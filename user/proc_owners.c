@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "cgroup.h"
 #include "proc_owners.h"
 
 /* ---- owners ------------------------------------------------------------- */
@@ -109,16 +111,11 @@ static bool real_uid_is(uint32_t pid, uint32_t uid)
 /* The process's cgroup v2 path ("0::/a/b") is dir or below it. */
 static bool in_cgroup(uint32_t pid, const char *dir)
 {
-	char cgroups[4096], *line;
+	char line[PATH_MAX];
 	size_t len = strlen(dir);
 
-	if (!read_proc(pid, "cgroup", cgroups, sizeof(cgroups)))
+	if (!cgroup_path_of_pid(pid, line, sizeof(line)))
 		return false;
-	line = !strncmp(cgroups, "0::", 3) ? cgroups : strstr(cgroups, "\n0::");
-	if (!line)
-		return false;
-	line += line == cgroups ? 3 : 4;
-	line[strcspn(line, "\n")] = '\0';
 	if (!strcmp(dir, "/"))
 		return true;
 	return !strncmp(line, dir, len) && (line[len] == '\0' || line[len] == '/');
