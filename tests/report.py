@@ -81,8 +81,9 @@ if len(sys.argv) > 7:  # hand the socket to a successor, as a reload does
         os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)"])
     with open(sys.argv[7], "w") as f:
         f.write(str(pid))
-with open(pidfile, "w") as f:
+with open(pidfile + ".new", "w") as f:  # whole or absent: a reader never sees half of it
     f.write(str(os.getpid()))
+os.rename(pidfile + ".new", pidfile)
 time.sleep(60)
 """
 
@@ -94,6 +95,9 @@ class Servers:
 
     def start(self, name, fam, addr, v6only, port, reuse=False, successor=False):
         pidfile = os.path.join(self.tmp, name + ".pid")
+        # the last server of that name left its pidfile: waiting for it would not wait
+        if os.path.exists(pidfile):
+            os.unlink(pidfile)
         args = [PY, "-c", SERVER, fam, addr, str(v6only), str(port), "1" if reuse else "0",
                 pidfile] + ([os.path.join(self.tmp, name + ".successor")] if successor else [])
         self.procs.append(subprocess.Popen(args))
@@ -106,8 +110,9 @@ class Servers:
     def cmd(self, name, fam, addr, v6only, port, reuse=False):
         """The shell command a deploy runs to start one (it outlives the deploy)."""
         pidfile = os.path.join(self.tmp, name + ".pid")
-        return (f"({PY} -c '{SERVER}' {fam} {addr} {v6only} {port} {1 if reuse else 0} "
-                f"{pidfile} >/dev/null 2>&1 &); while [ ! -s {pidfile} ]; do sleep 0.02; done")
+        return (f"rm -f {pidfile}; ({PY} -c '{SERVER}' {fam} {addr} {v6only} {port} "
+                f"{1 if reuse else 0} {pidfile} >/dev/null 2>&1 &); "
+                f"while [ ! -s {pidfile} ]; do sleep 0.02; done")
 
     def kill(self, name):
         return f"kill $(cat {os.path.join(self.tmp, name + '.pid')}); sleep 0.2"
