@@ -90,24 +90,34 @@ def said(stderr):
             and "tracepoint mode:" not in l]
 
 
-def free_port(kind=socket.SOCK_STREAM):
-    """A port free for TCP and UDP on IPv4 and IPv6."""
-    while True:
-        s = socket.socket(socket.AF_INET6, kind)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        s.bind(("::", 0))
-        port = s.getsockname()[1]
-        s.close()
+# The suite's ports lie below the ephemeral range, so that no port the kernel
+# picks for a bind to port 0 (the cap's thousand UDP sockets, a client's
+# connect, anything else on the machine) is ever one of the ports -P traces.
+PORT_RANGE = (24100, 25000)
+
+
+def free_port(state={"next": PORT_RANGE[0]}):
+    """The next port of PORT_RANGE free for TCP and UDP on IPv4 and IPv6."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    if PORT_RANGE[1] > low:
+        raise RuntimeError(f"the suite's ports {PORT_RANGE} reach the ephemeral range "
+                           f"(from {low})")
+    while state["next"] < PORT_RANGE[1]:
+        port = state["next"]
+        state["next"] += 1
         try:
-            for fam, k in ((socket.AF_INET6, socket.SOCK_STREAM), (socket.AF_INET6,
-                                                                     socket.SOCK_DGRAM)):
-                t = socket.socket(fam, k)
-                t.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-                t.bind(("::", port))
-                t.close()
+            for k in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                t = socket.socket(socket.AF_INET6, k)
+                try:
+                    t.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                    t.bind(("::", port))
+                finally:
+                    t.close()
             return port
         except OSError:
             continue
+    raise RuntimeError(f"no free port left in {PORT_RANGE}")
 
 
 def wait_for(pred, timeout=20, what="condition"):
@@ -410,7 +420,8 @@ def test_metrics(res):
                   and series_of(final, "v6trace_events_total") == {
                       "": str(summary[0]["events"])} and summary[0]["events"] == 13,
                   f"rc {tracer.returncode}, {series_of(final, 'v6trace_events_total')}, "
-                  f"{summary[0]['events'] if summary else None}")
+                  f"{summary[0]['events'] if summary else None}, the events: "
+                  f"{[(r['event'], r.get('pid'), r.get('comm'), r.get('port')) for r in recs]}")
         res.check("nothing on stderr but the banner",
                   said(open(err_path).read()) == [],
                   open(err_path).read()[-500:])
