@@ -57,6 +57,17 @@ endif
 else ifeq ($(STATIC),libs)
 LDLIBS := -Wl,-Bstatic -ljson-c -lbpf -lelf -lz -lzstd -lcap-ng -Wl,-Bdynamic -lmnl
 endif
+# libevent's HTTP server (evhttp) serves --metrics-listen. Debian 12's
+# libevent-dev cannot be installed for two architectures at once, so a cross
+# build (ARCH=arm64 on x86_64: the arm64 guests) finds none and has no HTTP
+# endpoint: --metrics-listen then says so. A native build on arm64 has it.
+ifeq ($(shell $(CC) -print-file-name=libevent_extra.a),libevent_extra.a)
+ALL_CFLAGS += -DV6T_NO_HTTP
+else ifeq ($(STATIC),libs)
+LDLIBS := -Wl,-Bstatic -levent_extra -levent_core $(LDLIBS)
+else
+LDLIBS := -levent_extra -levent_core $(LDLIBS)
+endif
 
 ifeq ($(V),1)
 Q :=
@@ -70,7 +81,7 @@ USER_LIB_SRCS := user/helper_proto.c user/format.c user/classify.c user/summary.
 	user/output.c user/metrics.c
 USER_SRCS := user/v6trace.c user/cli.c user/loader.c user/core_btf.c user/command.c user/sockdiag.c user/proc_owners.c \
 	user/holders.c user/helper.c user/lookups.c user/listeners.c user/sockets.c user/deploy_report.c user/netns.c \
-	user/memcg.c user/snapshot.c user/events.c user/loop.c user/exporter.c $(USER_LIB_SRCS)
+	user/memcg.c user/snapshot.c user/events.c user/loop.c user/exporter.c user/metrics_http.c $(USER_LIB_SRCS)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_SRCS))
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(USER_LIB_SRCS))
 

@@ -8,6 +8,10 @@ the suite, as the prometheus user, with only the textfile collector), scraped
 over HTTP: the exact series and values, node_textfile_scrape_error 0, a
 listener that closes leaving the gauge, a hostile process name, the series
 cap, the last write at exit, `promtool check metrics`, and bad paths.
+--metrics-listen: Debian's real Prometheus server scraping v6trace's HTTP
+endpoint (up, a dual-stack listener's series), the body the same as the file,
+the server without capabilities or BPF descriptors, idle and slow connections
+past its cap not stalling the tracer, and the server gone with the tracer.
 """
 import json
 import os
@@ -20,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,6 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 V6TRACE = os.path.join(ROOT, "v6trace")
 OUT = os.path.join(ROOT, "tests", ".out", "metrics")
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
+PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool")
 CAP = 1000  # METRICS_MAX_LISTENERS
 
@@ -434,6 +441,251 @@ def test_metrics(res):
             out.close()
 
 
+def http_get(port, path="/metrics", method="GET", timeout=5):
+    """(status, headers, body) of one request to v6trace's endpoint."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read().decode()
+
+
+def server_of(tracer_pid):
+    """The pid of the tracer's HTTP server (its child named v6trace-http), or None."""
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        if comm == "v6trace-http" and int(st[st.rindex(")") + 2:].split()[1]) == tracer_pid:
+            return int(pid)
+    return None
+
+
+class Prometheus:
+    """Debian's Prometheus server, as the prometheus user, scraping one target every second."""
+
+    def __init__(self, procs, target):
+        self.dir = tempfile.mkdtemp(prefix="v6t-prometheus-")
+        prom = pwd.getpwnam("prometheus")
+        os.chown(self.dir, prom.pw_uid, prom.pw_gid)
+        conf = os.path.join(self.dir, "prometheus.yml")
+        with open(conf, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                    "scrape_configs:\n  - job_name: v6trace\n    static_configs:\n"
+                    f"      - targets: ['{target}']\n")
+        self.port = free_port()
+
+        def as_prometheus():
+            os.setgid(prom.pw_gid)
+            os.setgroups([])
+            os.setuid(prom.pw_uid)
+
+        self.proc = procs.start(
+            [PROMETHEUS, f"--config.file={conf}", f"--storage.tsdb.path={self.dir}/data",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            preexec_fn=as_prometheus, stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(OUT, "prometheus.log"), "w"))
+
+    def query(self, expr):
+        """The instant vector's [(labels, value)], or None while Prometheus is not up."""
+        url = (f"http://127.0.0.1:{self.port}/api/v1/query?"
+               + urllib.parse.urlencode({"query": expr}))
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                data = json.load(r)
+        except (OSError, ValueError):
+            return None
+        return [(v["metric"], v["value"][1]) for v in data["data"]["result"]]
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_http(res):
+    procs = Procs()
+    d = tempfile.mkdtemp(prefix="v6t-http-", dir=OUT)
+    os.chmod(d, 0o755)
+    path = os.path.join(d, "v6trace.prom")
+    http_port, p_dual, p_later = free_port(), free_port(), free_port()
+    prom = None
+    out_path = os.path.join(OUT, "http.jsonl")
+    err_path = os.path.join(OUT, "http.err")
+    try:
+        tracer = procs.start([V6TRACE, "--json", "--metrics-listen", f"127.0.0.1:{http_port}",
+                              "--metrics-file", path, "--metrics-interval", "1",
+                              "-P", f"{p_dual},{p_later}"],
+                             stdout=open(out_path, "w"), stderr=open(err_path, "w"))
+        wait_for(lambda: os.path.exists(path), what="the first metrics file")
+        dual = listener(procs, "6", "tcp", "::", p_dual)
+
+        status, headers, body = http_get(http_port)
+        res.check("GET /metrics: 200, the Prometheus text format's content type",
+                  status == 200 and headers.get("Content-Type")
+                  == "text/plain; version=0.0.4; charset=utf-8"
+                  and "v6trace_build_info" in body, f"{status} {headers}")
+
+        def same():
+            with open(path) as f:
+                before = f.read()
+            got = http_get(http_port)[2]
+            with open(path) as f:
+                after = f.read()
+            return before == after == got and f'port="{p_dual}",stack="dual"' in got
+
+        try:
+            alike = wait_for(same, what="the same exposition")
+        except RuntimeError:
+            alike = False
+        res.check("the endpoint serves what the file holds, byte for byte (one exposition, "
+                  "written for both), the dual-stack listener in it", alike, "")
+
+        # Debian's Prometheus server scrapes it
+        prom = Prometheus(procs, f"127.0.0.1:{http_port}")
+        q = f'v6trace_listener_sockets{{port="{p_dual}",stack="dual",comm="python3"}}'
+
+        def scraped():
+            up, got = prom.query('up{job="v6trace"}'), prom.query(q)
+            return up and got and up[0][1] == "1" and got[0][1] == "1" and (up, got)
+
+        try:
+            up, got = wait_for(scraped, timeout=60, what="Prometheus to scrape v6trace")
+        except RuntimeError:
+            up, got = prom.query('up{job="v6trace"}'), prom.query(q)
+        res.check("a real Prometheus server scrapes the endpoint: up 1, and the dual-stack "
+                  "listener's series with its pid",
+                  bool(up) and up[0][1] == "1" and bool(got) and got[0][1] == "1"
+                  and got[0][0].get("pid") == str(dual.pid)
+                  and got[0][0].get("address") == "::", f"up {up}, {got}")
+
+        status, _, _ = http_get(http_port, "/")
+        res.check("another path: 404", status == 404, status)
+        status, _, _ = http_get(http_port, method="POST")
+        res.check("a POST: refused (501)", status == 501, status)
+        status, headers, body = http_get(http_port, method="HEAD")
+        res.check("a HEAD: 200 and no body", status == 200 and body == "", f"{status} {body!r}")
+
+        server = server_of(tracer.pid)
+        with open(f"/proc/{server}/status") as f:
+            st = dict(l.split(":\t", 1) for l in f.read().splitlines() if ":\t" in l)
+        fds = [os.readlink(f"/proc/{server}/fd/{n}") for n in os.listdir(f"/proc/{server}/fd")]
+        res.check("the server is a process of its own, without capabilities, with "
+                  "no_new_privs, and holds no BPF descriptor (no program, map or link)",
+                  server and st.get("CapEff", "").strip() == "0" * 16
+                  and st.get("CapPrm", "").strip() == "0" * 16
+                  and st.get("NoNewPrivs", "").strip() == "1"
+                  and not any("bpf" in f for f in fds), f"{server} {st.get('CapEff')} {fds}")
+
+        # a hostile local user: 300 connections that never send a request, and one that
+        # sends half a request; the tracer goes on, and once they go, scrapes are served
+        idle = []
+        for _ in range(300):
+            c = socket.socket()
+            c.settimeout(2)
+            try:
+                c.connect(("127.0.0.1", http_port))
+            except OSError:
+                c.close()
+                break
+            idle.append(c)
+        idle[0].sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        server_fds = len(os.listdir(f"/proc/{server}/fd"))
+        later = listener(procs, "4", "tcp", "0.0.0.0", p_later)
+
+        def reported():
+            with open(out_path) as f:
+                return [json.loads(l) for l in f
+                        if '"bind"' in l and json.loads(l).get("pid") == later.pid]
+
+        try:
+            binds = wait_for(reported, what="the bind during the flood")
+        except RuntimeError:
+            binds = []
+        res.check(f"{len(idle)} idle connections made of 300 tried: the server holds at most "
+                  f"its cap (64 connections, 80 descriptors: {server_fds}), the rest wait in "
+                  "the listen queue or time out; the tracer still reports a bind meanwhile",
+                  64 < len(idle) < 300 and server_fds <= 80 and len(binds) == 1
+                  and binds[0]["port"] == p_later,
+                  f"{len(idle)} connections, {server_fds} descriptors, {binds}")
+        t0 = time.monotonic()
+        try:
+            idle[1].settimeout(30)
+            closed = idle[1].recv(1) == b""
+        except OSError as e:
+            closed = isinstance(e, ConnectionResetError)
+        waited = time.monotonic() - t0
+        res.check("an idle connection is closed by the server after its timeout (10 s)",
+                  closed and waited < 25, f"closed {closed} after {waited:.1f} s")
+        for c in idle:
+            c.close()
+        status = wait_for(lambda: http_get(http_port)[0] == 200, timeout=20,
+                          what="a scrape after the flood")
+        res.check("once they are gone, a scrape is served", status, "")
+
+        procs.stop(tracer, signal.SIGINT)
+        res.check("SIGINT: the tracer ends with 0, its server with it, the port closed",
+                  tracer.returncode == 0 and server_of(tracer.pid) is None
+                  and not os.path.exists(f"/proc/{server}")
+                  and subprocess.run(["ss", "-Hltn", f"sport = :{http_port}"],
+                                     capture_output=True, text=True).stdout.strip() == "",
+                  f"rc {tracer.returncode}")
+        with open(err_path) as f:
+            err = f.read()
+        res.check("nothing on stderr but the banner", said(err) == [], err[-500:])
+
+        # the tracer killed: the server goes with it (its parent-death signal)
+        tracer = procs.start([V6TRACE, "--metrics-listen", f"[::1]:{http_port}", "-P",
+                              str(p_dual)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        server = wait_for(lambda: server_of(tracer.pid), what="the second server")
+        wait_for(lambda: http_get_v6(http_port) == 200, what="a scrape over [::1]")
+        tracer.kill()
+        tracer.wait()
+        gone = wait_for(lambda: not os.path.exists(f"/proc/{server}/stat")
+                        or open(f"/proc/{server}/stat").read().split(") ")[1][0] == "Z",
+                        timeout=5, what="the server to go")
+        res.check("[::1]:PORT serves over IPv6; the tracer killed (SIGKILL), the server dies "
+                  "with it", gone, "")
+    finally:
+        procs.stop_all()
+        if prom:
+            prom.cleanup()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def http_get_v6(port):
+    try:
+        with urllib.request.urlopen(f"http://[::1]:{port}/metrics", timeout=5) as r:
+            return r.status
+    except OSError:
+        return None
+
+
+def test_bad_listen(res):
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen(1)
+    taken = held.getsockname()[1]
+    for spec, why in (("9477", "invalid --metrics-listen"), ("localhost:9477",
+                                                            "invalid --metrics-listen"),
+                      ("127.0.0.1:0", "invalid --metrics-listen"),
+                      ("127.0.0.1:65536", "invalid --metrics-listen"),
+                      ("[::1:9477", "invalid --metrics-listen"),
+                      ("::1:9477", "invalid --metrics-listen"),
+                      ("192.0.2.1:9477", "Cannot assign requested address"),
+                      (f"127.0.0.1:{taken}", "Address already in use")):
+        p = subprocess.run([V6TRACE, "--metrics-listen", spec, "--", "true"],
+                           capture_output=True, text=True, timeout=60)
+        lines = said(p.stderr)
+        res.check(f"--metrics-listen {spec}: one line saying why, exit 1",
+                  p.returncode == 1 and len(lines) == 1 and why in lines[0],
+                  f"rc {p.returncode}, {p.stderr!r}")
+    held.close()
+
+
 def test_bad_paths(res):
     d = tempfile.mkdtemp(prefix="v6t-badpath-", dir=OUT)
     nobody = pwd.getpwnam("nobody")
@@ -475,8 +727,13 @@ def main():
               "(tools/install-deps)")
         print("0 passed, 1 failed")
         return 1
-    return check.run_suite("metrics tests", "metrics: ", (test_metrics, test_bad_paths),
-                           outdir=OUT)
+    tests = [test_metrics, test_bad_paths, test_bad_listen]
+    if os.access(PROMETHEUS, os.X_OK):
+        tests.append(test_http)
+    else:
+        print("FAILED metrics tests: prometheus is not installed (tools/install-deps)")
+        return 1
+    return check.run_suite("metrics tests", "metrics: ", tests, outdir=OUT)
 
 
 if __name__ == "__main__":

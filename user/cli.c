@@ -104,6 +104,7 @@ enum {
 	OPT_CONTAINER,
 	OPT_POD,
 	OPT_METRICS_FILE,
+	OPT_METRICS_LISTEN,
 	OPT_METRICS_INTERVAL,
 };
 
@@ -171,8 +172,13 @@ static const struct argp_option option_table[] = {
 	 "Write Prometheus metrics (listeners now, event counters) to PATH, a node_exporter "
 	 "textfile (NAME.prom), replaced atomically",
 	 0},
+	{"metrics-listen", OPT_METRICS_LISTEN, "ADDR:PORT", 0,
+	 "Serve the same metrics at http://ADDR:PORT/metrics (a numeric address: 127.0.0.1:9477, "
+	 "[::]:9477)",
+	 0},
 	{"metrics-interval", OPT_METRICS_INTERVAL, "SECONDS", 0,
-	 "How often --metrics-file is written (default 15; and once at exit)", 0},
+	 "How often the metrics are renewed (--metrics-file written; default 15; and once at exit)",
+	 0},
 	{"ringbuf-kb", OPT_RINGBUF_KB, "KB", 0,
 	 "Ring buffer size in KiB, a power of two >= 4 (default 256)", 0},
 	{"verbose", 'v', NULL, 0, "Show libbpf's log and why attach modes were refused", 0},
@@ -505,6 +511,11 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 	case OPT_METRICS_FILE:
 		parse_metrics_file(state, opts, arg);
 		break;
+	case OPT_METRICS_LISTEN:
+		if (!*arg)
+			argp_error(state, "invalid --metrics-listen: empty");
+		opts->metrics_listen = arg;
+		break;
 	case OPT_METRICS_INTERVAL:
 		if (parse_uint(arg, 86400, &val) || val == 0)
 			argp_error(state, "invalid --metrics-interval: '%s' (seconds, 1 to 86400)",
@@ -626,12 +637,13 @@ void cli_parse(int argc, char **argv, struct options *opts)
 	}
 	if (opts->syslog)
 		opts->json = true; /* the payload a collector parses */
-	if (opts->metrics_interval && !opts->metrics_path) {
-		fail("--metrics-interval needs --metrics-file");
+	if (opts->metrics_interval && !opts->metrics_path && !opts->metrics_listen) {
+		fail("--metrics-interval needs --metrics-file or --metrics-listen");
 		exit(2);
 	}
-	if (opts->metrics_path && opts->snapshot) {
-		fail("--snapshot prints and exits: --metrics-file needs a run");
+	if ((opts->metrics_path || opts->metrics_listen) && opts->snapshot) {
+		fail("--snapshot prints and exits: --metrics-%s needs a run",
+		     opts->metrics_path ? "file" : "listen");
 		exit(2);
 	}
 	if (!opts->metrics_interval)

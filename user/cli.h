@@ -38,6 +38,7 @@ struct options {
 	const char *output_path;       /* -o */
 	const char *syslog;	       /* --syslog: the socket */
 	const char *metrics_path;      /* --metrics-file */
+	const char *metrics_listen;    /* --metrics-listen ADDR:PORT */
 	unsigned int metrics_interval; /* --metrics-interval, seconds (0: the default) */
 	bool snapshot;		       /* --snapshot: print the existing sockets and exit */
 	bool with_snapshot;	       /* --with-snapshot: print them, then trace */

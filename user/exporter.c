@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * --metrics-file in the run: a timer in the event loop's epoll set starts a
+ * --metrics-file and --metrics-listen in the run: a timer in the event loop's epoll set starts a
  * listing round: the helper lists the listeners of the tracer's network
  * namespace, then of each other namespace a traced bind or listen happened in
  * (a container's), one after the other (it can name the owner of any process;
  * the tracer, without capabilities, only its own uid's). Each answer is read
  * as the helper's socket becomes readable (never waited for in the loop); the
- * file is written once the round is done. Once at the start (where a bad path
+ * file is written (and the exposition handed to the HTTP server, metrics_http.c)
+ * once the round is done. Once at the start (where a bad path
  * ends the run) and once at the end, the listings are waited for.
  */
 #include <errno.h>
@@ -149,8 +150,9 @@ static bool listed(struct exporter *x, size_t *i, int err, const struct listener
 }
 
 /*
- * The file, with what is known now; 0 or -errno, said (at the start, where
- * it ends the run; later once, until a write works again).
+ * The exposition of what is known now, to the HTTP server and the file; the
+ * file's 0 or -errno, said (at the start, where it ends the run; later once,
+ * until a write works again).
  */
 static int write_metrics(struct runtime *rt, bool at_start)
 {
@@ -164,7 +166,10 @@ static int write_metrics(struct runtime *rt, bool at_start)
 	x->state.lost_ring = rt->summary.lost;
 	x->state.lost_output = rt->output.dropped;
 	metrics_format(&sb, &x->counters, &x->state);
-	ret = metrics_write_file(rt->opts->metrics_path, sb.data, sb.len, err, sizeof(err));
+	metrics_http_publish(&x->http, sb.data, sb.len);
+	ret = rt->opts->metrics_path ? metrics_write_file(rt->opts->metrics_path, sb.data, sb.len,
+							  err, sizeof(err))
+				     : 0;
 	sb_free(&sb);
 	if (ret && at_start)
 		fail("--metrics-file: %s", err);
@@ -208,11 +213,14 @@ int exporter_start(struct runtime *rt)
 	struct itimerspec every = {.it_interval = {rt->opts->metrics_interval, 0},
 				   .it_value = {rt->opts->metrics_interval, 0}};
 
-	if (!rt->opts->metrics_path)
+	if (!metrics_wanted(rt->opts))
 		return 0;
 	x->netns[0].netns = rt->netns; /* the tracer's own: always first */
 	x->nnetns = 1;
 	list_now(rt);
+	/* forked without capabilities; served from the first exposition on */
+	if (metrics_http_start(&x->http))
+		return -1;
 	if (write_metrics(rt, true))
 		return -1; /* said: a bad path ends the run at its start */
 	x->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
@@ -307,7 +315,7 @@ void exporter_count(struct runtime *rt, const struct v6t_event *e)
 	struct exporter *x = &rt->exporter;
 	size_t i;
 
-	if (!rt->opts->metrics_path)
+	if (!metrics_wanted(rt->opts))
 		return;
 	metrics_count(&x->counters, e);
 	if ((e->type != V6T_EVENT_BIND && e->type != V6T_EVENT_LISTEN) || e->ret < 0 || !e->netns)
@@ -329,16 +337,18 @@ void exporter_count(struct runtime *rt, const struct v6t_event *e)
 
 void exporter_finish(struct runtime *rt)
 {
-	if (!rt->opts->metrics_path || rt->exporter.timerfd < 0)
+	if (!metrics_wanted(rt->opts) || rt->exporter.timerfd < 0)
 		return;
 	if (rt->exporter.helper_fd >= 0)
 		unwatch_helper(rt);
 	list_now(rt);
 	write_metrics(rt, false);
+	metrics_http_stop(&rt->exporter.http);
 }
 
 void exporter_free(struct exporter *x)
 {
+	metrics_http_stop(&x->http);
 	if (x->timerfd >= 0)
 		close(x->timerfd);
 	x->timerfd = -1;

@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "output.h"
 #include "deploy_report.h"
+#include "metrics_http.h"
 #include "summary.h"
 
 struct ring_buffer;
@@ -34,7 +35,8 @@ struct exporter_netns {
 	uint32_t pid; /* the way in: the last process seen binding there (0: the tracer's) */
 };
 
-/* --metrics-file: the counters, the last listing, the one being answered (exporter.c). */
+/* --metrics-file, --metrics-listen: the counters, the last listing, the one being answered
+ * (exporter.c). */
 struct exporter {
 	struct metrics_counters counters;
 	struct metrics_state state;
@@ -49,7 +51,14 @@ struct exporter {
 	int helper_fd;			/* the helper's listing socket while watched; -1: not */
 	size_t unlisted;		/* the round's listeners beyond METRICS_MAX_LISTED */
 	bool write_failed;		/* said once until a write works again */
+	struct metrics_http http;	/* --metrics-listen's server */
 };
+
+/* --metrics-file or --metrics-listen */
+static inline bool metrics_wanted(const struct options *opts)
+{
+	return opts->metrics_path || opts->metrics_listen;
+}
 
 /* Above this much unwritten output, the ring buffer is left to fill (and count). */
 #define OUTPUT_BACKLOG (4u << 20)

@@ -426,13 +426,14 @@ static void container_filter_in_kernel(struct runtime *rt, struct options *opts)
 int main(int argc, char **argv)
 {
 	static struct options opts = {.cgroup_fd = -1, .linger_ns = -1, .report = -1};
-	struct runtime rt = {.opts = &opts,
-			     .epfd = -1,
-			     .sigfd = -1,
-			     .timerfd = -1,
-			     .helper_watched = -1,
-			     .exporter = {.timerfd = -1, .helper_fd = -1},
-			     .helper = {.fd = -1, .holders = -1}};
+	struct runtime rt = {
+		.opts = &opts,
+		.epfd = -1,
+		.sigfd = -1,
+		.timerfd = -1,
+		.helper_watched = -1,
+		.exporter = {.timerfd = -1, .helper_fd = -1, .http = {.listen_fd = -1, .fd = -1}},
+		.helper = {.fd = -1, .holders = -1}};
 	int status = 1;
 
 	cli_parse(argc, argv, &opts);
@@ -455,6 +456,9 @@ int main(int argc, char **argv)
 		output_flush(&rt.output, OUTPUT_WAIT_FOREVER); /* a pager may take its time */
 		goto cleanup;
 	}
+	/* bound with the privileges a port below 1024 needs; served once they are gone */
+	if (opts.metrics_listen && metrics_http_listen(&rt.exporter.http, opts.metrics_listen))
+		goto cleanup;
 	if (check_environment() || spawn_command(&rt))
 		goto cleanup;
 	start_helper(&rt);
