@@ -58,12 +58,17 @@ count "the traced workload's connects are in the record ($lines)" $?
 run text 0 --all-connects -- .output/tests/workload all
 # --metrics-file: the listing rounds of the event loop (every second, for 2.5 s),
 # a listener in a namespace of its own among them, and the writes
-rm -f "$OUT/v6trace.prom"
-run metrics 0 --json --metrics-file "$OUT/v6trace.prom" --metrics-interval 1 -- sh -c \
-	'.output/tests/workload all >/dev/null; unshare -n python3 -c "import socket, time; s = socket.socket(socket.AF_INET6); s.bind((\"::\", 0)); s.listen(); time.sleep(2.5)"'
+# and --metrics-listen: its server (a child, sanitized too) scraped meanwhile
+rm -f "$OUT/v6trace.prom" "$OUT/scraped.prom"
+http=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+run metrics 0 --json --metrics-file "$OUT/v6trace.prom" --metrics-listen "127.0.0.1:$http" \
+	--metrics-interval 1 -- sh -c \
+	'.output/tests/workload all >/dev/null; unshare -n python3 -c "import socket, time; s = socket.socket(socket.AF_INET6); s.bind((\"::\", 0)); s.listen(); time.sleep(2.5)"; python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(\"http://127.0.0.1:$0/metrics\").read().decode())" >'"$OUT/scraped.prom" "$http"
 grep -q '^v6trace_netns_listed 1$' "$OUT/v6trace.prom" &&
 	grep -q '^v6trace_listener_sockets{' "$OUT/v6trace.prom"
 count "the metrics file was written, at exit too (the namespace gone)" $?
+grep -q '^v6trace_listener_sockets{' "$OUT/scraped.prom" && ! grep -q 'HTTP server' "$OUT/metrics.err"
+count "the metrics were scraped over HTTP, and the server ended cleanly" $?
 run snapshot 0 --snapshot
 run snapshot-json 0 --snapshot --json
 # a namespace with no socket at all: empty lists everywhere

@@ -234,12 +234,11 @@ static __attribute__((noreturn)) void serve(int listen_fd, int publish_fd, pid_t
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	/* nothing it might print reaches the tracer's output */
+	/* nothing it might print reaches the tracer's output (stderr stays: a sanitizer's) */
 	null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null < 0 || dup2(listen_fd, SERVER_LISTEN_FD) < 0 ||
 	    dup2(publish_fd, SERVER_PUBLISH_FD) < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
-	    dup2(null, 2) < 0 || close_range(SERVER_PUBLISH_FD + 1, ~0u, 0) ||
-	    setrlimit(RLIMIT_NOFILE, &files))
+	    close_range(SERVER_PUBLISH_FD + 1, ~0u, 0) || setrlimit(RLIMIT_NOFILE, &files))
 		_exit(1);
 	event_set_log_callback(quiet_log);
 	s.base = event_base_new();
@@ -345,6 +344,7 @@ void metrics_http_publish(struct metrics_http *h, const char *data, size_t len)
 void metrics_http_stop(struct metrics_http *h)
 {
 	int64_t until = clock_ns(CLOCK_MONOTONIC) + 1000000000LL;
+	int status = 0;
 
 	if (h->listen_fd >= 0)
 		close(h->listen_fd);
@@ -354,13 +354,19 @@ void metrics_http_stop(struct metrics_http *h)
 	h->fd = -1;
 	if (!h->pid)
 		return;
-	while (waitpid(h->pid, NULL, WNOHANG) == 0) {
-		if (clock_ns(CLOCK_MONOTONIC) > until) {
+	while (waitpid(h->pid, &status, WNOHANG) == 0) {
+		if (clock_ns(CLOCK_MONOTONIC) > until) { /* it would not end: not its fault */
 			kill(h->pid, SIGKILL);
 			waitpid(h->pid, NULL, 0);
+			status = 0;
 			break;
 		}
 		nanosleep(&(struct timespec){0, 10 * 1000000}, NULL);
 	}
 	h->pid = 0;
+	if (WIFSIGNALED(status))
+		fail("--metrics-listen: the HTTP server was killed by signal %d", WTERMSIG(status));
+	else if (WEXITSTATUS(status))
+		fail("--metrics-listen: the HTTP server failed (exit status %d)",
+		     WEXITSTATUS(status));
 }
